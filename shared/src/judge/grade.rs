@@ -1,0 +1,152 @@
+//! Grading: from how a run ended ([`Outcome`]) and what the test expects, to a [`TestReport`] with its verdict.
+//! Shared by every engine, so the same program gets the same verdict whether WebAssembly or native code ran it.
+
+use super::{TestCase, TestIo, limits::ECHO_MAX_BYTES};
+use crate::compare::{Mismatch, compare, floats_close};
+use crate::model::{Compare, TestReport, Verdict};
+use serde_json::Value;
+
+/// How a program run ended, as the engine saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Termination {
+    /// A program (WASI command or native process) exited with this status.
+    Exited(i32),
+    /// A function export returned these values (see [`crate::model::TestReport::result`]).
+    Returned(Vec<Value>),
+    /// A trap, an uncaught exception, a signal: the message names it.
+    Crashed(String),
+    TimeLimit(String),
+    MemoryLimit(String),
+    OutputLimit(String),
+    /// The judge itself failed; never the program's fault.
+    Internal(String),
+}
+
+/// One test's run: how it ended plus what it printed and used.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub termination: Termination,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub time_ms: f64,
+    pub memory_kb: u64,
+    pub fuel: Option<u64>,
+}
+
+impl Outcome {
+    /// A test that never started (budget spent, say): it used nothing and printed nothing.
+    pub fn not_run(termination: Termination) -> Outcome {
+        Outcome { termination, stdout: Vec::new(), stderr: Vec::new(), time_ms: 0.0, memory_kb: 0, fuel: None }
+    }
+}
+
+/// The verdict and report of one test.
+pub fn grade(test: &TestCase, mode: &Compare, outcome: Outcome) -> TestReport {
+    let (verdict, message, exit_code, result) = match (&outcome.termination, &test.io) {
+        (Termination::Exited(0), TestIo::Stdio { expected_stdout, .. }) => {
+            let actual = String::from_utf8_lossy(&outcome.stdout);
+            match compare(mode, expected_stdout, &actual) {
+                Ok(()) => (Verdict::Accepted, None, Some(0), None),
+                Err(mismatch) => (Verdict::WrongAnswer, Some(explain(test, &mismatch)), Some(0), None),
+            }
+        }
+        (Termination::Exited(code), _) => {
+            (Verdict::RuntimeError, Some(format!("the program exited with status {code}")), Some(*code), None)
+        }
+        (Termination::Returned(values), TestIo::Call { expected_result, .. }) => {
+            match compare_results(mode, expected_result, values) {
+                Ok(()) => (Verdict::Accepted, None, None, Some(values.clone())),
+                Err(mismatch) => (Verdict::WrongAnswer, Some(explain(test, &mismatch)), None, Some(values.clone())),
+            }
+        }
+        (Termination::Returned(_), TestIo::Stdio { .. }) => {
+            (Verdict::InternalError, Some("the engine returned values for a stdin test".into()), None, None)
+        }
+        (Termination::Crashed(message), _) => (Verdict::RuntimeError, Some(message.clone()), None, None),
+        (Termination::TimeLimit(message), _) => (Verdict::TimeLimitExceeded, Some(message.clone()), None, None),
+        (Termination::MemoryLimit(message), _) => (Verdict::MemoryLimitExceeded, Some(message.clone()), None, None),
+        (Termination::OutputLimit(message), _) => (Verdict::OutputLimitExceeded, Some(message.clone()), None, None),
+        (Termination::Internal(message), _) => (Verdict::InternalError, Some(message.clone()), None, None),
+    };
+    let (stdout, stdout_cut) = echo(&outcome.stdout);
+    let (stderr, stderr_cut) = echo(&outcome.stderr);
+    let hidden = test.hidden;
+    TestReport {
+        id: test.id.clone(),
+        verdict,
+        time_ms: outcome.time_ms,
+        memory_kb: outcome.memory_kb,
+        stdout: if hidden { String::new() } else { stdout },
+        stderr: if hidden { String::new() } else { stderr },
+        exit_code,
+        message,
+        hidden,
+        output_truncated: !hidden && (stdout_cut || stderr_cut),
+        result: if hidden { None } else { result },
+        fuel: outcome.fuel,
+    }
+}
+
+fn explain(test: &TestCase, mismatch: &Mismatch) -> String {
+    if test.hidden { Mismatch::hidden_message().to_string() } else { mismatch.message().to_string() }
+}
+
+/// Function results: integers must be equal; floats equal, or close under compare mode `float`.
+fn compare_results(mode: &Compare, expected: &[serde_json::Number], actual: &[Value]) -> Result<(), Mismatch> {
+    let expected_text = serde_json::to_string(expected).unwrap_or_default();
+    let actual_text = serde_json::to_string(actual).unwrap_or_default();
+    if expected.len() != actual.len() {
+        return Err(Mismatch::new(format!(
+            "expected {} result values {expected_text}, got {} {actual_text}",
+            expected.len(),
+            actual.len()
+        )));
+    }
+    for (index, (e, a)) in expected.iter().zip(actual).enumerate() {
+        let equal = match a {
+            Value::Number(a) if e.is_f64() || a.is_f64() => {
+                let (ef, af) = (e.as_f64().unwrap_or(f64::NAN), a.as_f64().unwrap_or(f64::NAN));
+                match mode {
+                    Compare::Float { abs_tol, rel_tol } => floats_close(&ef.to_string(), &af.to_string(), *abs_tol, *rel_tol),
+                    _ => ef == af,
+                }
+            }
+            Value::Number(a) => e == a,
+            _ => false,
+        };
+        if !equal {
+            return Err(Mismatch::new(format!("result {}: expected {e}, got {a}", index + 1)));
+        }
+    }
+    Ok(())
+}
+
+/// Text for the report: lossy UTF-8, cut at [`ECHO_MAX_BYTES`] on a character boundary.
+fn echo(bytes: &[u8]) -> (String, bool) {
+    let text = String::from_utf8_lossy(bytes);
+    if text.len() <= ECHO_MAX_BYTES {
+        return (text.into_owned(), false);
+    }
+    let mut end = ECHO_MAX_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (text[..end].to_string(), true)
+}
+
+/// The first non-accepted test's verdict, or accepted.
+pub fn overall_verdict(tests: &[TestReport]) -> Verdict {
+    tests.iter().map(|test| test.verdict).find(|verdict| *verdict != Verdict::Accepted).unwrap_or(Verdict::Accepted)
+}
+
+/// Accepted weight over total weight, in [0, 1].
+pub fn score(tests: &[TestReport], cases: &[TestCase]) -> f64 {
+    let total: f64 = cases.iter().map(|case| case.weight).sum();
+    let passed: f64 = tests
+        .iter()
+        .zip(cases)
+        .filter(|(report, _)| report.verdict == Verdict::Accepted)
+        .map(|(_, case)| case.weight)
+        .sum();
+    if total > 0.0 { passed / total } else { 0.0 }
+}

@@ -1,0 +1,158 @@
+//! The judging domain: a checked [`Submission`], the [`Judge`] port every engine implements, and grading, which turns
+//! how a program ended into a verdict. Nothing here knows about HTTP, Lambda or Azure, nor about a particular engine.
+
+pub mod limits;
+mod grade;
+mod submission;
+
+pub use grade::{Outcome, Termination, grade, overall_verdict, score};
+pub use submission::{Code, Submission, TestCase, TestIo};
+
+use crate::model::{CompileReport, EngineInfo, JudgeReport, Language, Limits, TestReport, Verdict};
+use std::time::{Duration, Instant};
+
+/// A request the judge cannot run. Each becomes a 4xx problem+json at the HTTP edge, with [`JudgeError::code`].
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    #[error("language `{language}` is not supported; use one of: {supported}")]
+    UnknownLanguage { language: String, supported: String },
+    #[error("{language} is not judged by this function: {hint}")]
+    LanguageUnavailable { language: Language, hint: String },
+    #[error("`{field}` {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("`tests` is empty: give at least one test")]
+    NoTests,
+    #[error("`tests` has {count} tests; at most {max} are allowed per request", max = limits::MAX_TESTS)]
+    TooManyTests { count: usize },
+    #[error("`source` is {size} bytes; at most {max} bytes are allowed", max = limits::MAX_SOURCE_BYTES)]
+    SourceTooLarge { size: usize },
+    #[error("`module_base64` is not valid base64 ({reason}); send the module's bytes in standard base64 with padding")]
+    InvalidBase64 { reason: String },
+    #[error("{0}")]
+    InvalidTest(String),
+    #[error("the judge failed: {0}")]
+    Internal(String),
+}
+
+impl JudgeError {
+    /// The stable machine code of the problem+json body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JudgeError::UnknownLanguage { .. } | JudgeError::LanguageUnavailable { .. } => "unsupported_language",
+            JudgeError::InvalidField { .. } => "invalid_field",
+            JudgeError::NoTests => "no_tests",
+            JudgeError::TooManyTests { .. } => "too_many_tests",
+            JudgeError::SourceTooLarge { .. } => "source_too_large",
+            JudgeError::InvalidBase64 { .. } => "invalid_base64",
+            JudgeError::InvalidTest(_) => "invalid_test",
+            JudgeError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// HTTP status: 400 for a malformed request, 413 for sizes, 422 for a well-formed request the judge cannot take.
+    pub fn status(&self) -> u16 {
+        match self {
+            JudgeError::InvalidBase64 { .. } => 400,
+            JudgeError::SourceTooLarge { .. } => 413,
+            JudgeError::Internal(_) => 500,
+            _ => 422,
+        }
+    }
+}
+
+/// An engine that judges submissions: WebAssembly in-process, native programs in a sandbox.
+///
+/// Judging is blocking CPU work; async callers run it on a blocking thread.
+pub trait Judge: Send + Sync {
+    /// What the engine reports as `engine` in every answer.
+    fn engine(&self) -> EngineInfo;
+    /// Whether this engine judges `language`.
+    fn judges(&self, language: Language) -> bool;
+    /// Compiles once, runs every test, grades them. Errors are requests the engine cannot run at all.
+    fn judge(&self, submission: &Submission) -> Result<JudgeReport, JudgeError>;
+}
+
+/// The report of a submission that did not compile: every test is reported as not run.
+pub fn compilation_failed(submission: &Submission, output: String, time: Duration, engine: EngineInfo) -> JudgeReport {
+    let tests = submission
+        .tests
+        .iter()
+        .map(|test| TestReport {
+            id: test.id.clone(),
+            verdict: Verdict::CompilationError,
+            time_ms: 0.0,
+            memory_kb: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+            exit_code: None,
+            message: Some("not run: the program did not compile".to_string()),
+            hidden: test.hidden,
+            output_truncated: false,
+            result: None,
+            fuel: None,
+        })
+        .collect();
+    JudgeReport {
+        verdict: Verdict::CompilationError,
+        passed: 0,
+        total: submission.tests.len(),
+        score: 0.0,
+        compile: CompileReport { ok: false, output, time_ms: millis(time) },
+        tests,
+        engine,
+        limits: submission.limits,
+    }
+}
+
+/// Runs `run` on every test in order and grades each, within the request's time budget ([`limits::REQUEST_BUDGET_MS`]):
+/// tests not started before the budget is spent are reported as time_limit_exceeded without running.
+pub fn run_tests(
+    submission: &Submission,
+    compile: CompileReport,
+    engine: EngineInfo,
+    mut run: impl FnMut(usize, &TestCase) -> Outcome,
+) -> JudgeReport {
+    let started = Instant::now();
+    let budget = Duration::from_millis(limits::REQUEST_BUDGET_MS);
+    let reports: Vec<TestReport> = submission
+        .tests
+        .iter()
+        .enumerate()
+        .map(|(index, test)| {
+            let outcome = if started.elapsed() >= budget {
+                Outcome::not_run(Termination::TimeLimit(format!(
+                    "not run: the submission used up the request's time budget of {} s on earlier tests",
+                    limits::REQUEST_BUDGET_MS / 1000
+                )))
+            } else {
+                run(index, test)
+            };
+            grade(test, &submission.compare, outcome)
+        })
+        .collect();
+    report(submission.limits, compile, reports, engine, &submission.tests)
+}
+
+fn report(
+    limits: Limits,
+    compile: CompileReport,
+    tests: Vec<TestReport>,
+    engine: EngineInfo,
+    cases: &[TestCase],
+) -> JudgeReport {
+    JudgeReport {
+        verdict: overall_verdict(&tests),
+        passed: tests.iter().filter(|test| test.verdict == Verdict::Accepted).count(),
+        total: tests.len(),
+        score: score(&tests, cases),
+        compile,
+        tests,
+        engine,
+        limits,
+    }
+}
+
+/// Milliseconds with microsecond precision, as reported in `time_ms` fields.
+pub fn millis(duration: Duration) -> f64 {
+    (duration.as_micros() as f64) / 1000.0
+}

@@ -1,0 +1,13 @@
+//! CodeCapsule's common library.
+//!
+//! - [`model`]: the public contract (architecture.md section 4), shared by every function;
+//! - [`compare`] and [`judge`]: the judging domain, which knows nothing of HTTP, Lambda or Azure;
+//! - [`wasm`] (feature `wasm`): the in-process WebAssembly engine;
+//! - [`http`]: the HTTP conventions of every function (problem+json, body limits, JSON, CORS, health, request ids);
+//! - [`host`]: the adapters that run a function's router on AWS Lambda, as an Azure custom handler, or locally.
+
+pub mod compare;
+pub mod judge;
+pub mod model;
+#[cfg(feature = "wasm")]
+pub mod wasm;

@@ -1,0 +1,351 @@
+//! The public contract (architecture.md, section 4): what clients send and what they get back.
+//!
+//! Requests deny unknown fields, so a misspelt option is a 400 naming the field instead of being silently ignored.
+//! Field names are snake_case on the wire. Extending the contract means adding optional fields, never renaming.
+
+use serde::{Deserialize, Serialize};
+
+/// POST /api/judge.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeRequest {
+    /// Parsed later into [`Language`] so that an unknown name is a 422 `unsupported_language`, not a 400.
+    pub language: String,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub module_base64: Option<String>,
+    #[serde(default)]
+    pub entry: Option<Entry>,
+    pub tests: Vec<Test>,
+    #[serde(default)]
+    pub limits: LimitsRequest,
+    #[serde(default)]
+    pub compare: Compare,
+    #[serde(default)]
+    pub engine: Option<EngineChoice>,
+}
+
+/// Every language the contract names. Which of them a given function can judge is the judge's business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    Wasm,
+    Wat,
+    Python,
+    Java,
+    Csharp,
+    Javascript,
+    Ruby,
+}
+
+impl Language {
+    pub const ALL: [Language; 7] = [
+        Language::Wasm,
+        Language::Wat,
+        Language::Python,
+        Language::Java,
+        Language::Csharp,
+        Language::Javascript,
+        Language::Ruby,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Wasm => "wasm",
+            Language::Wat => "wat",
+            Language::Python => "python",
+            Language::Java => "java",
+            Language::Csharp => "csharp",
+            Language::Javascript => "javascript",
+            Language::Ruby => "ruby",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Language> {
+        Language::ALL.into_iter().find(|language| language.as_str() == name)
+    }
+
+    /// WebAssembly itself: judged in-process by every build that has the `wasm` feature.
+    pub fn is_webassembly(self) -> bool {
+        matches!(self, Language::Wasm | Language::Wat)
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a WebAssembly module is run (languages wasm and wat only).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Entry {
+    /// `_start`, stdin to stdout, exit code: a WASI command.
+    #[default]
+    Wasi,
+    /// Call one export with each test's `args` and compare its results with `expected_result`.
+    Function { export: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineChoice {
+    Native,
+    Wasm,
+}
+
+/// One test case. WASI and native programs use `stdin`/`expected_stdout`; function entries use `args`/`expected_result`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Test {
+    /// Defaults to `t<position>` (1-based) when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub stdin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_stdout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<serde_json::Number>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_result: Option<Vec<serde_json::Number>>,
+    #[serde(default)]
+    pub hidden: bool,
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+}
+
+fn default_weight() -> f64 {
+    1.0
+}
+
+/// Limits as asked for; every field is optional and clamped to the server's maxima (see [`crate::judge::limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsRequest {
+    #[serde(default)]
+    pub time_ms: Option<u64>,
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    #[serde(default)]
+    pub output_kb: Option<u64>,
+}
+
+/// Limits as applied, reported back in every [`JudgeReport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Limits {
+    pub time_ms: u64,
+    pub memory_mb: u64,
+    pub output_kb: u64,
+}
+
+/// How a program's output is compared with the expected output.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Compare {
+    /// Byte for byte.
+    Exact,
+    /// Trailing spaces and tabs on each line, and trailing blank lines, are ignored. Line endings may be \n or \r\n.
+    #[default]
+    TrailingWhitespace,
+    /// Whitespace-separated tokens must be equal.
+    Tokens,
+    /// Tokens; where both tokens parse as numbers they are equal within `abs_tol` or `rel_tol`.
+    Float {
+        #[serde(default = "default_tolerance")]
+        abs_tol: f64,
+        #[serde(default = "default_tolerance")]
+        rel_tol: f64,
+    },
+    /// The same lines (trailing whitespace ignored) in any order, with the same multiplicities.
+    UnorderedLines,
+}
+
+fn default_tolerance() -> f64 {
+    1e-6
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Accepted,
+    WrongAnswer,
+    TimeLimitExceeded,
+    MemoryLimitExceeded,
+    OutputLimitExceeded,
+    RuntimeError,
+    CompilationError,
+    InternalError,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::WrongAnswer => "wrong_answer",
+            Verdict::TimeLimitExceeded => "time_limit_exceeded",
+            Verdict::MemoryLimitExceeded => "memory_limit_exceeded",
+            Verdict::OutputLimitExceeded => "output_limit_exceeded",
+            Verdict::RuntimeError => "runtime_error",
+            Verdict::CompilationError => "compilation_error",
+            Verdict::InternalError => "internal_error",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The 200 answer of POST /api/judge.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct JudgeReport {
+    pub verdict: Verdict,
+    pub passed: usize,
+    pub total: usize,
+    pub score: f64,
+    pub compile: CompileReport,
+    pub tests: Vec<TestReport>,
+    pub engine: EngineInfo,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct CompileReport {
+    pub ok: bool,
+    pub output: String,
+    pub time_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct TestReport {
+    pub id: String,
+    pub verdict: Verdict,
+    pub time_ms: f64,
+    /// Peak memory: linear memory for WebAssembly, peak resident set for native programs.
+    pub memory_kb: u64,
+    /// Empty for hidden tests. At most [`crate::judge::limits::ECHO_MAX_BYTES`]; see `output_truncated`.
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: Option<i32>,
+    pub message: Option<String>,
+    #[serde(default)]
+    pub hidden: bool,
+    /// True when `stdout` or `stderr` above was cut for the response (the comparison always sees all of it).
+    #[serde(default)]
+    pub output_truncated: bool,
+    /// The values a function entry returned (never for hidden tests): JSON numbers, or the strings "NaN", "inf" and
+    /// "-inf" for the floats JSON cannot carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Vec<serde_json::Value>>,
+    /// WebAssembly fuel the test consumed: a deterministic upper bound of the work done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct EngineInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// A capsule: one embeddable exercise. `solution` is server-side only and never served to widgets.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capsule {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default = "default_version")]
+    pub version: u32,
+    pub title: String,
+    #[serde(default)]
+    pub description_md: String,
+    pub language: String,
+    #[serde(default)]
+    pub difficulty: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub entry: Option<Entry>,
+    pub starter: CapsuleCode,
+    pub solution: CapsuleCode,
+    pub tests: Vec<Test>,
+    #[serde(default)]
+    pub limits: LimitsRequest,
+    #[serde(default)]
+    pub compare: Compare,
+    #[serde(default)]
+    pub hints: Vec<String>,
+    #[serde(default)]
+    pub explanation_md: String,
+    #[serde(default)]
+    pub provenance: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_version() -> u32 {
+    1
+}
+
+/// A piece of capsule code: text source, or a base64 WebAssembly module for language `wasm`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapsuleCode {
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub module_base64: Option<String>,
+}
+
+impl Capsule {
+    /// The judge request that runs `code` against this capsule's tests.
+    pub fn judge_request(&self, code: &CapsuleCode) -> JudgeRequest {
+        JudgeRequest {
+            language: self.language.clone(),
+            source: code.source.clone(),
+            module_base64: code.module_base64.clone(),
+            entry: self.entry.clone(),
+            tests: self.tests.clone(),
+            limits: self.limits,
+            compare: self.compare,
+            engine: None,
+        }
+    }
+}
+
+/// POST /api/validate. Validation by `capsule_id` arrives with the Supabase state; until then only inline capsules.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    pub capsule: Capsule,
+}
+
+/// The 200 answer of POST /api/validate.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ValidateReport {
+    pub valid: bool,
+    pub problems: Vec<Problem>,
+    pub report: ValidationRuns,
+    pub capsule: Capsule,
+}
+
+/// One thing wrong with a capsule, with a stable code a client can act on.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Problem {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_id: Option<String>,
+}
+
+/// What validation ran: the reference solution several times, then the starter code once.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ValidationRuns {
+    pub solution_runs: Vec<JudgeReport>,
+    pub starter_run: Option<JudgeReport>,
+}

@@ -1,0 +1,204 @@
+//! A WASI preview 1 context for judging: deterministic, sealed and bounded.
+//!
+//! - stdin is the test's input; stdout and stderr are [`CappedOutput`]s, never wasi-common's unbounded in-memory pipe;
+//! - no arguments but the program name, no environment, no preopened directory (wasi-common's are read-write);
+//! - clocks and randomness are virtual: time starts at a fixed instant and moves only when the program reads a clock
+//!   (by 1 µs, so consecutive reads differ) or sleeps (by the time asked, at once); the RNG has a fixed seed. The same
+//!   program with the same input therefore prints the same output every time, and sleeping costs no wall time.
+
+use async_trait::async_trait;
+use cap_rand::SeedableRng;
+use cap_std::time::{Duration, Instant, SystemTime};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use wasmi_wasi::wasi_common::pipe::{ReadPipe, WritePipe};
+use wasmi_wasi::wasi_common::sched::{Poll, RwEventFlags, Subscription, WasiSched};
+use wasmi_wasi::wasi_common::{Error, Table, WasiClocks, WasiCtx, WasiMonotonicClock, WasiSystemClock};
+
+/// What the virtual wall clock reads at the start of every run: 2024-01-01T00:00:00Z.
+const VIRTUAL_EPOCH_SECS: u64 = 1_704_067_200;
+/// How far the virtual clock moves on each read.
+const CLOCK_TICK: Duration = Duration::from_micros(1);
+
+/// Builds the context for one run. `stdout`/`stderr` are shared with the caller, who reads them afterwards.
+pub fn judging_ctx(stdin: &str, stdout: &CappedOutput, stderr: &CappedOutput) -> WasiCtx {
+    let time = VirtualTime::default();
+    let origin = Instant::from_std(std::time::Instant::now());
+    let clocks = WasiClocks::new()
+        .with_system(VirtualSystemClock { time: time.clone() })
+        .with_monotonic(VirtualMonotonicClock { origin, time: time.clone() });
+    let random = Box::new(cap_rand::rngs::StdRng::seed_from_u64(0));
+    let mut ctx = WasiCtx::new(random, clocks, Box::new(VirtualScheduler { origin, time }), Table::new());
+    ctx.set_stdin(Box::new(ReadPipe::from(stdin.as_bytes().to_vec())));
+    ctx.set_stdout(Box::new(WritePipe::from_shared(stdout.buffer.clone())));
+    ctx.set_stderr(Box::new(WritePipe::from_shared(stderr.buffer.clone())));
+    // The context is fresh and not shared yet, so push_arg cannot fail on that; it fails only past u32::MAX bytes.
+    ctx.push_arg("main").expect("one short argument fits");
+    ctx
+}
+
+/// An output stream that keeps at most `cap` bytes. Writing past the cap keeps what fits, marks the stream as
+/// overflowed and fails the write, which wasi-common turns into a trap: the program stops at once instead of spinning
+/// until its fuel runs out.
+#[derive(Clone)]
+pub struct CappedOutput {
+    buffer: Arc<RwLock<CappedBuffer>>,
+}
+
+pub struct CappedBuffer {
+    bytes: Vec<u8>,
+    cap: usize,
+    overflowed: bool,
+}
+
+impl CappedOutput {
+    pub fn new(cap: usize) -> Self {
+        CappedOutput { buffer: Arc::new(RwLock::new(CappedBuffer { bytes: Vec::new(), cap, overflowed: false })) }
+    }
+
+    /// The bytes kept and whether the program tried to write more than the cap.
+    pub fn take(&self) -> (Vec<u8>, bool) {
+        let mut buffer = self.buffer.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        (std::mem::take(&mut buffer.bytes), buffer.overflowed)
+    }
+}
+
+impl Write for CappedBuffer {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = self.cap - self.bytes.len();
+        if data.len() <= room {
+            self.bytes.extend_from_slice(data);
+            return Ok(data.len());
+        }
+        self.bytes.extend_from_slice(&data[..room]);
+        self.overflowed = true;
+        Err(io::Error::other("output limit exceeded"))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Nanoseconds of virtual time since the run began, shared by the clocks and the scheduler.
+#[derive(Clone, Default)]
+struct VirtualTime(Arc<AtomicU64>);
+
+impl VirtualTime {
+    /// Moves time forward by one tick and returns the new reading.
+    fn tick(&self) -> Duration {
+        let tick = CLOCK_TICK.as_nanos() as u64;
+        let before = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| Some(now.saturating_add(tick)));
+        Duration::from_nanos(before.unwrap_or(u64::MAX).saturating_add(tick))
+    }
+
+    fn advance(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        // Saturating: a program sleeping "forever" reaches the end of virtual time, not an overflow.
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| Some(now.saturating_add(nanos)));
+    }
+
+    fn advance_to(&self, since_origin: Duration) {
+        let target = u64::try_from(since_origin.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_max(target, Ordering::Relaxed);
+    }
+}
+
+struct VirtualMonotonicClock {
+    origin: Instant,
+    time: VirtualTime,
+}
+
+impl WasiMonotonicClock for VirtualMonotonicClock {
+    fn resolution(&self) -> Duration {
+        CLOCK_TICK
+    }
+
+    fn now(&self, _precision: Duration) -> Instant {
+        self.origin + self.time.tick()
+    }
+}
+
+struct VirtualSystemClock {
+    time: VirtualTime,
+}
+
+impl WasiSystemClock for VirtualSystemClock {
+    fn resolution(&self) -> Duration {
+        CLOCK_TICK
+    }
+
+    fn now(&self, _precision: Duration) -> SystemTime {
+        let epoch = std::time::UNIX_EPOCH + std::time::Duration::from_secs(VIRTUAL_EPOCH_SECS);
+        SystemTime::from_std(epoch + self.time.tick())
+    }
+}
+
+/// Sleeps and polls complete at once: a timer by moving virtual time to its deadline, pipes because in-memory stdin
+/// and capped outputs never block.
+struct VirtualScheduler {
+    origin: Instant,
+    time: VirtualTime,
+}
+
+#[async_trait]
+impl WasiSched for VirtualScheduler {
+    async fn poll_oneoff<'a>(&self, poll: &mut Poll<'a>) -> Result<(), Error> {
+        let mut any_ready = false;
+        for subscription in poll.rw_subscriptions() {
+            any_ready = true;
+            match subscription {
+                Subscription::Read(read) => {
+                    let ready = read.file.num_ready_bytes()?;
+                    read.complete(ready.max(1), RwEventFlags::empty());
+                }
+                Subscription::Write(write) => write.complete(0, RwEventFlags::empty()),
+                Subscription::MonotonicClock(_) => {}
+            }
+        }
+        if !any_ready {
+            if let Some(deadline) = poll.earliest_clock_deadline().map(|timer| timer.deadline) {
+                self.time.advance_to(deadline.duration_since(self.origin));
+            }
+        }
+        Ok(())
+    }
+
+    async fn sched_yield(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn sleep(&self, duration: Duration) -> Result<(), Error> {
+        self.time.advance(duration);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_output_keeps_what_fits_and_flags_the_rest() {
+        let output = CappedOutput::new(5);
+        let mut buffer = output.buffer.write().unwrap();
+        assert_eq!(buffer.write(b"abc").unwrap(), 3);
+        assert_eq!(buffer.write(b"de").unwrap(), 2, "exactly at the cap is still fine");
+        assert!(!buffer.overflowed);
+        assert!(buffer.write(b"f").is_err());
+        drop(buffer);
+        assert_eq!(output.take(), (b"abcde".to_vec(), true));
+    }
+
+    #[test]
+    fn virtual_time_moves_only_when_read_or_slept() {
+        let time = VirtualTime::default();
+        assert_eq!(time.tick(), Duration::from_micros(1));
+        assert_eq!(time.tick(), Duration::from_micros(2));
+        time.advance(Duration::from_secs(3));
+        assert_eq!(time.tick(), Duration::from_secs(3) + Duration::from_micros(3));
+        time.advance(Duration::MAX);
+        assert_eq!(time.0.load(Ordering::Relaxed), u64::MAX, "sleeping forever saturates");
+    }
+}
