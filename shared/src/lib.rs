@@ -4,10 +4,16 @@
 //! - [`compare`] and [`judge`]: the judging domain, which knows nothing of HTTP, Lambda or Azure;
 //! - [`wasm`] (feature `wasm`): the in-process WebAssembly engine;
 //! - [`http`]: the HTTP conventions of every function (problem+json, body limits, JSON, CORS, health, request ids);
-//! - [`host`]: the adapters that run a function's router on AWS Lambda, as an Azure custom handler, or locally.
+//! - [`host`]: the adapters that run a function's router on AWS Lambda, as an Azure custom handler, or locally;
+//! - [`validation`]: capsule validation over any [`judge::Judge`];
+//! - [`config`]: typed configuration from the environment.
 
 pub mod compare;
+pub mod config;
+pub mod host;
+pub mod http;
 pub mod judge;
 pub mod model;
+pub mod validation;
 #[cfg(feature = "wasm")]
 pub mod wasm;

@@ -1,1 +1,5 @@
-fn main(){}
+//! The validate function binary: AWS Lambda, Azure custom handler or local server, picked from the environment.
+
+fn main() -> std::process::ExitCode {
+    codecapsule::host::main(&[validate::FUNCTION])
+}

@@ -1,0 +1,183 @@
+//! The host adapters: one binary, three ways to run, picked at start-up from the environment.
+//!
+//! - `AWS_LAMBDA_RUNTIME_API` set: AWS Lambda, HTTP events (API Gateway HTTP API v2, function URLs) through lambda_http;
+//! - `FUNCTIONS_CUSTOMHANDLER_PORT` set: an Azure Functions custom handler on 127.0.0.1:that port; the host proxies HTTP
+//!   with routePrefix "" so the routes are the same;
+//! - otherwise a local HTTP server on BIND_ADDR:PORT (127.0.0.1:8080).
+//!
+//! Logs are JSON lines through tracing (text with `AWS_LAMBDA_LOG_FORMAT=Text`); the level comes from
+//! `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else info. Local and Azure servers stop gracefully on SIGTERM or Ctrl-C:
+//! they stop accepting and finish the requests in flight. On Lambda the runtime handles one event at a time and the
+//! functions hold nothing to flush, so no shutdown extension is registered (it would cost a Runtime API call at init).
+
+use crate::config::{self, ConfigError, HttpConfig};
+use crate::http::{Health, service};
+use crate::model::EngineInfo;
+use axum::Router;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+/// One function as its binary describes it: a name, its routes, the engines it runs.
+pub struct Function {
+    pub name: &'static str,
+    /// `METHOD /path` of each route, as GET /api/health lists them.
+    pub routes: &'static [&'static str],
+    pub router: fn() -> Router,
+    pub engines: fn() -> Vec<EngineInfo>,
+}
+
+/// Where the binary is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host {
+    Lambda,
+    Azure { address: SocketAddr },
+    Local { address: SocketAddr },
+}
+
+impl Host {
+    pub fn detect() -> Result<Host, ConfigError> {
+        if config::read("AWS_LAMBDA_RUNTIME_API").is_some() {
+            return Ok(Host::Lambda);
+        }
+        if let Some(value) = config::read("FUNCTIONS_CUSTOMHANDLER_PORT") {
+            let port = config::port("FUNCTIONS_CUSTOMHANDLER_PORT", &value)?;
+            return Ok(Host::Azure { address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)) });
+        }
+        Ok(Host::Local { address: config::local_address()? })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Host::Lambda => "aws-lambda",
+            Host::Azure { .. } => "azure-functions",
+            Host::Local { .. } => "local",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {address}: {source}; set PORT (or BIND_ADDR) to a free address")]
+    Bind { address: SocketAddr, source: std::io::Error },
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+    #[error("the Lambda runtime stopped: {0}")]
+    Lambda(String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// The whole `main` of a function binary: logging, host detection, configuration, serving.
+pub fn main(functions: &[Function]) -> ExitCode {
+    init_logging();
+    match run(functions) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "start-up or serving failed");
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(functions: &[Function]) -> Result<(), HostError> {
+    let host = Host::detect()?;
+    let app = app(functions, host, &HttpConfig::from_env()?);
+    // Lambda sends one event at a time: a single-threaded runtime starts faster. Servers use every core.
+    let runtime = match host {
+        Host::Lambda => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        _ => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    }
+    .map_err(HostError::Runtime)?;
+    runtime.block_on(async move {
+        match host {
+            Host::Lambda => lambda_http::run(app).await.map_err(|err| HostError::Lambda(err.to_string())),
+            Host::Azure { address } | Host::Local { address } => serve(app, address, host, None).await,
+        }
+    })
+}
+
+/// The functions' routes wrapped with the shared conventions, with a health answer describing them.
+pub fn app(functions: &[Function], host: Host, config: &HttpConfig) -> Router {
+    let mut routes = Router::new();
+    let mut engines: Vec<EngineInfo> = Vec::new();
+    for function in functions {
+        routes = routes.merge((function.router)());
+        for engine in (function.engines)() {
+            if !engines.contains(&engine) {
+                engines.push(engine);
+            }
+        }
+    }
+    let health = Health {
+        status: "ok",
+        functions: functions.iter().map(|function| function.name.to_string()).collect(),
+        version: env!("CARGO_PKG_VERSION"),
+        host: host.name(),
+        engines,
+        routes: std::iter::once("GET /api/health")
+            .chain(functions.iter().flat_map(|function| function.routes.iter().copied()))
+            .map(str::to_string)
+            .collect(),
+    };
+    service(routes, health, config)
+}
+
+/// Serves `app` on `address` until SIGTERM/Ctrl-C, then drains in-flight requests. `ready` hears the bound address
+/// (useful with port 0).
+pub async fn serve(
+    app: Router,
+    address: SocketAddr,
+    host: Host,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), HostError> {
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| HostError::Bind { address, source })?;
+    let bound = listener.local_addr().map_err(HostError::Serve)?;
+    tracing::info!(address = %bound, host = host.name(), "listening");
+    if let Some(ready) = ready {
+        let _ = ready.send(bound);
+    }
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(HostError::Serve)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing requests in flight");
+}
+
+/// JSON logs (or text), level from AWS_LAMBDA_LOG_LEVEL, RUST_LOG, or info. Safe to call twice (tests).
+pub fn init_logging() {
+    let filter = config::read("AWS_LAMBDA_LOG_LEVEL")
+        .map(|level| EnvFilter::new(level.to_lowercase().replace("fatal", "error")))
+        .or_else(|| config::read("RUST_LOG").map(EnvFilter::new))
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let text = config::read("AWS_LAMBDA_LOG_FORMAT").is_some_and(|format| format.eq_ignore_ascii_case("text"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let _ = if text {
+        builder.with_ansi(false).try_init()
+    } else {
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+    };
+}
