@@ -1,7 +1,7 @@
 //! The WebAssembly judge: wasmi 2 with WASI preview 1, in-process.
 //!
 //! Per submission: a fresh [`Engine`] (an Engine never frees compiled code, so a shared one would grow with every
-//! request), one compile, one [`Linker`]. Per test: a fresh [`Store`] and WASI context, so no state crosses tests.
+//! request) and one compile, with its imports checked against WASI. Per test: a fresh [`Store`] and WASI context, so no state crosses tests.
 //! Bounds on every run:
 //! - CPU: fuel, `time_ms` x [`FUEL_PER_MS`], given out in slices of [`FUEL_SLICE`] through `call_resumable`; between
 //!   slices the wall clock is checked too ([`wall_deadline`]), so a slow or overloaded host cannot hang a request;
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use wasi::{CappedOutput, judging_ctx};
 use wasmi_core::LimiterError;
 use wasmi::{
-    CompilationMode, Config, EnforcedLimits, Engine, ExternType, FuncType, Linker, Module, ResourceLimiter,
+    CompilationMode, Config, EnforcedLimits, Engine, ExternType, FuncType, Instance, Module, ResourceLimiter,
     ResumableCall, Store, TrapCode, Val, ValType,
 };
 use wasmi_wasi::WasiCtx;
@@ -90,7 +90,6 @@ struct Host {
 struct Program {
     engine: Engine,
     module: Module,
-    linker: Linker<Host>,
     entry: String,
     signature: FuncType,
 }
@@ -108,12 +107,16 @@ impl Program {
                 limits::MAX_MODULE_BYTES
             )));
         }
+        if submission.language == Language::Wasm && !bytes.starts_with(b"\0asm") {
+            return Err(CompileError(
+                "the module is not a WebAssembly binary (it does not start with \\0asm); send WAT text in `source` \
+                 with language wat"
+                    .to_string(),
+            ));
+        }
         let engine = Engine::new(&engine_config());
         let module = Module::new(&engine, bytes).map_err(|err| CompileError(describe_compile_error(&err)))?;
-        let mut linker = Linker::<Host>::new(&engine);
-        wasmi_wasi::add_to_linker(&mut linker, |host: &mut Host| &mut host.wasi)
-            .map_err(|err| CompileError(format!("the WASI functions could not be linked: {err}")))?;
-        check_imports(&engine, &module, &linker)?;
+        check_imports(&engine, &module)?;
         let (entry, signature) = match &submission.entry {
             Entry::Wasi => {
                 let signature = exported_func(&module, "_start").ok_or_else(|| {
@@ -142,7 +145,7 @@ impl Program {
                 (export.clone(), signature)
             }
         };
-        Ok(Program { engine, module, linker, entry, signature })
+        Ok(Program { engine, module, entry, signature })
     }
 
     /// Each test's arguments typed against the entry's parameters (empty for WASI commands).
@@ -241,7 +244,11 @@ impl Program {
         if let Err(err) = meter.give(store, meter.remaining()) {
             return err;
         }
-        let instance = self.linker.instantiate_and_start(&mut *store, &self.module);
+        let mut imports = Vec::new();
+        if let Err(err) = wasmi_wasi::add_to_externals(&mut *store, &self.module, &mut imports, wasi_of) {
+            return Termination::Internal(format!("WASI imports were checked at compile time, yet: {err}"));
+        }
+        let instance = Instance::new(&mut *store, &self.module, &imports);
         meter.take_back(store);
         let instance = match instance {
             Ok(instance) => instance,
@@ -373,34 +380,41 @@ fn describe_compile_error(err: &wasmi::Error) -> String {
 }
 
 /// Only functions of `wasi_snapshot_preview1`, with the signatures WASI defines, may be imported.
-fn check_imports(engine: &Engine, module: &Module, linker: &Linker<Host>) -> Result<(), CompileError> {
-    let probe = Store::new(
+fn check_imports(engine: &Engine, module: &Module) -> Result<(), CompileError> {
+    for import in module.imports() {
+        if import.module() != "wasi_snapshot_preview1" {
+            return Err(CompileError(format!(
+                "import `{}.{}` is not allowed: a module may import only WASI preview 1 functions \
+                 (module wasi_snapshot_preview1)",
+                import.module(),
+                import.name()
+            )));
+        }
+    }
+    let mut probe = Store::new(
         engine,
         Host { wasi: judging_ctx("", &CappedOutput::new(0), &CappedOutput::new(0)), memory: MemoryLimiter::new(0) },
     );
-    for import in module.imports() {
+    let mut provided = Vec::new();
+    wasmi_wasi::add_to_externals(&mut probe, module, &mut provided, wasi_of)
+        .map_err(|err| CompileError(format!("{err}: it is not a WASI preview 1 function")))?;
+    for (import, function) in module.imports().zip(&provided) {
         let name = format!("{}.{}", import.module(), import.name());
-        if import.module() != "wasi_snapshot_preview1" {
-            return Err(CompileError(format!(
-                "import `{name}` is not allowed: a module may import only WASI preview 1 functions \
-                 (module wasi_snapshot_preview1)"
-            )));
-        }
-        let ExternType::Func(wanted) = import.ty() else {
-            return Err(CompileError(format!("import `{name}` is not a function; only functions may be imported")));
-        };
-        let provided = linker.get(&probe, import.module(), import.name()).map(|item| item.ty(&probe));
-        match provided {
-            Some(ExternType::Func(provided)) if provided == *wanted => {}
-            Some(_) => {
+        match (import.ty(), function.ty(&probe)) {
+            (ExternType::Func(wanted), ExternType::Func(defined)) if *wanted == defined => {}
+            (ExternType::Func(wanted), _) => {
                 return Err(CompileError(format!(
-                    "import `{name}` has the signature {wanted:?}, which is not the one WASI defines"
+                    "import `{name}` is declared as {wanted:?}, which is not the signature WASI defines"
                 )));
             }
-            None => return Err(CompileError(format!("import `{name}` is not a WASI preview 1 function"))),
+            _ => return Err(CompileError(format!("import `{name}` is not a function; only functions may be imported"))),
         }
     }
     Ok(())
+}
+
+fn wasi_of(host: &mut Host) -> &mut WasiCtx {
+    &mut host.wasi
 }
 
 fn exported_func(module: &Module, name: &str) -> Option<FuncType> {
