@@ -41,7 +41,9 @@ fn main() -> ExitCode {
 fn announce(bound: std::net::SocketAddr) {
     let routes: Vec<&str> = FUNCTIONS.iter().flat_map(|function| function.routes.iter().copied()).collect();
     println!("\nCodeCapsule dev host on http://{bound}  (routes: GET /api/health, {})", routes.join(", "));
-    println!("Try:\n  curl -s http://{bound}/api/judge -H 'content-type: application/json' -d @examples/wat-function-add.json\n");
+    println!(
+        "Try:\n  curl -s http://{bound}/api/judge -H 'content-type: application/json' -d @examples/wat-function-add.json\n"
+    );
 }
 
 fn fail(err: &dyn std::fmt::Display) -> ExitCode {

@@ -217,7 +217,10 @@ fn compare_unordered(expected: &str, actual: &str) -> Result<(), Mismatch> {
 }
 
 fn missing_line(line: &str) -> Mismatch {
-    Mismatch::new(format!("expected line {} is missing from the output (lines compared in any order)", excerpt(line, 0)))
+    Mismatch::new(format!(
+        "expected line {} is missing from the output (lines compared in any order)",
+        excerpt(line, 0)
+    ))
 }
 
 fn unexpected_line(line: &str) -> Mismatch {

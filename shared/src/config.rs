@@ -30,19 +30,25 @@ impl HttpConfig {
 }
 
 fn parse_origins(value: &str) -> Result<HttpConfig, ConfigError> {
-    let invalid = |expected: String| ConfigError::Invalid { var: "CORS_ALLOWED_ORIGINS", value: value.to_string(), expected };
+    let invalid =
+        |expected: String| ConfigError::Invalid { var: "CORS_ALLOWED_ORIGINS", value: value.to_string(), expected };
     if value.trim() == "*" {
         return Ok(HttpConfig { cors_origins: Vec::new(), cors_any_origin: true });
     }
     let mut origins = Vec::new();
     for origin in value.split(',').map(str::trim).filter(|origin| !origin.is_empty()) {
-        let well_formed = origin
-            .split_once("://")
-            .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/'));
+        let well_formed = origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+        });
         if !well_formed {
-            return Err(invalid(format!("`{origin}` is not an origin like https://example.com (scheme, host, optional port, no path)")));
+            return Err(invalid(format!(
+                "`{origin}` is not an origin like https://example.com (scheme, host, optional port, no path)"
+            )));
         }
-        origins.push(HeaderValue::from_str(origin).map_err(|_| invalid(format!("`{origin}` has characters a header cannot carry")))?);
+        origins.push(
+            HeaderValue::from_str(origin)
+                .map_err(|_| invalid(format!("`{origin}` has characters a header cannot carry")))?,
+        );
     }
     Ok(HttpConfig { cors_origins: origins, cors_any_origin: false })
 }

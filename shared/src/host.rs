@@ -134,7 +134,8 @@ pub async fn serve(
     host: Host,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> Result<(), HostError> {
-    let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| HostError::Bind { address, source })?;
+    let listener =
+        tokio::net::TcpListener::bind(address).await.map_err(|source| HostError::Bind { address, source })?;
     let bound = listener.local_addr().map_err(HostError::Serve)?;
     tracing::info!(address = %bound, host = host.name(), "listening");
     if let Some(ready) = ready {

@@ -21,7 +21,11 @@ pub fn validate(capsule: Capsule, judge: &dyn Judge) -> Result<ValidateReport, J
     problems.extend(solution_problems(&solution_runs));
 
     let starter_run = if capsule.starter.source.is_none() && capsule.starter.module_base64.is_none() {
-        problems.push(problem("missing_starter", "the capsule has no starter code for the learner to begin from", None));
+        problems.push(problem(
+            "missing_starter",
+            "the capsule has no starter code for the learner to begin from",
+            None,
+        ));
         None
     } else {
         let starter = submission(&capsule, &capsule.starter, judge)?;
@@ -44,9 +48,13 @@ pub fn validate(capsule: Capsule, judge: &dyn Judge) -> Result<ValidateReport, J
 }
 
 fn submission(capsule: &Capsule, code: &CapsuleCode, judge: &dyn Judge) -> Result<Submission, JudgeError> {
-    Submission::check(capsule.judge_request(code), |language| judge.judges(language), |language: Language| {
-        format!("validation of {language} capsules needs the {language} judge, which this function does not run")
-    })
+    Submission::check(
+        capsule.judge_request(code),
+        |language| judge.judges(language),
+        |language: Language| {
+            format!("validation of {language} capsules needs the {language} judge, which this function does not run")
+        },
+    )
 }
 
 /// Problems found in the solution's runs: compile errors, failing tests, and tests that changed between runs.

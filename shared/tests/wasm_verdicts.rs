@@ -145,9 +145,7 @@ fn an_infinite_loop_is_time_limit_exceeded_by_fuel() {
 
 #[test]
 fn a_grow_bomb_is_memory_limit_exceeded() {
-    let bomb = wasi_module(
-        "(loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable",
-    );
+    let bomb = wasi_module("(loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable");
     let test = single(wat_request(&bomb, vec![stdio_test("t", "", "")]));
     assert_eq!(test.verdict, Verdict::MemoryLimitExceeded);
     assert!(test.message.unwrap().contains("memory limit is 16 MiB"));
@@ -287,7 +285,12 @@ fn module_size_edge_is_a_compilation_error() {
         let payload = total - module.len() - 1 - 4 - 1 - name.len();
         let size = (1 + name.len() + payload) as u32;
         module.push(0);
-        module.extend_from_slice(&[(size & 0x7f) as u8 | 0x80, ((size >> 7) & 0x7f) as u8 | 0x80, ((size >> 14) & 0x7f) as u8 | 0x80, (size >> 21) as u8]);
+        module.extend_from_slice(&[
+            (size & 0x7f) as u8 | 0x80,
+            ((size >> 7) & 0x7f) as u8 | 0x80,
+            ((size >> 14) & 0x7f) as u8 | 0x80,
+            (size >> 21) as u8,
+        ]);
         module.push(name.len() as u8);
         module.extend_from_slice(name);
         module.resize(total, 0);
@@ -314,7 +317,10 @@ fn function_entries_type_arguments_and_compare_results() {
     let report = run(
         "add",
         Compare::default(),
-        vec![call_test(serde_json::json!([1, 2]), serde_json::json!([3])), call_test(serde_json::json!([1, 2]), serde_json::json!([4]))],
+        vec![
+            call_test(serde_json::json!([1, 2]), serde_json::json!([3])),
+            call_test(serde_json::json!([1, 2]), serde_json::json!([4])),
+        ],
     )
     .unwrap();
     assert_eq!(report.tests[0].verdict, Verdict::Accepted);
@@ -325,17 +331,21 @@ fn function_entries_type_arguments_and_compare_results() {
     assert_eq!(run("half", tolerant, close.clone()).unwrap().verdict, Verdict::Accepted);
     assert_eq!(run("half", Compare::default(), close).unwrap().verdict, Verdict::WrongAnswer);
 
-    let report = run("nan", Compare::default(), vec![call_test(serde_json::json!([]), serde_json::json!([0]))]).unwrap();
+    let report =
+        run("nan", Compare::default(), vec![call_test(serde_json::json!([]), serde_json::json!([0]))]).unwrap();
     assert_eq!(report.tests[0].result, Some(vec![serde_json::json!("NaN")]));
     assert_eq!(report.verdict, Verdict::WrongAnswer);
 
     // Wrong arity and out-of-range arguments are the request's fault: 422 invalid_test naming the test.
-    let err = run("add", Compare::default(), vec![call_test(serde_json::json!([1]), serde_json::json!([1]))]).unwrap_err();
+    let err =
+        run("add", Compare::default(), vec![call_test(serde_json::json!([1]), serde_json::json!([1]))]).unwrap_err();
     assert_eq!(err.code(), "invalid_test");
     assert!(err.to_string().contains("takes 2 (i32, i32)"), "{err}");
-    let err = run("add", Compare::default(), vec![call_test(serde_json::json!([1, 1e12]), serde_json::json!([1]))]).unwrap_err();
+    let err = run("add", Compare::default(), vec![call_test(serde_json::json!([1, 1e12]), serde_json::json!([1]))])
+        .unwrap_err();
     assert!(err.to_string().contains("arg 2"), "{err}");
-    let report = run("missing", Compare::default(), vec![call_test(serde_json::json!([]), serde_json::json!([]))]).unwrap();
+    let report =
+        run("missing", Compare::default(), vec![call_test(serde_json::json!([]), serde_json::json!([]))]).unwrap();
     assert!(report.compile.output.contains("no function export named `missing`"));
 }
 

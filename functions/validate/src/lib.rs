@@ -56,5 +56,7 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 }
 
 fn unavailable_hint(language: Language) -> String {
-    format!("{language} is judged by the {language} judge, which is not available here yet; this function judges wasm and wat")
+    format!(
+        "{language} is judged by the {language} judge, which is not available here yet; this function judges wasm and wat"
+    )
 }

@@ -72,7 +72,9 @@ async fn read_limited(request: Request, limit: usize) -> Result<Bytes, Problem> 
     match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
-        Err(err) => Err(Problem::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("the body could not be read: {err}"))),
+        Err(err) => {
+            Err(Problem::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("the body could not be read: {err}")))
+        }
     }
 }
 
@@ -96,7 +98,9 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
                 let problem = Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_field",
-                    if path == "." { format!("the body: {}", strip_position(&inner)) } else {
+                    if path == "." {
+                        format!("the body: {}", strip_position(&inner))
+                    } else {
                         format!("`{path}`: {}", strip_position(&inner))
                     },
                 );
@@ -127,7 +131,7 @@ mod tests {
     #[test]
     fn syntax_errors_are_400_with_position() {
         let problem = parse::<JudgeRequest>(b"{\"language\": ").unwrap_err();
-        assert_eq!((problem.status, problem.code.as_str()), (400, "invalid_json"));
+        assert_eq!((problem.status, problem.code), (400, "invalid_json"));
         assert!(problem.detail.contains("line 1"), "{}", problem.detail);
         let problem = parse::<JudgeRequest>(b"  ").unwrap_err();
         assert_eq!(problem.detail, "the body is empty; send a JSON object");
@@ -136,7 +140,7 @@ mod tests {
     #[test]
     fn shape_errors_are_422_naming_the_field() {
         let problem = parse::<JudgeRequest>(br#"{"language":"wat","tests":[{"stdin":1}]}"#).unwrap_err();
-        assert_eq!((problem.status, problem.code.as_str()), (422, "invalid_field"));
+        assert_eq!((problem.status, problem.code), (422, "invalid_field"));
         assert_eq!(problem.field.as_deref(), Some("tests[0].stdin"));
 
         let problem = parse::<JudgeRequest>(br#"{"language":"wat","tests":[],"tset":1}"#).unwrap_err();

@@ -10,11 +10,11 @@ pub use problem::{PROBLEM_JSON, Problem};
 
 use crate::config::HttpConfig;
 use crate::model::EngineInfo;
+use axum::Router;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use http::{HeaderName, HeaderValue, Method, header};
 use serde::Serialize;
 use std::time::Instant;
@@ -83,7 +83,11 @@ async fn request_context(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "request done");
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "request done"
+        );
     });
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -104,7 +108,5 @@ fn request_id_of(request: &Request) -> String {
             .filter(|value| !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_string)
     };
-    header(&AZURE_INVOCATION_ID)
-        .or_else(|| header(&REQUEST_ID))
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    header(&AZURE_INVOCATION_ID).or_else(|| header(&REQUEST_ID)).unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }

@@ -6,31 +6,34 @@ use serde::Serialize;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// `{type, title, status, detail, code}` plus optional members. `code` is the stable machine string clients branch on;
-/// `type` is a URI made from it; `detail` says what happened and what to do about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// `{type, title, status, detail, code}` plus `field` where one field is at fault. `code` is the stable machine string
+/// clients branch on; `type` is a URI made from it and `title` the status's reason phrase (both derived when sent);
+/// `detail` says what happened and what to do about it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
     pub status: u16,
+    pub code: &'static str,
     pub detail: String,
-    pub code: String,
     /// The request field at fault, as a path like `tests[2].stdin`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
 
+/// The wire form of a [`Problem`].
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
 impl Problem {
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
-        Problem {
-            kind: format!("https://codecapsule.dev/problems/{}", code.replace('_', "-")),
-            title: status.canonical_reason().unwrap_or("Error").to_string(),
-            status: status.as_u16(),
-            detail: detail.into(),
-            code: code.to_string(),
-            field: None,
-        }
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
+        Problem { status: status.as_u16(), code, detail: detail.into(), field: None }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Problem {
@@ -54,7 +57,15 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
+        let body = ProblemBody {
+            kind: format!("https://codecapsule.dev/problems/{}", self.code.replace('_', "-")),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: self.status,
+            detail: &self.detail,
+            code: self.code,
+            field: self.field.as_deref(),
+        };
+        let body = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
         let mut response = (status, body).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         response

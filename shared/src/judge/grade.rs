@@ -107,7 +107,9 @@ fn compare_results(mode: &Compare, expected: &[serde_json::Number], actual: &[Va
             Value::Number(a) if e.is_f64() || a.is_f64() => {
                 let (ef, af) = (e.as_f64().unwrap_or(f64::NAN), a.as_f64().unwrap_or(f64::NAN));
                 match mode {
-                    Compare::Float { abs_tol, rel_tol } => floats_close(&ef.to_string(), &af.to_string(), *abs_tol, *rel_tol),
+                    Compare::Float { abs_tol, rel_tol } => {
+                        floats_close(&ef.to_string(), &af.to_string(), *abs_tol, *rel_tol)
+                    }
                     _ => ef == af,
                 }
             }

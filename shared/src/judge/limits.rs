@@ -56,7 +56,8 @@ mod tests {
 
     #[test]
     fn limits_are_clamped_at_both_edges() {
-        let asked = LimitsRequest { time_ms: Some(MAX_TIME_MS + 1), memory_mb: Some(0), output_kb: Some(MAX_OUTPUT_KB) };
+        let asked =
+            LimitsRequest { time_ms: Some(MAX_TIME_MS + 1), memory_mb: Some(0), output_kb: Some(MAX_OUTPUT_KB) };
         let applied = clamp(&asked);
         assert_eq!(applied, Limits { time_ms: MAX_TIME_MS, memory_mb: 1, output_kb: MAX_OUTPUT_KB });
         let asked = LimitsRequest { time_ms: Some(0), memory_mb: Some(MAX_MEMORY_MB + 1), output_kb: Some(u64::MAX) };

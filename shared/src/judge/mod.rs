@@ -1,8 +1,8 @@
 //! The judging domain: a checked [`Submission`], the [`Judge`] port every engine implements, and grading, which turns
 //! how a program ended into a verdict. Nothing here knows about HTTP, Lambda or Azure, nor about a particular engine.
 
-pub mod limits;
 mod grade;
+pub mod limits;
 mod submission;
 
 pub use grade::{Outcome, Termination, grade, overall_verdict, score};

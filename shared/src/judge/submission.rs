@@ -131,7 +131,10 @@ fn tests_of(entry: &Entry, tests: Vec<crate::model::Test>) -> Result<Vec<TestCas
             return Err(JudgeError::InvalidField { field: field("id"), reason: format!("`{id}` is used twice") });
         }
         if !(test.weight.is_finite() && test.weight > 0.0 && test.weight <= 1e6) {
-            return Err(JudgeError::InvalidField { field: field("weight"), reason: "must be > 0 and <= 1000000".into() });
+            return Err(JudgeError::InvalidField {
+                field: field("weight"),
+                reason: "must be > 0 and <= 1000000".into(),
+            });
         }
         if test.stdin.len() > limits::MAX_TEST_TEXT_BYTES {
             return Err(too_long(field("stdin")));

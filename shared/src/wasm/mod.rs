@@ -14,18 +14,18 @@
 mod wasi;
 
 use crate::judge::{
-    Code, Judge, JudgeError, Outcome, Submission, TestCase, TestIo, Termination, compilation_failed, limits, millis,
+    Code, Judge, JudgeError, Outcome, Submission, Termination, TestCase, TestIo, compilation_failed, limits, millis,
     run_tests,
 };
-use crate::model::{CompileReport, EngineInfo, Entry, Language, Limits, JudgeReport};
+use crate::model::{CompileReport, EngineInfo, Entry, JudgeReport, Language, Limits};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use wasi::{CappedOutput, judging_ctx};
-use wasmi_core::LimiterError;
 use wasmi::{
     CompilationMode, Config, EnforcedLimits, Engine, ExternType, FuncType, Instance, Module, ResourceLimiter,
     ResumableCall, Store, TrapCode, Val, ValType,
 };
+use wasmi_core::LimiterError;
 use wasmi_wasi::WasiCtx;
 
 /// Fuel per millisecond of time limit: wasmi runs compiled code at roughly 1 G fuel/s on this class of machine
@@ -204,7 +204,8 @@ impl Program {
 
         let started = Instant::now();
         let mut meter = FuelMeter { budget: limits.time_ms.saturating_mul(FUEL_PER_MS), used: 0, given: 0 };
-        let termination = self.execute(&mut store, arguments, &mut meter, started + wall_deadline(limits.time_ms), limits);
+        let termination =
+            self.execute(&mut store, arguments, &mut meter, started + wall_deadline(limits.time_ms), limits);
         let elapsed = started.elapsed();
 
         let (stdout_bytes, stdout_overflowed) = stdout.take();
@@ -374,7 +375,9 @@ fn engine_config() -> Config {
 fn describe_compile_error(err: &wasmi::Error) -> String {
     match err.kind() {
         wasmi::errors::ErrorKind::Wat(_) => format!("the WAT text does not parse: {err}"),
-        wasmi::errors::ErrorKind::UserLimits(_) => format!("the module is over the judge's limits: {err}"),
+        wasmi::errors::ErrorKind::UserLimits(_) => {
+            format!("the module is over the judge's limits: {err}")
+        }
         _ => format!("the module is not valid WebAssembly: {err}"),
     }
 }
@@ -407,7 +410,9 @@ fn check_imports(engine: &Engine, module: &Module) -> Result<(), CompileError> {
                     "import `{name}` is declared as {wanted:?}, which is not the signature WASI defines"
                 )));
             }
-            _ => return Err(CompileError(format!("import `{name}` is not a function; only functions may be imported"))),
+            _ => {
+                return Err(CompileError(format!("import `{name}` is not a function; only functions may be imported")));
+            }
         }
     }
     Ok(())
@@ -450,7 +455,13 @@ fn to_val(number: &serde_json::Number, ty: &ValType) -> Option<Val> {
 fn to_json(value: &Val) -> Value {
     let float = |value: f64| {
         serde_json::Number::from_f64(value).map(Value::Number).unwrap_or_else(|| {
-            Value::String(if value.is_nan() { "NaN".into() } else if value > 0.0 { "inf".into() } else { "-inf".into() })
+            Value::String(if value.is_nan() {
+                "NaN".into()
+            } else if value > 0.0 {
+                "inf".into()
+            } else {
+                "-inf".into()
+            })
         })
     };
     match value {

@@ -157,10 +157,8 @@ impl WasiSched for VirtualScheduler {
                 Subscription::MonotonicClock(_) => {}
             }
         }
-        if !any_ready {
-            if let Some(deadline) = poll.earliest_clock_deadline().map(|timer| timer.deadline) {
-                self.time.advance_to(deadline.duration_since(self.origin));
-            }
+        if let (false, Some(deadline)) = (any_ready, poll.earliest_clock_deadline().map(|timer| timer.deadline)) {
+            self.time.advance_to(deadline.duration_since(self.origin));
         }
         Ok(())
     }
