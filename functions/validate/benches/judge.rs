@@ -27,7 +27,38 @@ fn main() {
     println!("Machine: {} cores, {}; {}\n", cores(), cpu_model(), rustc_version());
     runtime.block_on(judge_latency(&workspace));
     runtime.block_on(memory_stability());
+    fuel_calibration();
     cold_start(&workspace);
+}
+
+/// How long the fuel budget of a 1,000 ms limit takes to burn: a busy loop and a recursive fib, in-process.
+fn fuel_calibration() {
+    use codecapsule::judge::{Judge, Submission};
+    use codecapsule::wasm::WasmJudge;
+    let programs = [
+        ("`(loop (br 0))`", "(module (func (export \"_start\") (loop (br 0))))"),
+        (
+            "recursive fib(40)",
+            "(module (func $fib (param i32) (result i32) (if (result i32) (i32.lt_u (local.get 0) (i32.const 2)) \
+             (then (local.get 0)) (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1))) \
+             (call $fib (i32.sub (local.get 0) (i32.const 2))))))) \
+             (func (export \"_start\") (drop (call $fib (i32.const 40)))))",
+        ),
+    ];
+    println!("### Fuel calibration: programs that outrun a 1,000 ms limit (fuel budget 1,000,000,000)\n");
+    println!("| program | verdict | wall time to exhaust the budget | fuel per ms of wall time |\n|---|---|---|---|");
+    for (name, wat) in programs {
+        let request = serde_json::from_value(json!({
+            "language": "wat", "source": wat, "tests": [{"expected_stdout": ""}], "limits": {"time_ms": 1000}
+        }))
+        .unwrap();
+        let submission = Submission::check(request, |_| true, |_| String::new()).unwrap();
+        let report = WasmJudge.judge(&submission).unwrap();
+        let test = &report.tests[0];
+        let fuel = test.fuel.unwrap_or(0);
+        println!("| {name} | {} | {:.0} ms | {:.0} |", test.verdict, test.time_ms, fuel as f64 / test.time_ms);
+    }
+    println!();
 }
 
 fn ten_tests() -> Vec<(String, String)> {
