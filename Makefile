@@ -1,5 +1,6 @@
 # CodeCapsule Functions. The README documents every target; the two a fresh machine needs are `make run` and `make test`.
 CARGO ?= cargo
+SHELL := bash
 
 .PHONY: run test lint fmt bench examples
 
@@ -8,8 +9,13 @@ run:
 	$(CARGO) run -p codecapsule-devhost
 
 ## The whole test suite, debug profile (the interpreter's crates are optimised even there; see Cargo.toml).
+## Ends with one line totalling every test binary's results.
 test:
-	$(CARGO) test --workspace
+	@log=$$(mktemp); set -o pipefail; \
+	$(CARGO) test --workspace 2>&1 | tee "$$log"; status=$$?; \
+	awk '/^test result:/ { passed += $$4; failed += $$6; ignored += $$8 } \
+	     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$$log"; \
+	rm -f "$$log"; exit $$status
 
 ## rustfmt and clippy, warnings as errors.
 lint:
