@@ -11,20 +11,23 @@
 //! functions hold nothing to flush, so no shutdown extension is registered (it would cost a Runtime API call at init).
 
 use crate::config::{self, ConfigError, HttpConfig};
-use crate::http::{Health, service};
-use crate::model::EngineInfo;
+use crate::http::{self, Health, service};
+use crate::judge::{Judge, Judges};
 use axum::Router;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
-/// One function as its binary describes it: a name, its routes, the engines it runs.
+/// One function as its binary describes it: a name, its routes, the judges it runs.
 pub struct Function {
     pub name: &'static str,
-    /// `METHOD /path` of each route, as GET /api/health lists them.
+    /// `METHOD /path` of each route, as GET /api/health lists them (POST /api/judge included where it judges).
     pub routes: &'static [&'static str],
-    pub router: fn() -> Router,
-    pub engines: fn() -> Vec<EngineInfo>,
+    /// The judges behind POST /api/judge; none for functions that do not judge.
+    pub judges: fn() -> Vec<Arc<dyn Judge>>,
+    /// Routes beyond POST /api/judge, which [`app`] adds once for all the judges of all the functions it serves.
+    pub router: fn(Judges) -> Router,
 }
 
 /// Where the binary is running.
@@ -102,26 +105,25 @@ fn run(functions: &[Function]) -> Result<(), HostError> {
 
 /// The functions' routes wrapped with the shared conventions, with a health answer describing them.
 pub fn app(functions: &[Function], host: Host, config: &HttpConfig) -> Router {
-    let mut routes = Router::new();
-    let mut engines: Vec<EngineInfo> = Vec::new();
+    let judges = Judges::new(functions.iter().flat_map(|function| (function.judges)()).collect());
+    let mut routes = if judges.is_empty() { Router::new() } else { http::judge::routes(judges.clone()) };
     for function in functions {
-        routes = routes.merge((function.router)());
-        for engine in (function.engines)() {
-            if !engines.contains(&engine) {
-                engines.push(engine);
-            }
+        routes = routes.merge((function.router)(judges.clone()));
+    }
+    let names: Vec<String> = functions.iter().map(|function| function.name.to_string()).collect();
+    let mut paths: Vec<String> = vec!["GET /api/health".to_string()];
+    for path in functions.iter().flat_map(|function| function.routes.iter()) {
+        if !paths.iter().any(|known| known == path) {
+            paths.push(path.to_string());
         }
     }
-    let health = Health {
+    let health = move || Health {
         status: "ok",
-        functions: functions.iter().map(|function| function.name.to_string()).collect(),
+        functions: names.clone(),
         version: env!("CARGO_PKG_VERSION"),
         host: host.name(),
-        engines,
-        routes: std::iter::once("GET /api/health")
-            .chain(functions.iter().flat_map(|function| function.routes.iter().copied()))
-            .map(str::to_string)
-            .collect(),
+        engines: http::describe(&judges),
+        routes: paths.clone(),
     };
     service(routes, health, config)
 }

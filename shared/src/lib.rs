@@ -14,6 +14,8 @@ pub mod host;
 pub mod http;
 pub mod judge;
 pub mod model;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod validation;
 #[cfg(feature = "wasm")]
 pub mod wasm;

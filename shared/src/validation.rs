@@ -2,21 +2,21 @@
 //! its starter code does not pass. Problems are listed with stable codes so an author (or the AI repair loop, later)
 //! knows what to fix.
 
-use crate::judge::{Judge, JudgeError, Submission};
-use crate::model::{Capsule, CapsuleCode, JudgeReport, Language, Problem, ValidateReport, ValidationRuns, Verdict};
+use crate::judge::{JudgeError, Judges};
+use crate::model::{Capsule, JudgeReport, Problem, ValidateReport, ValidationRuns, Verdict};
 use std::collections::BTreeSet;
 
 /// How many times the reference solution runs: a test whose verdict or output changes between runs is flaky.
 pub const SOLUTION_RUNS: usize = 3;
 
-/// Validates `capsule` with `judge`, blocking. Errors are capsules that cannot be judged at all (bad tests, unknown
+/// Validates `capsule` with the judge of its language among `judges`, blocking. Errors are capsules that cannot be judged at all (bad tests, unknown
 /// language): the same 4xx as POST /api/judge.
-pub fn validate(capsule: Capsule, judge: &dyn Judge) -> Result<ValidateReport, JudgeError> {
+pub fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, JudgeError> {
     let mut problems = Vec::new();
     if capsule.title.trim().is_empty() {
         problems.push(problem("missing_title", "the capsule has no title", None));
     }
-    let solution = submission(&capsule, &capsule.solution, judge)?;
+    let (solution, judge) = judges.prepare(capsule.judge_request(&capsule.solution))?;
     let solution_runs = (0..SOLUTION_RUNS).map(|_| judge.judge(&solution)).collect::<Result<Vec<_>, _>>()?;
     problems.extend(solution_problems(&solution_runs));
 
@@ -28,7 +28,7 @@ pub fn validate(capsule: Capsule, judge: &dyn Judge) -> Result<ValidateReport, J
         ));
         None
     } else {
-        let starter = submission(&capsule, &capsule.starter, judge)?;
+        let (starter, judge) = judges.prepare(capsule.judge_request(&capsule.starter))?;
         let report = judge.judge(&starter)?;
         if report.verdict == Verdict::Accepted {
             problems.push(problem(
@@ -45,16 +45,6 @@ pub fn validate(capsule: Capsule, judge: &dyn Judge) -> Result<ValidateReport, J
         report: ValidationRuns { solution_runs, starter_run },
         capsule,
     })
-}
-
-fn submission(capsule: &Capsule, code: &CapsuleCode, judge: &dyn Judge) -> Result<Submission, JudgeError> {
-    Submission::check(
-        capsule.judge_request(code),
-        |language| judge.judges(language),
-        |language: Language| {
-            format!("validation of {language} capsules needs the {language} judge, which this function does not run")
-        },
-    )
 }
 
 /// Problems found in the solution's runs: compile errors, failing tests, and tests that changed between runs.

@@ -15,7 +15,7 @@ fn app() -> Router {
         .route("/boom", get(boom));
     let health =
         Health { status: "ok", functions: vec![], version: "test", host: "local", engines: vec![], routes: vec![] };
-    service(routes, health, &HttpConfig::default())
+    service(routes, move || health.clone(), &HttpConfig::default())
 }
 
 async fn call(request: Request<axum::body::Body>) -> (StatusCode, http::HeaderMap, Value) {

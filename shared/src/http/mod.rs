@@ -3,13 +3,14 @@
 //! GET /api/health. Routes themselves come from each function as a plain axum `Router`.
 
 mod json;
+pub mod judge;
 mod problem;
 
 pub use json::{AcceptTextPlain, BodyLimit, Json, parse};
 pub use problem::{PROBLEM_JSON, Problem};
 
 use crate::config::HttpConfig;
-use crate::model::EngineInfo;
+use crate::judge::Judges;
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -35,15 +36,24 @@ pub struct Health {
     pub version: &'static str,
     /// Which host adapter is running: aws-lambda, azure-functions or local.
     pub host: &'static str,
-    pub engines: Vec<EngineInfo>,
+    /// Each judge's description ([`crate::judge::Judge::describe`]): engine, version, sandbox layers…
+    pub engines: Vec<serde_json::Value>,
     /// Routes served, so a client can discover what this deployment does.
     pub routes: Vec<String>,
 }
 
-/// Wraps a function's routes with the shared conventions and GET /api/health.
-pub fn service(routes: Router, health: Health, config: &HttpConfig) -> Router {
+/// Wraps a function's routes with the shared conventions and GET /api/health. The health answer is built on its
+/// first request (describing a judge may probe a runtime's version: never at start-up).
+pub fn service(routes: Router, health: impl Fn() -> Health + Send + Sync + 'static, config: &HttpConfig) -> Router {
+    let health = std::sync::Arc::new((std::sync::OnceLock::new(), health));
     routes
-        .route("/api/health", get(move || async move { axum::Json(health.clone()) }))
+        .route(
+            "/api/health",
+            get(move || async move {
+                let (cached, build) = &*health;
+                axum::Json(cached.get_or_init(build).clone())
+            }),
+        )
         .fallback(|request: Request| async move { Problem::not_found(request.uri().path()) })
         .method_not_allowed_fallback(|request: Request| async move {
             Problem::new(
@@ -58,6 +68,11 @@ pub fn service(routes: Router, health: Health, config: &HttpConfig) -> Router {
         }))
         .layer(cors(config))
         .layer(axum::middleware::from_fn(request_context))
+}
+
+/// The descriptions of `judges` for the health answer.
+pub fn describe(judges: &Judges) -> Vec<serde_json::Value> {
+    judges.engines().map(|judge| judge.describe()).collect()
 }
 
 fn cors(config: &HttpConfig) -> CorsLayer {

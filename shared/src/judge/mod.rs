@@ -8,7 +8,10 @@ mod submission;
 pub use grade::{Outcome, Termination, grade, overall_verdict, score};
 pub use submission::{Code, Submission, TestCase, TestIo};
 
-use crate::model::{CompileReport, EngineInfo, JudgeReport, Language, Limits, TestReport, Verdict};
+use crate::model::{
+    CompileReport, EngineChoice, EngineInfo, JudgeReport, JudgeRequest, Language, Limits, TestReport, Verdict,
+};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A request the judge cannot run. Each becomes a 4xx problem+json at the HTTP edge, with [`JudgeError::code`].
@@ -68,8 +71,77 @@ pub trait Judge: Send + Sync {
     fn engine(&self) -> EngineInfo;
     /// Whether this engine judges `language`.
     fn judges(&self, language: Language) -> bool;
+    /// Whether programs run as WebAssembly (in-process) rather than as native processes.
+    fn runs_webassembly(&self) -> bool;
+    /// What GET /api/health says about this engine: by default its name and version; native judges add their sandbox
+    /// layers and start-up calibration. May be slow the first time (a version probe): it is asked lazily.
+    fn describe(&self) -> serde_json::Value {
+        serde_json::to_value(self.engine()).unwrap_or_default()
+    }
     /// Compiles once, runs every test, grades them. Errors are requests the engine cannot run at all.
     fn judge(&self, submission: &Submission) -> Result<JudgeReport, JudgeError>;
+}
+
+/// The judges one deployment runs (one in a judge function, all of them in the local dev host), chosen per language.
+#[derive(Clone, Default)]
+pub struct Judges {
+    engines: Vec<Arc<dyn Judge>>,
+}
+
+impl Judges {
+    pub fn new(engines: Vec<Arc<dyn Judge>>) -> Judges {
+        Judges { engines }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.engines.is_empty()
+    }
+
+    pub fn engines(&self) -> impl Iterator<Item = &Arc<dyn Judge>> {
+        self.engines.iter()
+    }
+
+    /// The judge for `language`: the native one unless `engine` asks for WebAssembly (and vice versa).
+    pub fn for_language(&self, language: Language, engine: Option<EngineChoice>) -> Option<Arc<dyn Judge>> {
+        let wants_wasm = engine == Some(EngineChoice::Wasm) || language.is_webassembly();
+        self.engines
+            .iter()
+            .find(|judge| judge.judges(language) && judge.runs_webassembly() == wants_wasm)
+            .or_else(|| self.engines.iter().find(|judge| judge.judges(language) && engine.is_none()))
+            .cloned()
+    }
+
+    /// Checks `request` and picks its judge.
+    pub fn prepare(&self, request: JudgeRequest) -> Result<(Submission, Arc<dyn Judge>), JudgeError> {
+        let engine = request.engine;
+        let submission = Submission::check(
+            request,
+            |language| self.for_language(language, engine).is_some(),
+            |language| {
+                format!(
+                    "no {language} judge{} runs in this deployment; it judges: {}",
+                    match engine {
+                        Some(EngineChoice::Wasm) => " on the wasm engine",
+                        Some(EngineChoice::Native) => " on the native engine",
+                        None => "",
+                    },
+                    self.languages().join(", ")
+                )
+            },
+        )?;
+        let judge = self
+            .for_language(submission.language, engine)
+            .ok_or_else(|| JudgeError::Internal("the judge chosen while checking vanished".to_string()))?;
+        Ok((submission, judge))
+    }
+
+    fn languages(&self) -> Vec<&'static str> {
+        Language::ALL
+            .into_iter()
+            .filter(|language| self.engines.iter().any(|judge| judge.judges(*language)))
+            .map(Language::as_str)
+            .collect()
+    }
 }
 
 /// The report of a submission that did not compile: every test is reported as not run.

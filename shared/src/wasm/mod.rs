@@ -61,6 +61,10 @@ impl Judge for WasmJudge {
         language.is_webassembly()
     }
 
+    fn runs_webassembly(&self) -> bool {
+        true
+    }
+
     fn judge(&self, submission: &Submission) -> Result<JudgeReport, JudgeError> {
         let started = Instant::now();
         let program = match Program::compile(submission) {

@@ -1,0 +1,718 @@
+//! The native sandbox: runs an untrusted program in layers, each detected at start-up and reported by /api/health.
+//! The threat model, layer by layer and host by host (Lambda vs a root host), is in docs/sandbox.md.
+//!
+//! Per submission a [`SandboxBox`]: a private directory (program files written by the judge, read-only to the program),
+//! and, as root, a user id of its own. Per run:
+//! - a fresh work directory (a private tmpfs with a size and inode cap when mount namespaces are available);
+//! - a cleared environment; the judge process itself is undumpable, so its /proc files (environ, mem) are root's;
+//! - rlimits: CPU, address space (per language), file size, processes, open files, core 0, stack;
+//! - its own session and process group, killed at the end together with every process of its uid and every orphan
+//!   that reparented to the judge (a child subreaper): nothing outlives a run;
+//! - a wall-clock timeout; CPU time and peak RSS from wait4's rusage;
+//! - stdout/stderr read concurrently with caps (the group is killed at the cap), stdin fed from a thread;
+//! - no_new_privs and seccomp filters (see [`seccomp`]);
+//! - as root: an unprivileged uid/gid with no supplementary groups, an empty network namespace (made once, joined per
+//!   run), private IPC and UTS namespaces, and a private mount namespace for the tmpfs.
+
+mod seccomp;
+
+use serde::Serialize;
+use std::collections::HashSet;
+use std::ffi::{CString, OsString};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// First of the user ids given to sandboxes when the judge runs as root (one per submission, recycled).
+const FIRST_SANDBOX_UID: u32 = 61_000;
+const SANDBOX_UIDS: u32 = 1_000;
+/// Size and inode caps of a run's private tmpfs work directory.
+pub const WORK_TMPFS_BYTES: u64 = 64 << 20;
+const WORK_TMPFS_INODES: u64 = 4_096;
+
+/// The layers this host allows, as GET /api/health reports them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layers {
+    pub root: bool,
+    pub separate_uid: bool,
+    pub network_namespace: bool,
+    pub mount_namespace_tmpfs: bool,
+    pub ipc_uts_namespaces: bool,
+    pub seccomp: bool,
+    pub no_new_privs: bool,
+    pub rlimits: bool,
+    pub process_group: bool,
+    pub child_subreaper: bool,
+    pub undumpable_judge: bool,
+}
+
+/// The sandbox of this process: detected once.
+pub struct Sandbox {
+    layers: Layers,
+    filters: Vec<seccompiler::BpfProgram>,
+    /// An empty network namespace (and IPC/UTS ones) made once at start-up; runs join them with setns, which costs
+    /// microseconds where creating a network namespace per run costs milliseconds.
+    namespaces: Option<SharedNamespaces>,
+    base: PathBuf,
+    next_uid: AtomicU32,
+}
+
+struct SharedNamespaces {
+    net: OwnedFd,
+    ipc: OwnedFd,
+    uts: OwnedFd,
+}
+
+/// The pids of sandboxed programs still running, so that the orphan sweep never takes a live run's child.
+static LIVE_CHILDREN: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+
+impl Sandbox {
+    /// The process's sandbox, detecting the host's layers on first use.
+    pub fn get() -> &'static Sandbox {
+        static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+        SANDBOX.get_or_init(Sandbox::detect)
+    }
+
+    fn detect() -> Sandbox {
+        // SAFETY: plain syscalls without pointers.
+        let root = unsafe { libc::geteuid() } == 0;
+        let undumpable = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } == 0;
+        let subreaper = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
+        let seccomp_supported = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0;
+        let filters = if seccomp_supported { seccomp::filters().unwrap_or_default() } else { Vec::new() };
+        let namespaces = if root { SharedNamespaces::create().ok() } else { None };
+        let base = std::env::var_os("SANDBOX_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("codecapsule-sandbox"));
+        let _ = std::fs::DirBuilder::new().recursive(true).mode(0o711).create(&base);
+        let _ = std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o711));
+        let mount_tmpfs = root && probe_private_tmpfs(&base);
+        let layers = Layers {
+            root,
+            separate_uid: root,
+            network_namespace: namespaces.is_some(),
+            mount_namespace_tmpfs: mount_tmpfs,
+            ipc_uts_namespaces: namespaces.is_some(),
+            seccomp: !filters.is_empty(),
+            no_new_privs: true,
+            rlimits: true,
+            process_group: true,
+            child_subreaper: subreaper,
+            undumpable_judge: undumpable,
+        };
+        tracing::info!(layers = ?layers, "sandbox layers detected");
+        Sandbox { layers, filters, namespaces, base, next_uid: AtomicU32::new(0) }
+    }
+
+    pub fn layers(&self) -> &Layers {
+        &self.layers
+    }
+
+    /// A private directory for one submission, removed (with every process of its uid) when dropped.
+    pub fn new_box(&'static self) -> io::Result<SandboxBox> {
+        let dir = self.base.join(uuid::Uuid::new_v4().to_string());
+        std::fs::DirBuilder::new().mode(0o711).create(&dir)?;
+        let uid = self
+            .layers
+            .separate_uid
+            .then(|| FIRST_SANDBOX_UID + self.next_uid.fetch_add(1, Ordering::Relaxed) % SANDBOX_UIDS);
+        let program = dir.join("program");
+        std::fs::DirBuilder::new().mode(0o755).create(&program)?;
+        let build = dir.join("build");
+        std::fs::DirBuilder::new().mode(0o700).create(&build)?;
+        if let Some(uid) = uid {
+            chown(&build, uid)?;
+        }
+        Ok(SandboxBox { sandbox: self, dir, program, build, uid, runs: AtomicU32::new(0) })
+    }
+}
+
+impl SharedNamespaces {
+    /// Forks a child that unshares network, IPC and UTS namespaces and waits; its namespaces are opened through /proc
+    /// and kept, then the child is killed. The network namespace has only a loopback device, and it is down.
+    fn create() -> io::Result<SharedNamespaces> {
+        let mut ready = [0i32; 2];
+        // SAFETY: pipe2 fills the array; fork's child only calls async-signal-safe functions before _exit.
+        if unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            unsafe {
+                let ok = libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) == 0;
+                let byte = [u8::from(ok)];
+                libc::write(ready[1], byte.as_ptr().cast(), 1);
+                libc::pause();
+                libc::_exit(0);
+            }
+        }
+        unsafe { libc::close(ready[1]) };
+        let mut byte = [0u8];
+        let read = unsafe { libc::read(ready[0], byte.as_mut_ptr().cast(), 1) };
+        unsafe { libc::close(ready[0]) };
+        let open = |kind: &str| -> io::Result<OwnedFd> {
+            let file = std::fs::File::open(format!("/proc/{pid}/ns/{kind}"))?;
+            Ok(OwnedFd::from(file))
+        };
+        let namespaces = if read == 1 && byte[0] == 1 {
+            (|| Ok(SharedNamespaces { net: open("net")?, ipc: open("ipc")?, uts: open("uts")? }))()
+        } else {
+            Err(io::Error::other("unshare of network/IPC/UTS namespaces was refused"))
+        };
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        namespaces
+    }
+}
+
+/// Whether a child may unshare a mount namespace and mount a tmpfs (root, and a kernel/container that allows it).
+fn probe_private_tmpfs(base: &Path) -> bool {
+    let Ok(target) = CString::new(base.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: the child calls only async-signal-safe functions on memory prepared before the fork.
+    unsafe {
+        let pid = libc::fork();
+        if pid < 0 {
+            return false;
+        }
+        if pid == 0 {
+            let ok = libc::unshare(libc::CLONE_NEWNS) == 0
+                && libc::mount(
+                    c"none".as_ptr(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) == 0
+                && libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, c"size=1m".as_ptr().cast())
+                    == 0;
+            libc::_exit(if ok { 0 } else { 1 });
+        }
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+    }
+}
+
+/// Where a run's working directory is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkDir {
+    /// The build directory, writable: compilers write their output there.
+    Build,
+    /// A fresh, empty directory for this run only.
+    Fresh,
+}
+
+/// Resource limits of one run.
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    pub wall: Duration,
+    /// RLIMIT_CPU backstop, in whole seconds (the exact CPU limit is checked from rusage).
+    pub cpu_seconds: u64,
+    /// RLIMIT_AS; None where a runtime reserves far more address space than it uses (JVM, Mono): bounded otherwise.
+    pub address_space: Option<u64>,
+    /// RLIMIT_NPROC: processes and threads of the sandbox uid.
+    pub processes: u64,
+    pub open_files: u64,
+    /// RLIMIT_FSIZE: the largest file the program may write.
+    pub file_size: u64,
+    pub stack: u64,
+    /// Per stream (stdout, stderr).
+    pub output_bytes: usize,
+}
+
+/// What to run.
+pub struct Run<'a> {
+    /// Absolute path of the executable (no PATH search).
+    pub program: &'a Path,
+    pub args: Vec<OsString>,
+    /// The whole environment of the program (nothing of the judge's is passed).
+    pub env: Vec<(OsString, OsString)>,
+    pub work_dir: WorkDir,
+    pub stdin: &'a [u8],
+    pub limits: RunLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How a run went.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub exit: Exit,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// The stream that went over the output cap (the program was killed then).
+    pub output_overflow: Option<Stream>,
+    pub timed_out: bool,
+    pub wall: Duration,
+    pub cpu: Duration,
+    pub max_rss_kb: u64,
+}
+
+/// One submission's private directory and uid.
+pub struct SandboxBox {
+    sandbox: &'static Sandbox,
+    dir: PathBuf,
+    program: PathBuf,
+    build: PathBuf,
+    uid: Option<u32>,
+    runs: AtomicU32,
+}
+
+impl SandboxBox {
+    /// Read-only to the program: the judge writes sources and collected build outputs here.
+    pub fn program_dir(&self) -> &Path {
+        &self.program
+    }
+
+    pub fn build_dir(&self) -> &Path {
+        &self.build
+    }
+
+    /// Writes a file of the judge's into the program directory (never through a link: the name is plain).
+    pub fn write_program_file(&self, name: &str, contents: &[u8]) -> io::Result<PathBuf> {
+        let path = self.program.join(name);
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&path)?;
+        file.write_all(contents)?;
+        Ok(path)
+    }
+
+    /// Copies the regular files a compiler left in the build directory into the program directory, where the program
+    /// cannot change them between tests. Links and special files are skipped, never followed.
+    pub fn collect_build(&self, extension: &str) -> io::Result<Vec<PathBuf>> {
+        let mut collected = Vec::new();
+        for entry in std::fs::read_dir(&self.build)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if !name.to_string_lossy().ends_with(extension) || !entry.file_type()?.is_file() {
+                continue;
+            }
+            let mut source =
+                std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(entry.path())?;
+            let target = self.program.join(&name);
+            let mut copy = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&target)?;
+            io::copy(&mut source, &mut copy)?;
+            collected.push(target);
+        }
+        Ok(collected)
+    }
+
+    /// Runs one program to its end, its timeout or its output cap, then removes everything it left behind.
+    pub fn run(&self, run: &Run) -> io::Result<RunResult> {
+        let work = match run.work_dir {
+            WorkDir::Build => self.build.clone(),
+            WorkDir::Fresh => {
+                let work = self.dir.join(format!("work-{}", self.runs.fetch_add(1, Ordering::Relaxed)));
+                std::fs::DirBuilder::new().mode(0o700).create(&work)?;
+                if let Some(uid) = self.uid {
+                    chown(&work, uid)?;
+                }
+                work
+            }
+        };
+        let result = self.run_in(run, &work);
+        if run.work_dir == WorkDir::Fresh {
+            // remove_dir_all does not follow symbolic links the program may have planted.
+            let _ = std::fs::remove_dir_all(&work);
+        }
+        result
+    }
+
+    fn run_in(&self, run: &Run, work: &Path) -> io::Result<RunResult> {
+        let sandbox = self.sandbox;
+        let setup = ChildSetup {
+            cwd: CString::new(work.as_os_str().as_bytes())?,
+            tmpfs: (run.work_dir == WorkDir::Fresh && sandbox.layers.mount_namespace_tmpfs).then(|| {
+                let uid = self.uid.unwrap_or(0);
+                CString::new(format!(
+                    "size={WORK_TMPFS_BYTES},nr_inodes={WORK_TMPFS_INODES},mode=0700,uid={uid},gid={uid}"
+                ))
+                .expect("no NUL in tmpfs options")
+            }),
+            namespaces: sandbox.namespaces.as_ref().map(|n| [n.net.as_raw_fd(), n.ipc.as_raw_fd(), n.uts.as_raw_fd()]),
+            rlimits: rlimits(&run.limits, self.uid.is_none()),
+            uid: self.uid,
+            filters: sandbox.filters.clone(),
+        };
+        let mut command = Command::new(run.program);
+        command
+            .args(&run.args)
+            .env_clear()
+            .envs(run.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(work)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: `setup` only makes async-signal-safe syscalls on memory prepared before the fork.
+        unsafe {
+            command.pre_exec(move || setup.apply());
+        }
+        let started = Instant::now();
+        let mut child = command.spawn()?;
+        let pid = child.id() as i32;
+        register_child(pid, true);
+        let overflow = Arc::new(Mutex::new(None));
+        let stdout = capped_reader(child.stdout.take(), run.limits.output_bytes, Stream::Stdout, pid, &overflow);
+        let stderr = capped_reader(child.stderr.take(), run.limits.output_bytes, Stream::Stderr, pid, &overflow);
+        let stdin_data = run.stdin.to_vec();
+        let stdin = child.stdin.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                // A program that exits or closes stdin early makes this fail: that is its business.
+                let _ = pipe.write_all(&stdin_data);
+            })
+        });
+        let timed_out = wait_until_exit(pid, run.limits.wall);
+        if timed_out {
+            kill_group(pid);
+        }
+        let (status, usage) = reap(pid)?;
+        let wall = started.elapsed();
+        register_child(pid, false);
+        self.kill_leftovers(pid);
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        if let Some(stdin) = stdin {
+            let _ = stdin.join();
+        }
+        let exit = if libc::WIFSIGNALED(status) {
+            Exit::Signal(libc::WTERMSIG(status))
+        } else {
+            Exit::Code(libc::WEXITSTATUS(status))
+        };
+        let cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
+        let output_overflow = *overflow.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(RunResult {
+            exit,
+            stdout,
+            stderr,
+            output_overflow,
+            timed_out,
+            wall,
+            cpu,
+            max_rss_kb: usage.ru_maxrss as u64,
+        })
+    }
+
+    /// Kills the run's process group, every process of the box's uid, and orphans reparented to the judge.
+    fn kill_leftovers(&self, pid: i32) {
+        kill_group(pid);
+        if let Some(uid) = self.uid {
+            for _ in 0..20 {
+                kill_all_of_uid(uid);
+                if !uid_has_processes(uid) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        if self.sandbox.layers.child_subreaper {
+            sweep_orphans();
+        }
+    }
+}
+
+impl Drop for SandboxBox {
+    fn drop(&mut self) {
+        if let Some(uid) = self.uid {
+            kill_all_of_uid(uid);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What the child does between fork and exec. Everything is prepared in the parent: no allocation happens here.
+struct ChildSetup {
+    cwd: CString,
+    tmpfs: Option<CString>,
+    namespaces: Option<[i32; 3]>,
+    rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    uid: Option<u32>,
+    filters: Vec<seccompiler::BpfProgram>,
+}
+
+impl ChildSetup {
+    fn apply(&self) -> io::Result<()> {
+        // SAFETY: every call is a syscall wrapper on valid, pre-allocated memory.
+        unsafe {
+            check(libc::setsid())?;
+            if let Some([net, ipc, uts]) = self.namespaces {
+                check(libc::setns(net, libc::CLONE_NEWNET))?;
+                check(libc::setns(ipc, libc::CLONE_NEWIPC))?;
+                check(libc::setns(uts, libc::CLONE_NEWUTS))?;
+            }
+            if let Some(options) = &self.tmpfs {
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+                check(libc::mount(
+                    c"none".as_ptr(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ))?;
+                check(libc::mount(
+                    c"tmpfs".as_ptr(),
+                    self.cwd.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    options.as_ptr().cast(),
+                ))?;
+            }
+            // Again after the mount, so the working directory is the tmpfs and not what it covers.
+            check(libc::chdir(self.cwd.as_ptr()))?;
+            for (resource, value) in &self.rlimits {
+                let limit = libc::rlimit { rlim_cur: *value, rlim_max: *value };
+                check(libc::setrlimit(*resource, &limit))?;
+            }
+            if let Some(uid) = self.uid {
+                check(libc::setgroups(0, std::ptr::null()))?;
+                check(libc::setresgid(uid, uid, uid))?;
+                check(libc::setresuid(uid, uid, uid))?;
+            }
+            // After setuid, which clears it: the program dies with the judge.
+            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
+            check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+            for filter in &self.filters {
+                let program =
+                    libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut libc::sock_filter };
+                check(libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &program) as i32)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check(result: i32) -> io::Result<()> {
+    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+fn rlimits(limits: &RunLimits, shared_uid: bool) -> Vec<(libc::__rlimit_resource_t, u64)> {
+    let mut list = vec![
+        (libc::RLIMIT_CPU, limits.cpu_seconds.max(1)),
+        (libc::RLIMIT_FSIZE, limits.file_size),
+        (libc::RLIMIT_NOFILE, limits.open_files),
+        (libc::RLIMIT_CORE, 0),
+        (libc::RLIMIT_STACK, limits.stack),
+        (libc::RLIMIT_MSGQUEUE, 0),
+        (libc::RLIMIT_MEMLOCK, 0),
+    ];
+    // NPROC counts every process and thread of the uid. With a uid per box it is exact; sharing the judge's uid
+    // (Lambda), the judge's own tasks count too, so the allowance goes on top of them.
+    let processes = if shared_uid { limits.processes + tasks_of_current_uid() } else { limits.processes };
+    list.push((libc::RLIMIT_NPROC, processes));
+    if let Some(bytes) = limits.address_space {
+        list.push((libc::RLIMIT_AS, bytes));
+    }
+    list
+}
+
+/// Waits for `pid` to exit, at most `wall`. Returns true on timeout. Uses a pidfd, so no polling loop.
+fn wait_until_exit(pid: i32, wall: Duration) -> bool {
+    // SAFETY: pidfd_open returns a new descriptor we own, or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if raw < 0 {
+        return wait_by_polling(pid, wall);
+    }
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let deadline = Instant::now() + wall;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return true;
+        }
+        let mut poll = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let timeout = remaining.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut poll, 1, timeout) };
+        if ready > 0 {
+            return false;
+        }
+        if ready < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return wait_by_polling(pid, deadline.saturating_duration_since(Instant::now()));
+        }
+    }
+}
+
+/// Fallback for kernels without pidfd_open: waitid with WNOWAIT every millisecond.
+fn wait_by_polling(pid: i32, wall: Duration) -> bool {
+    let deadline = Instant::now() + wall;
+    loop {
+        // SAFETY: siginfo is plain memory for waitid to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let done =
+            unsafe { libc::waitid(libc::P_PID, pid as u32, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        if done == 0 && unsafe { info.si_pid() } == pid {
+            return false;
+        }
+        if Instant::now() >= deadline {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn reap(pid: i32) -> io::Result<(i32, libc::rusage)> {
+    let mut status = 0;
+    // SAFETY: rusage is plain memory for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            return Ok((status, usage));
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+fn timeval(value: libc::timeval) -> Duration {
+    Duration::from_secs(value.tv_sec as u64) + Duration::from_micros(value.tv_usec as u64)
+}
+
+fn kill_group(pid: i32) {
+    // SAFETY: signalling a process group we created (setsid made pid its leader).
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+}
+
+/// Kills every process of `uid` from a short-lived child that takes that uid: kill(-1) then reaches exactly them.
+fn kill_all_of_uid(uid: u32) {
+    // SAFETY: the child calls only async-signal-safe functions and exits.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            if libc::setresuid(uid, uid, uid) == 0 {
+                libc::kill(-1, libc::SIGKILL);
+            }
+            libc::_exit(0);
+        }
+        if pid > 0 {
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    }
+    sweep_orphans();
+}
+
+fn uid_has_processes(uid: u32) -> bool {
+    processes().any(|process| process.uid == uid && process.state != 'Z')
+}
+
+/// Kills and reaps processes reparented to the judge (it is a child subreaper) that are not a live run's child.
+fn sweep_orphans() {
+    let me = std::process::id() as i32;
+    let live = LIVE_CHILDREN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone().unwrap_or_default();
+    for process in processes().filter(|process| process.ppid == me && !live.contains(&process.pid)) {
+        // Only sandboxed programs are the judge's children: anything else reparented here is a leftover.
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(process.pid, libc::SIGKILL);
+            libc::waitpid(process.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+fn register_child(pid: i32, live: bool) {
+    let mut children = LIVE_CHILDREN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let set = children.get_or_insert_with(HashSet::new);
+    if live {
+        set.insert(pid);
+    } else {
+        set.remove(&pid);
+    }
+}
+
+struct ProcessInfo {
+    pid: i32,
+    ppid: i32,
+    uid: u32,
+    state: char,
+}
+
+/// Every process in /proc, with its parent, owner and state.
+fn processes() -> impl Iterator<Item = ProcessInfo> {
+    std::fs::read_dir("/proc").into_iter().flatten().flatten().filter_map(|entry| {
+        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| status.lines().find_map(|line| line.strip_prefix(name)).map(str::trim);
+        Some(ProcessInfo {
+            pid,
+            ppid: field("PPid:")?.parse().ok()?,
+            uid: field("Uid:")?.split_whitespace().next()?.parse().ok()?,
+            state: field("State:")?.chars().next()?,
+        })
+    })
+}
+
+fn tasks_of_current_uid() -> u64 {
+    // SAFETY: no arguments.
+    let uid = unsafe { libc::getuid() };
+    processes()
+        .filter(|process| process.uid == uid)
+        .map(|process| std::fs::read_dir(format!("/proc/{}/task", process.pid)).map_or(1, |tasks| tasks.count() as u64))
+        .sum()
+}
+
+/// Reads a pipe to its end keeping at most `cap` bytes; past the cap it records the overflow and kills the group.
+fn capped_reader(
+    pipe: Option<impl Read + Send + 'static>,
+    cap: usize,
+    stream: Stream,
+    pid: i32,
+    overflow: &Arc<Mutex<Option<Stream>>>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    let overflow = overflow.clone();
+    std::thread::spawn(move || {
+        let Some(mut pipe) = pipe else {
+            return Vec::new();
+        };
+        let mut kept = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(read) => {
+                    let room = cap - kept.len();
+                    if read > room {
+                        kept.extend_from_slice(&chunk[..room]);
+                        overflow.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get_or_insert(stream);
+                        kill_group(pid);
+                        break;
+                    }
+                    kept.extend_from_slice(&chunk[..read]);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        kept
+    })
+}
+
+fn chown(path: &Path, uid: u32) -> io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid))
+}
