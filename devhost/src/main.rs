@@ -5,7 +5,8 @@ use codecapsule::host::{self, Host};
 use std::process::ExitCode;
 
 /// Every function that exists so far; each new function adds its `FUNCTION` here.
-const FUNCTIONS: &[host::Function] = &[validate::FUNCTION];
+const FUNCTIONS: &[host::Function] =
+    &[validate::FUNCTION, python_judge::FUNCTION, java_judge::FUNCTION, csharp_judge::FUNCTION];
 
 fn main() -> ExitCode {
     host::init_logging();

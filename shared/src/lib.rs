@@ -3,6 +3,7 @@
 //! - [`model`]: the public contract (architecture.md section 4), shared by every function;
 //! - [`compare`] and [`judge`]: the judging domain, which knows nothing of HTTP, Lambda or Azure;
 //! - [`wasm`] (feature `wasm`): the in-process WebAssembly engine;
+//! - [`sandbox`] and [`native`] (feature `sandbox`): the layered native sandbox and the Python, Java and C# judges;
 //! - [`http`]: the HTTP conventions of every function (problem+json, body limits, JSON, CORS, health, request ids);
 //! - [`host`]: the adapters that run a function's router on AWS Lambda, as an Azure custom handler, or locally;
 //! - [`validation`]: capsule validation over any [`judge::Judge`];
@@ -14,6 +15,8 @@ pub mod host;
 pub mod http;
 pub mod judge;
 pub mod model;
+#[cfg(feature = "sandbox")]
+pub mod native;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod validation;

@@ -247,10 +247,13 @@ pub struct TestReport {
     pub fuel: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct EngineInfo {
     pub name: String,
     pub version: String,
+    /// Native runtimes: the calibrated start-up CPU time subtracted from every test's time (see crate::native).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_ms: Option<f64>,
 }
 
 /// A capsule: one embeddable exercise. `solution` is server-side only and never served to widgets.

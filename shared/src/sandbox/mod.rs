@@ -36,6 +36,10 @@ const SANDBOX_UIDS: u32 = 1_000;
 /// Size and inode caps of a run's private tmpfs work directory.
 pub const WORK_TMPFS_BYTES: u64 = 64 << 20;
 const WORK_TMPFS_INODES: u64 = 4_096;
+/// The host's world-writable directories, each covered by a small private tmpfs in a run's mount namespace, so a
+/// program can neither leave files there for a later run nor fill the host's disk.
+const MASKED_DIRS: &[&std::ffi::CStr] = &[c"/tmp", c"/var/tmp", c"/dev/shm", c"/run/lock"];
+const MASK_TMPFS_OPTIONS: &std::ffi::CStr = c"size=16m,nr_inodes=1024,mode=1777";
 
 /// The layers this host allows, as GET /api/health reports them.
 #[derive(Debug, Clone, Serialize)]
@@ -88,9 +92,14 @@ impl Sandbox {
         let seccomp_supported = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0;
         let filters = if seccomp_supported { seccomp::filters().unwrap_or_default() } else { Vec::new() };
         let namespaces = if root { SharedNamespaces::create().ok() } else { None };
-        let base = std::env::var_os("SANDBOX_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| std::env::temp_dir().join("codecapsule-sandbox"));
+        // As root, not under /tmp: runs get private tmpfs mounts over the shared writable directories, /tmp among them.
+        let base = std::env::var_os("SANDBOX_DIR").map(PathBuf::from).unwrap_or_else(|| {
+            if root {
+                PathBuf::from("/run/codecapsule-sandbox")
+            } else {
+                std::env::temp_dir().join("codecapsule-sandbox")
+            }
+        });
         let _ = std::fs::DirBuilder::new().recursive(true).mode(0o711).create(&base);
         let _ = std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o711));
         let mount_tmpfs = root && probe_private_tmpfs(&base);
@@ -479,6 +488,19 @@ impl ChildSetup {
                     libc::MS_NOSUID | libc::MS_NODEV,
                     options.as_ptr().cast(),
                 ))?;
+                for dir in MASKED_DIRS {
+                    // A directory this host lacks is skipped: ENOENT is not a failure of the sandbox.
+                    let mounted = libc::mount(
+                        c"tmpfs".as_ptr(),
+                        dir.as_ptr(),
+                        c"tmpfs".as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV,
+                        MASK_TMPFS_OPTIONS.as_ptr().cast(),
+                    );
+                    if mounted < 0 && *libc::__errno_location() != libc::ENOENT {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
             }
             // Again after the mount, so the working directory is the tmpfs and not what it covers.
             check(libc::chdir(self.cwd.as_ptr()))?;

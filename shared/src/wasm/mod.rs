@@ -54,7 +54,7 @@ pub struct WasmJudge;
 
 impl Judge for WasmJudge {
     fn engine(&self) -> EngineInfo {
-        EngineInfo { name: "wasmi".to_string(), version: WASMI_VERSION.to_string() }
+        EngineInfo { name: "wasmi".to_string(), version: WASMI_VERSION.to_string(), startup_ms: None }
     }
 
     fn judges(&self, language: Language) -> bool {
