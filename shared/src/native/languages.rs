@@ -108,10 +108,7 @@ impl Runtime {
             Runtime::Java { java, .. } => (java, "-version"),
             Runtime::Csharp { mono, .. } => (mono, "--version"),
         };
-        let output = Command::new(binary)
-            .arg(flag)
-            .env_clear()
-            .output()
+        let output = crate::sandbox::run_trusted(Command::new(binary).arg(flag).env_clear())
             .map_err(|err| format!("{} cannot be started: {err}", binary.display()))?;
         let text = if output.stdout.is_empty() { output.stderr } else { output.stdout };
         let line = String::from_utf8_lossy(&text).lines().next().unwrap_or("").trim().to_string();
@@ -161,7 +158,10 @@ impl Runtime {
                 .rev()
                 .find(|line| !line.trim().is_empty())
                 .is_some_and(|line| line.starts_with("MemoryError")),
-            Runtime::Java { .. } => text.contains("java.lang.OutOfMemoryError"),
+            // "unable to create native thread" is the process limit, not memory: a runtime error.
+            Runtime::Java { .. } => {
+                text.contains("java.lang.OutOfMemoryError") && !text.contains("unable to create native thread")
+            }
             Runtime::Csharp { .. } => text.contains("System.OutOfMemoryException"),
         }
     }

@@ -74,8 +74,38 @@ struct SharedNamespaces {
     uts: OwnedFd,
 }
 
-/// The pids of sandboxed programs still running, so that the orphan sweep never takes a live run's child.
-static LIVE_CHILDREN: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+/// Every child the judge itself started and has not reaped yet (sandboxed programs, helpers, version probes). The
+/// orphan sweep kills only children that are not in it, and a child is started and registered under this lock, so a
+/// sweep in another thread can never take a live child in the instant between its fork and its registration.
+static OWN_CHILDREN: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+
+/// Starts a child through `start` with the registry locked, and registers it.
+fn start_registered<T>(start: impl FnOnce() -> io::Result<(i32, T)>) -> io::Result<(i32, T)> {
+    let mut children = OWN_CHILDREN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (pid, value) = start()?;
+    if pid > 0 {
+        children.get_or_insert_with(HashSet::new).insert(pid);
+    }
+    Ok((pid, value))
+}
+
+fn unregister(pid: i32) {
+    let mut children = OWN_CHILDREN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(children) = children.as_mut() {
+        children.remove(&pid);
+    }
+}
+
+/// Runs a trusted command (a runtime's version probe) to completion, as a registered child.
+pub fn run_trusted(command: &mut Command) -> io::Result<std::process::Output> {
+    let (pid, child) = start_registered(|| {
+        let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        Ok((child.id() as i32, child))
+    })?;
+    let output = child.wait_with_output();
+    unregister(pid);
+    output
+}
 
 impl Sandbox {
     /// The process's sandbox, detecting the host's layers on first use.
@@ -380,9 +410,10 @@ impl SandboxBox {
             command.pre_exec(move || setup.apply());
         }
         let started = Instant::now();
-        let mut child = command.spawn()?;
-        let pid = child.id() as i32;
-        register_child(pid, true);
+        let (pid, mut child) = start_registered(|| {
+            let child = command.spawn()?;
+            Ok((child.id() as i32, child))
+        })?;
         let overflow = Arc::new(Mutex::new(None));
         let stdout = capped_reader(child.stdout.take(), run.limits.output_bytes, Stream::Stdout, pid, &overflow);
         let stderr = capped_reader(child.stderr.take(), run.limits.output_bytes, Stream::Stderr, pid, &overflow);
@@ -397,9 +428,10 @@ impl SandboxBox {
         if timed_out {
             kill_group(pid);
         }
-        let (status, usage) = reap(pid)?;
+        let reaped = reap(pid);
+        unregister(pid);
+        let (status, usage) = reaped?;
         let wall = started.elapsed();
-        register_child(pid, false);
         self.kill_leftovers(pid);
         let stdout = stdout.join().unwrap_or_default();
         let stderr = stderr.join().unwrap_or_default();
@@ -625,7 +657,7 @@ fn kill_group(pid: i32) {
 /// Kills every process of `uid` from a short-lived child that takes that uid: kill(-1) then reaches exactly them.
 fn kill_all_of_uid(uid: u32) {
     // SAFETY: the child calls only async-signal-safe functions and exits.
-    unsafe {
+    let forked = start_registered(|| unsafe {
         let pid = libc::fork();
         if pid == 0 {
             if libc::setresuid(uid, uid, uid) == 0 {
@@ -633,9 +665,12 @@ fn kill_all_of_uid(uid: u32) {
             }
             libc::_exit(0);
         }
-        if pid > 0 {
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
+        if pid < 0 { Err(io::Error::last_os_error()) } else { Ok((pid, ())) }
+    });
+    if let Ok((pid, ())) = forked {
+        // SAFETY: reaping our own helper.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        unregister(pid);
     }
     sweep_orphans();
 }
@@ -644,27 +679,20 @@ fn uid_has_processes(uid: u32) -> bool {
     processes().any(|process| process.uid == uid && process.state != 'Z')
 }
 
-/// Kills and reaps processes reparented to the judge (it is a child subreaper) that are not a live run's child.
+/// Kills and reaps processes reparented to the judge (it is a child subreaper): children it did not start itself.
 fn sweep_orphans() {
     let me = std::process::id() as i32;
-    let live = LIVE_CHILDREN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone().unwrap_or_default();
-    for process in processes().filter(|process| process.ppid == me && !live.contains(&process.pid)) {
-        // Only sandboxed programs are the judge's children: anything else reparented here is a leftover.
-        // SAFETY: signalling and reaping our own child.
+    // Held throughout, so no child can be started (and not yet registered) while the sweep runs.
+    let children = OWN_CHILDREN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let own = children.as_ref();
+    for process in
+        processes().filter(|process| process.ppid == me && !own.is_some_and(|own| own.contains(&process.pid)))
+    {
+        // SAFETY: signalling and reaping a child of ours that is no run's.
         unsafe {
             libc::kill(process.pid, libc::SIGKILL);
             libc::waitpid(process.pid, std::ptr::null_mut(), 0);
         }
-    }
-}
-
-fn register_child(pid: i32, live: bool) {
-    let mut children = LIVE_CHILDREN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let set = children.get_or_insert_with(HashSet::new);
-    if live {
-        set.insert(pid);
-    } else {
-        set.remove(&pid);
     }
 }
 
