@@ -29,6 +29,7 @@ fmt:
 bench:
 	$(CARGO) build --release -p codecapsule-validate
 	$(CARGO) bench -p codecapsule-validate --bench judge
+	$(CARGO) bench -p codecapsule-shared --features sandbox --bench native
 
 ## Rebuilds examples/wasi-sum/sum.wasm and examples/wasi-sum.json (needs: rustup target add wasm32-wasip1).
 examples:

@@ -461,15 +461,8 @@ impl SandboxBox {
     fn kill_leftovers(&self, pid: i32) {
         kill_group(pid);
         if let Some(uid) = self.uid {
-            for _ in 0..20 {
-                kill_all_of_uid(uid);
-                if !uid_has_processes(uid) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        if self.sandbox.layers.child_subreaper {
+            kill_all_of_uid(uid);
+        } else if self.sandbox.layers.child_subreaper {
             sweep_orphans();
         }
     }
@@ -478,7 +471,7 @@ impl SandboxBox {
 impl Drop for SandboxBox {
     fn drop(&mut self) {
         if let Some(uid) = self.uid {
-            kill_all_of_uid(uid);
+            kill_all_of_uid_and_wait(uid);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -655,13 +648,23 @@ fn kill_group(pid: i32) {
 }
 
 /// Kills every process of `uid` from a short-lived child that takes that uid: kill(-1) then reaches exactly them.
+/// One round is enough against a fork bomb (the kernel fails a fork whose parent has a fatal signal pending); a
+/// second covers a child created while the first was delivered. Killed processes whose parent died were reparented
+/// to the judge, and the sweep reaps them.
+#[allow(deprecated)] // libc marks vfork deprecated for Rust code at large; here the child only makes raw syscalls.
 fn kill_all_of_uid(uid: u32) {
-    // SAFETY: the child calls only async-signal-safe functions and exits.
+    // vfork: the helper borrows the judge's memory for three raw syscalls and exits, so no page tables are copied.
+    // Raw syscalls, not libc's wrappers: glibc's setresuid would try to change the uid of every thread it knows of,
+    // which in a vfork child are the judge's own threads.
+    // SAFETY: the child touches no memory, calls only raw syscalls and _exit; the parent is suspended meanwhile.
     let forked = start_registered(|| unsafe {
-        let pid = libc::fork();
+        let pid = libc::vfork();
         if pid == 0 {
-            if libc::setresuid(uid, uid, uid) == 0 {
-                libc::kill(-1, libc::SIGKILL);
+            let (uid, minus_one) = (uid as libc::c_long, -1 as libc::c_long);
+            if libc::syscall(libc::SYS_setresuid, uid, uid, uid) == 0 {
+                libc::syscall(libc::SYS_kill, minus_one, libc::SIGKILL as libc::c_long);
+                libc::syscall(libc::SYS_sched_yield);
+                libc::syscall(libc::SYS_kill, minus_one, libc::SIGKILL as libc::c_long);
             }
             libc::_exit(0);
         }
@@ -675,8 +678,17 @@ fn kill_all_of_uid(uid: u32) {
     sweep_orphans();
 }
 
-fn uid_has_processes(uid: u32) -> bool {
-    processes().any(|process| process.uid == uid && process.state != 'Z')
+/// At the end of a submission: kill the uid's processes until /proc shows none (zombies included: a zombie is
+/// reparented to the judge only once its parent has finished dying).
+fn kill_all_of_uid_and_wait(uid: u32) {
+    for _ in 0..100 {
+        kill_all_of_uid(uid);
+        if !processes().any(|process| process.uid == uid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    tracing::error!(uid, "processes of a sandbox uid survived every kill: the uid is not reused until they are gone");
 }
 
 /// Kills and reaps processes reparented to the judge (it is a child subreaper): children it did not start itself.
@@ -685,25 +697,39 @@ fn sweep_orphans() {
     // Held throughout, so no child can be started (and not yet registered) while the sweep runs.
     let children = OWN_CHILDREN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let own = children.as_ref();
-    for process in
-        processes().filter(|process| process.ppid == me && !own.is_some_and(|own| own.contains(&process.pid)))
-    {
+    for pid in children_of(me).into_iter().filter(|pid| !own.is_some_and(|own| own.contains(pid))) {
         // SAFETY: signalling and reaping a child of ours that is no run's.
         unsafe {
-            libc::kill(process.pid, libc::SIGKILL);
-            libc::waitpid(process.pid, std::ptr::null_mut(), 0);
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
         }
     }
+}
+
+/// The children of process `me`: from /proc/self/task/*/children (one small file per thread), or, where the kernel
+/// lacks those files, from a scan of every process.
+fn children_of(me: i32) -> Vec<i32> {
+    let mut found = false;
+    let mut children = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            found = true;
+            children.extend(list.split_whitespace().filter_map(|pid| pid.parse::<i32>().ok()));
+        }
+    }
+    if !found {
+        children = processes().filter(|process| process.ppid == me).map(|process| process.pid).collect();
+    }
+    children
 }
 
 struct ProcessInfo {
     pid: i32,
     ppid: i32,
     uid: u32,
-    state: char,
 }
 
-/// Every process in /proc, with its parent, owner and state.
+/// Every process in /proc, with its parent and owner.
 fn processes() -> impl Iterator<Item = ProcessInfo> {
     std::fs::read_dir("/proc").into_iter().flatten().flatten().filter_map(|entry| {
         let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
@@ -713,7 +739,6 @@ fn processes() -> impl Iterator<Item = ProcessInfo> {
             pid,
             ppid: field("PPid:")?.parse().ok()?,
             uid: field("Uid:")?.split_whitespace().next()?.parse().ok()?,
-            state: field("State:")?.chars().next()?,
         })
     })
 }
