@@ -236,30 +236,44 @@ fn every_verdict_in_csharp() {
 struct Sentinel {
     path: std::path::PathBuf,
     content: String,
+    owned: bool,
 }
 
 impl Sentinel {
+    /// A root-owned 0600 file; an unprivileged re-run of the battery gets its parent's through CODECAPSULE_TEST_SENTINEL.
     fn new(name: &str) -> Sentinel {
         use std::os::unix::fs::PermissionsExt;
-        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
-        std::fs::create_dir_all(&target).unwrap();
-        let path = target.canonicalize().unwrap().join(format!("{name}-{}", std::process::id()));
+        if let Some(path) = std::env::var_os("CODECAPSULE_TEST_SENTINEL") {
+            return Sentinel { path: path.into(), content: format!("sentinel {SECRET}"), owned: false };
+        }
+        // Under /run: every user may look it up (not read it), and it is not one of the directories runs get a private
+        // tmpfs over, so programs really face the host file.
+        let path = std::path::PathBuf::from(format!("/run/codecapsule-{name}-{}", std::process::id()));
         let content = format!("sentinel {SECRET}");
         std::fs::write(&path, &content).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        Sentinel { path, content }
+        Sentinel { path, content, owned: true }
     }
 
     fn assert_untouched(&self, context: &str) {
-        let now =
-            std::fs::read_to_string(&self.path).unwrap_or_else(|err| panic!("{context}: the sentinel is gone: {err}"));
-        assert_eq!(now, self.content, "{context}: the sentinel was changed");
+        let metadata = std::fs::symlink_metadata(&self.path)
+            .unwrap_or_else(|err| panic!("{context}: the sentinel is gone: {err}"));
+        assert!(metadata.is_file(), "{context}: the sentinel was replaced");
+        if self.owned {
+            let now = std::fs::read_to_string(&self.path).unwrap();
+            assert_eq!(now, self.content, "{context}: the sentinel was changed");
+        } else {
+            // Not readable from here (root's 0600 file); its parent checks the content when this run is over.
+            assert_eq!(metadata.len(), self.content.len() as u64, "{context}: the sentinel was changed");
+        }
     }
 }
 
 impl Drop for Sentinel {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.owned {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -470,6 +484,7 @@ fn attack_battery_leaves_the_host_untouched() {
         ),
     ];
     assert!(attacks.len() >= 25, "{} attacks", attacks.len());
+    sentinel.assert_untouched("before any attack");
     for attack in attacks {
         let report = judge(request(attack.language, &attack.source, vec![test(&attack.stdin, "3\n")], 1000))
             .unwrap_or_else(|err| panic!("{}: {err}", attack.name));
@@ -492,11 +507,41 @@ fn attack_battery_leaves_the_host_untouched() {
         );
         assert_host_clean(attack.name);
         sentinel.assert_untouched(attack.name);
-        assert!(!Path::new(&host_tmp_marker).exists(), "{}: a file was left in the host's /tmp", attack.name);
+        if Sandbox::get().layers().mount_namespace_tmpfs {
+            assert!(!Path::new(&host_tmp_marker).exists(), "{}: a file was left in the host's /tmp", attack.name);
+        } else {
+            // Without mount namespaces (Lambda) the program shares the judge's /tmp: docs/sandbox.md says so.
+            let _ = std::fs::remove_file(&host_tmp_marker);
+        }
         assert!(listener.accept().is_err(), "{}: a connection reached the host's port", attack.name);
     }
     // Still alive and well: the judge process was neither killed nor traced.
     assert_eq!(run("python", "print(1 + 2)", "", "3\n", 1000).verdict, Verdict::Accepted);
+}
+
+/// The same battery with the judge running unprivileged, as on AWS Lambda: no uid switch, no namespaces, no tmpfs.
+/// Run as root, this re-runs the battery test in a child process of this test binary as uid/gid 65534.
+#[test]
+fn attack_battery_as_an_unprivileged_judge_like_on_lambda() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: no arguments.
+    if unsafe { libc::geteuid() } != 0 {
+        // Already unprivileged: the battery test of this very run covers this case.
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let sentinel = Sentinel::new("unprivileged-sentinel");
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "attack_battery_leaves_the_host_untouched", "--test-threads=1"])
+        .env("CODECAPSULE_TEST_SENTINEL", &sentinel.path)
+        .uid(65_534)
+        .gid(65_534)
+        .output()
+        .unwrap();
+    let log = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the unprivileged battery failed:\n{log}");
+    assert!(log.contains("1 passed"), "the unprivileged battery did not run:\n{log}");
+    sentinel.assert_untouched("unprivileged battery");
 }
 
 #[test]

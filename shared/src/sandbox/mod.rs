@@ -120,7 +120,8 @@ impl Sandbox {
         let undumpable = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } == 0;
         let subreaper = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
         let seccomp_supported = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0;
-        let filters = if seccomp_supported { seccomp::filters().unwrap_or_default() } else { Vec::new() };
+        let filters =
+            if seccomp_supported { seccomp::filters(std::process::id()).unwrap_or_default() } else { Vec::new() };
         let namespaces = if root { SharedNamespaces::create().ok() } else { None };
         // As root, not under /tmp: runs get private tmpfs mounts over the shared writable directories, /tmp among them.
         let base = std::env::var_os("SANDBOX_DIR").map(PathBuf::from).unwrap_or_else(|| {
@@ -152,6 +153,12 @@ impl Sandbox {
 
     pub fn layers(&self) -> &Layers {
         &self.layers
+    }
+
+    /// Where the boxes of this process live (SANDBOX_DIR, else /run/codecapsule-sandbox as root, else a directory of
+    /// the user's own under the temporary directory).
+    pub fn base_dir(&self) -> &Path {
+        &self.base
     }
 
     /// A private directory for one submission, removed (with every process of its uid) when dropped.
@@ -463,7 +470,7 @@ impl SandboxBox {
         if let Some(uid) = self.uid {
             kill_all_of_uid(uid);
         } else if self.sandbox.layers.child_subreaper {
-            sweep_orphans();
+            sweep_until_clear();
         }
     }
 }
@@ -472,6 +479,8 @@ impl Drop for SandboxBox {
     fn drop(&mut self) {
         if let Some(uid) = self.uid {
             kill_all_of_uid_and_wait(uid);
+        } else if self.sandbox.layers.child_subreaper {
+            sweep_until_clear();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -704,6 +713,21 @@ fn sweep_orphans() {
             libc::waitpid(pid, std::ptr::null_mut(), 0);
         }
     }
+}
+
+/// Sweeps until the judge has no child it did not start. A process killed with its group reaches the judge only
+/// once its parent has died (then it is reparented here), so one sweep can come too early: repeat, briefly.
+fn sweep_until_clear() {
+    let me = std::process::id() as i32;
+    for _ in 0..200 {
+        sweep_orphans();
+        let own = OWN_CHILDREN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone().unwrap_or_default();
+        if children_of(me).iter().all(|pid| own.contains(pid)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    tracing::error!("children the judge did not start survived every sweep");
 }
 
 /// The children of process `me`: from /proc/self/task/*/children (one small file per thread), or, where the kernel

@@ -73,7 +73,10 @@ const NAMESPACE_FLAGS: &[u64] = &[
 
 /// The two filters, in the order they are installed. `clone3` passes its flags in memory, where a filter cannot read
 /// them, so it gets ENOSYS, on which glibc falls back to `clone`, whose flags the second filter checks.
-pub fn filters() -> Result<Vec<BpfProgram>, seccompiler::Error> {
+///
+/// `judge` is the judge's pid: signals aimed at it are refused, and so is kill(-1) (every process of the uid, which
+/// without a uid of its own includes the judge).
+pub fn filters(judge: u32) -> Result<Vec<BpfProgram>, seccompiler::Error> {
     let arch = TargetArch::try_from(std::env::consts::ARCH)?;
     let mut clone3 = BTreeMap::new();
     clone3.insert(libc::SYS_clone3, vec![]);
@@ -104,6 +107,19 @@ pub fn filters() -> Result<Vec<BpfProgram>, seccompiler::Error> {
             })
             .collect::<Result<_, _>>()?,
     );
+    let aimed_at = |value: u64| -> Result<Vec<SeccompRule>, seccompiler::Error> {
+        Ok(vec![SeccompRule::new(vec![SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value)?])?])
+    };
+    let judge = u64::from(judge);
+    let mut kill = aimed_at(judge)?;
+    kill.extend(aimed_at(u64::from(u32::MAX))?); // -1 as a 32-bit pid_t
+    rules.insert(libc::SYS_kill, kill);
+    rules.insert(libc::SYS_tgkill, aimed_at(judge)?);
+    rules.insert(libc::SYS_rt_sigqueueinfo, aimed_at(judge)?);
+    rules.insert(libc::SYS_rt_tgsigqueueinfo, aimed_at(judge)?);
+    rules.insert(libc::SYS_pidfd_open, aimed_at(judge)?);
+    // tkill names a thread id, which cannot be known here; it is obsolete (tgkill replaced it).
+    rules.insert(libc::SYS_tkill, vec![]);
     let deny = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)?;
     Ok(vec![clone3.try_into()?, deny.try_into()?])
 }
