@@ -19,7 +19,10 @@ fn main() -> ExitCode {
         Err(err) => return fail(&err),
     };
     let host = Host::Local { address };
-    let app = host::app(FUNCTIONS, host, &http);
+    let app = match host::app(FUNCTIONS, host, &http) {
+        Ok(app) => app,
+        Err(err) => return fail(&err),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return fail(&err),

@@ -12,11 +12,10 @@
 
 use crate::config::{self, ConfigError, HttpConfig};
 use crate::http::{self, Health, service};
-use crate::judge::{Judge, Judges};
+use crate::judge::{Engines, Judges};
 use axum::Router;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 /// One function as its binary describes it: a name, its routes, the judges it runs.
@@ -24,8 +23,8 @@ pub struct Function {
     pub name: &'static str,
     /// `METHOD /path` of each route, as GET /api/health lists them (POST /api/judge included where it judges).
     pub routes: &'static [&'static str],
-    /// The judges behind POST /api/judge; none for functions that do not judge.
-    pub judges: fn() -> Vec<Arc<dyn Judge>>,
+    /// The judges behind POST /api/judge (none for functions that do not judge); configuration errors stop start-up.
+    pub judges: fn() -> Result<Engines, ConfigError>,
     /// Routes beyond POST /api/judge, which [`app`] adds once for all the judges of all the functions it serves.
     pub router: fn(Judges) -> Router,
 }
@@ -88,7 +87,7 @@ pub fn main(functions: &[Function]) -> ExitCode {
 
 fn run(functions: &[Function]) -> Result<(), HostError> {
     let host = Host::detect()?;
-    let app = app(functions, host, &HttpConfig::from_env()?);
+    let app = app(functions, host, &HttpConfig::from_env()?)?;
     // Lambda sends one event at a time: a single-threaded runtime starts faster. Servers use every core.
     let runtime = match host {
         Host::Lambda => tokio::runtime::Builder::new_current_thread().enable_all().build(),
@@ -104,8 +103,12 @@ fn run(functions: &[Function]) -> Result<(), HostError> {
 }
 
 /// The functions' routes wrapped with the shared conventions, with a health answer describing them.
-pub fn app(functions: &[Function], host: Host, config: &HttpConfig) -> Router {
-    let judges = Judges::new(functions.iter().flat_map(|function| (function.judges)()).collect());
+pub fn app(functions: &[Function], host: Host, config: &HttpConfig) -> Result<Router, ConfigError> {
+    let mut engines = Vec::new();
+    for function in functions {
+        engines.extend((function.judges)()?);
+    }
+    let judges = Judges::new(engines);
     let mut routes = if judges.is_empty() { Router::new() } else { http::judge::routes(judges.clone()) };
     for function in functions {
         routes = routes.merge((function.router)(judges.clone()));
@@ -125,7 +128,7 @@ pub fn app(functions: &[Function], host: Host, config: &HttpConfig) -> Router {
         engines: http::describe(&judges),
         routes: paths.clone(),
     };
-    service(routes, health, config)
+    Ok(service(routes, health, config))
 }
 
 /// Serves `app` on `address` until SIGTERM/Ctrl-C, then drains in-flight requests. `ready` hears the bound address

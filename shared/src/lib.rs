@@ -7,6 +7,7 @@
 //! - [`http`]: the HTTP conventions of every function (problem+json, body limits, JSON, CORS, health, request ids);
 //! - [`host`]: the adapters that run a function's router on AWS Lambda, as an Azure custom handler, or locally;
 //! - [`validation`]: capsule validation over any [`judge::Judge`];
+//! - [`remote`] (feature `remote`): a judge in another function, reached over HTTPS;
 //! - [`config`]: typed configuration from the environment.
 
 pub mod compare;
@@ -17,6 +18,8 @@ pub mod judge;
 pub mod model;
 #[cfg(feature = "sandbox")]
 pub mod native;
+#[cfg(feature = "remote")]
+pub mod remote;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod validation;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub const FUNCTION: host::Function = host::Function {
     name: "java-judge",
     routes: &["POST /api/judge"],
-    judges: || vec![Arc::new(NativeJudge::new(Runtime::java())) as Arc<dyn Judge>],
+    judges: || Ok(vec![Arc::new(NativeJudge::new(Runtime::java())) as Arc<dyn Judge>]),
     router,
 };
 

@@ -86,7 +86,7 @@ fn judge_body() -> String {
 
 async fn local_server() -> String {
     let address = ([127, 0, 0, 1], 0).into();
-    let app = host::app(&[validate::FUNCTION], Host::Local { address }, &HttpConfig::default());
+    let app = host::app(&[validate::FUNCTION], Host::Local { address }, &HttpConfig::default()).unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(app, address, Host::Local { address }, Some(ready)));
     format!("http://{}", bound.await.unwrap())

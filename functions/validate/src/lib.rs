@@ -5,6 +5,7 @@
 
 use axum::routing::post;
 use axum::{Extension, Router};
+use codecapsule::config::ConfigError;
 use codecapsule::http::judge::blocking;
 use codecapsule::http::{BodyLimit, Json, Problem};
 use codecapsule::judge::{Judge, Judges, limits};
@@ -14,12 +15,17 @@ use codecapsule::{host, validation};
 use std::sync::Arc;
 
 /// The function as its binary and the local dev host see it.
-pub const FUNCTION: host::Function = host::Function {
-    name: "validate",
-    routes: &["POST /api/judge", "POST /api/validate"],
-    judges: || vec![Arc::new(WasmJudge) as Arc<dyn Judge>],
-    router,
-};
+pub const FUNCTION: host::Function =
+    host::Function { name: "validate", routes: &["POST /api/judge", "POST /api/validate"], judges, router };
+
+/// WebAssembly in-process; python, java and csharp forwarded to their judge functions where their URLs are set.
+fn judges() -> Result<Vec<Arc<dyn Judge>>, ConfigError> {
+    let mut judges: Vec<Arc<dyn Judge>> = vec![Arc::new(WasmJudge)];
+    for remote in codecapsule::remote::from_env()? {
+        judges.push(Arc::new(remote));
+    }
+    Ok(judges)
+}
 
 /// POST /api/validate, validating with every judge of the deployment, with the body limit of WebAssembly uploads.
 pub fn router(judges: Judges) -> Router {

@@ -19,7 +19,8 @@ fn http_config() -> HttpConfig {
 
 /// The validate router served on a free loopback port, as `make run` and the local host serve it.
 async fn local_server() -> String {
-    let app = host::app(&[validate::FUNCTION], Host::Local { address: ([127, 0, 0, 1], 0).into() }, &http_config());
+    let app =
+        host::app(&[validate::FUNCTION], Host::Local { address: ([127, 0, 0, 1], 0).into() }, &http_config()).unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(
         app,
@@ -275,7 +276,7 @@ async fn azure_custom_handler_serves_the_same_routes_and_stops_gracefully() {
 
 /// An API Gateway HTTP API (payload 2.0) event, converted by lambda_http and handed to the router as Lambda does.
 async fn lambda_invoke(fixture: &str, request_id: &str) -> (u16, http::HeaderMap, Value) {
-    let app = host::app(&[validate::FUNCTION], Host::Lambda, &http_config());
+    let app = host::app(&[validate::FUNCTION], Host::Lambda, &http_config()).unwrap();
     let mut context = lambda_runtime::Context::default();
     context.request_id = request_id.to_string();
     let request = lambda_http::request::from_str(fixture).unwrap();

@@ -6,6 +6,25 @@ use serde::Serialize;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// Every `code` a function of ours answers with; a remote judge's problem keeps its code when it is one of these.
+pub const KNOWN_CODES: &[&str] = &[
+    "invalid_json",
+    "invalid_base64",
+    "body_too_large",
+    "body_unreadable",
+    "source_too_large",
+    "unsupported_media_type",
+    "invalid_field",
+    "no_tests",
+    "too_many_tests",
+    "invalid_test",
+    "unsupported_language",
+    "judge_unavailable",
+    "not_found",
+    "method_not_allowed",
+    "internal_error",
+];
+
 /// `{type, title, status, detail, code}` plus `field` where one field is at fault. `code` is the stable machine string
 /// clients branch on; `type` is a URI made from it and `title` the status's reason phrase (both derived when sent);
 /// `detail` says what happened and what to do about it.
@@ -75,6 +94,11 @@ impl IntoResponse for Problem {
 impl From<crate::judge::JudgeError> for Problem {
     fn from(err: crate::judge::JudgeError) -> Problem {
         let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        if let crate::judge::JudgeError::Remote { code, detail, .. } = &err {
+            // A remote judge's stable code passes through unchanged when it is one of ours.
+            let known = KNOWN_CODES.iter().find(|known| **known == code.as_str()).copied().unwrap_or("remote_problem");
+            return Problem::new(status, known, detail.clone());
+        }
         let problem = Problem::new(status, err.code(), err.to_string());
         match &err {
             crate::judge::JudgeError::InvalidField { field, .. } => problem.with_field(field.clone()),

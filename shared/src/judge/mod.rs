@@ -33,6 +33,11 @@ pub enum JudgeError {
     InvalidBase64 { reason: String },
     #[error("{0}")]
     InvalidTest(String),
+    #[error("{reason}; try again later")]
+    Unavailable { language: Language, reason: String },
+    /// A problem answered by a judge in another function, passed on as it came.
+    #[error("{detail}")]
+    Remote { status: u16, code: String, detail: String },
     #[error("the judge failed: {0}")]
     Internal(String),
 }
@@ -48,6 +53,8 @@ impl JudgeError {
             JudgeError::SourceTooLarge { .. } => "source_too_large",
             JudgeError::InvalidBase64 { .. } => "invalid_base64",
             JudgeError::InvalidTest(_) => "invalid_test",
+            JudgeError::Unavailable { .. } => "judge_unavailable",
+            JudgeError::Remote { .. } => "remote_problem",
             JudgeError::Internal(_) => "internal_error",
         }
     }
@@ -57,6 +64,8 @@ impl JudgeError {
         match self {
             JudgeError::InvalidBase64 { .. } => 400,
             JudgeError::SourceTooLarge { .. } => 413,
+            JudgeError::Unavailable { .. } => 502,
+            JudgeError::Remote { status, .. } => *status,
             JudgeError::Internal(_) => 500,
             _ => 422,
         }
@@ -81,6 +90,9 @@ pub trait Judge: Send + Sync {
     /// Compiles once, runs every test, grades them. Errors are requests the engine cannot run at all.
     fn judge(&self, submission: &Submission) -> Result<JudgeReport, JudgeError>;
 }
+
+/// The engines a function brings to a deployment.
+pub type Engines = Vec<Arc<dyn Judge>>;
 
 /// The judges one deployment runs (one in a judge function, all of them in the local dev host), chosen per language.
 #[derive(Clone, Default)]

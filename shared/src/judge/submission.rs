@@ -83,6 +83,53 @@ impl Submission {
     }
 }
 
+impl Submission {
+    /// The submission in the public contract again, limits as applied: what a judge in another function receives.
+    pub fn to_request(&self) -> JudgeRequest {
+        let (source, module_base64) = match &self.code {
+            Code::Source(source) => (Some(source.clone()), None),
+            Code::Module(bytes) => (None, Some(base64::engine::general_purpose::STANDARD.encode(bytes))),
+        };
+        let tests = self
+            .tests
+            .iter()
+            .map(|test| {
+                let (stdin, expected_stdout, args, expected_result) = match &test.io {
+                    TestIo::Stdio { stdin, expected_stdout } => {
+                        (stdin.clone(), Some(expected_stdout.clone()), None, None)
+                    }
+                    TestIo::Call { args, expected_result } => {
+                        (String::new(), None, Some(args.clone()), Some(expected_result.clone()))
+                    }
+                };
+                crate::model::Test {
+                    id: Some(test.id.clone()),
+                    stdin,
+                    expected_stdout,
+                    args,
+                    expected_result,
+                    hidden: test.hidden,
+                    weight: test.weight,
+                }
+            })
+            .collect();
+        JudgeRequest {
+            language: self.language.as_str().to_string(),
+            source,
+            module_base64,
+            entry: Some(self.entry.clone()),
+            tests,
+            limits: crate::model::LimitsRequest {
+                time_ms: Some(self.limits.time_ms),
+                memory_mb: Some(self.limits.memory_mb),
+                output_kb: Some(self.limits.output_kb),
+            },
+            compare: self.compare,
+            engine: Some(crate::model::EngineChoice::Native),
+        }
+    }
+}
+
 fn invalid(field: &str, reason: &str) -> JudgeError {
     JudgeError::InvalidField { field: field.to_string(), reason: reason.to_string() }
 }

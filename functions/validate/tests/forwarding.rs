@@ -1,0 +1,117 @@
+//! The validate function forwarding python/java/csharp submissions to the native judge functions, here the real
+//! python-judge and java-judge routers on loopback ports.
+
+use codecapsule::config::{ConfigError, HttpConfig};
+use codecapsule::host::{self, Function, Host};
+use codecapsule::judge::{Judge, Judges};
+use codecapsule::remote::RemoteJudge;
+use codecapsule::wasm::WasmJudge;
+use serde_json::{Value, json};
+use std::sync::{Arc, OnceLock};
+
+async fn serve(function: Function) -> String {
+    let address = ([127, 0, 0, 1], 0).into();
+    let app = host::app(&[function], Host::Local { address }, &HttpConfig::default()).unwrap();
+    let (ready, bound) = tokio::sync::oneshot::channel();
+    tokio::spawn(host::serve(app, address, Host::Local { address }, Some(ready)));
+    format!("http://{}", bound.await.unwrap())
+}
+
+/// Where the forwarding validate below sends python: set once per test binary, before it starts.
+static PYTHON_URL: OnceLock<String> = OnceLock::new();
+
+fn forwarding_judges() -> Result<Vec<Arc<dyn Judge>>, ConfigError> {
+    let url = PYTHON_URL.get().expect("set before the server starts");
+    Ok(vec![
+        Arc::new(WasmJudge),
+        Arc::new(RemoteJudge::new(codecapsule::model::Language::Python, "PYTHON_JUDGE_URL", url)?),
+    ])
+}
+
+fn forwarding_validate() -> Function {
+    Function { judges: forwarding_judges, ..validate::FUNCTION }
+}
+
+async fn judge(base: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new().post(format!("{base}/api/judge")).json(&body).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn forwarding_reaches_the_judge_function_and_passes_its_answers_back() {
+    let python = serve(python_judge::FUNCTION).await;
+    PYTHON_URL.set(python.clone()).unwrap();
+    let validate = serve(forwarding_validate()).await;
+
+    let sum = json!({"language": "python", "source": "a, b = map(int, input().split())\nprint(a + b)",
+        "tests": [{"stdin": "1 2\n", "expected_stdout": "3\n"}, {"stdin": "2 2\n", "expected_stdout": "5\n", "hidden": true}]});
+    let (status, report) = judge(&validate, sum.clone()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["tests"][0]["verdict"].as_str(), report["tests"][1]["verdict"].as_str()),
+        (Some("accepted"), Some("wrong_answer"))
+    );
+    assert_eq!(report["engine"]["name"], "cpython", "the remote judge's report comes back as it was");
+    assert_eq!(report["tests"][1]["stdout"], "", "hidden stays hidden through the hop");
+
+    // WebAssembly is still judged in-process.
+    let (status, report) =
+        judge(&validate, serde_json::from_str(include_str!("../../../examples/wat-function-add.json")).unwrap()).await;
+    assert_eq!((status, report["engine"]["name"].as_str()), (200, Some("wasmi")));
+
+    // Health says where python goes.
+    let health: Value = reqwest::get(format!("{validate}/api/health")).await.unwrap().json().await.unwrap();
+    assert!(
+        health["engines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|engine| engine["forwarded_to"] == format!("{python}/api/judge"))
+    );
+}
+
+#[tokio::test]
+async fn remote_problems_pass_through_and_an_unreachable_judge_is_502() {
+    // A java judge posing as python: it refuses python with its own 422, which comes back unchanged.
+    let java = serve(java_judge::FUNCTION).await;
+    let mismatched = Judges::new(vec![Arc::new(
+        RemoteJudge::new(codecapsule::model::Language::Python, "PYTHON_JUDGE_URL", &java).unwrap(),
+    )]);
+    let (submission, judge) = mismatched
+        .prepare(
+            serde_json::from_value(
+                json!({"language": "python", "source": "print(3)", "tests": [{"expected_stdout": "3"}]}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let err = tokio::task::spawn_blocking(move || judge.judge(&submission)).await.unwrap().unwrap_err();
+    let problem = codecapsule::http::Problem::from(err);
+    assert_eq!((problem.status, problem.code), (422, "unsupported_language"));
+
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let unreachable = Judges::new(vec![Arc::new(
+        RemoteJudge::new(codecapsule::model::Language::Python, "PYTHON_JUDGE_URL", &closed).unwrap(),
+    )]);
+    let (submission, judge) = unreachable
+        .prepare(
+            serde_json::from_value(
+                json!({"language": "python", "source": "print(3)", "tests": [{"expected_stdout": "3"}]}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let err = tokio::task::spawn_blocking(move || judge.judge(&submission)).await.unwrap().unwrap_err();
+    let problem = codecapsule::http::Problem::from(err);
+    assert_eq!((problem.status, problem.code), (502, "judge_unavailable"));
+    assert!(problem.detail.contains("could not be reached"), "{}", problem.detail);
+}
+
+#[test]
+fn a_malformed_judge_url_is_a_start_up_error_naming_the_variable() {
+    let err = RemoteJudge::new(codecapsule::model::Language::Java, "JAVA_JUDGE_URL", "not a url").err().unwrap();
+    assert!(err.to_string().starts_with("environment variable JAVA_JUDGE_URL=\"not a url\" is invalid"), "{err}");
+}
