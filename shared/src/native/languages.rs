@@ -166,22 +166,29 @@ impl Runtime {
         }
     }
 
+    /// Whether the runtime parses the program when it starts, so that a run can reveal a compile error.
+    pub fn parses_at_start(&self) -> bool {
+        matches!(self, Runtime::Python { .. })
+    }
+
+    /// The compiler's message, when a run ended because the program did not parse: CPython exits 1 having printed
+    /// a SyntaxError (or IndentationError, TabError) without any traceback, since not a line ran.
+    pub fn parse_failure(&self, result: &RunResult) -> Option<String> {
+        if !self.parses_at_start() || result.exit != Exit::Code(1) || !result.stdout.is_empty() {
+            return None;
+        }
+        let stderr = text(&result.stderr);
+        let last = stderr.lines().rev().find(|line| !line.trim().is_empty())?;
+        let parse_error = ["SyntaxError:", "IndentationError:", "TabError:"].iter().any(|kind| last.starts_with(kind));
+        (parse_error && !stderr.contains("Traceback (most recent call last)")).then_some(stderr)
+    }
+
     /// Writes the source into the box and compiles it there, as the box's user, under compile limits.
-    pub fn compile(&self, sandbox_box: &SandboxBox, source: &str, limits: &Limits) -> Result<Program, CompileFailure> {
+    pub fn compile(&self, sandbox_box: &SandboxBox, source: &str) -> Result<Program, CompileFailure> {
         match self {
-            Runtime::Python { interpreter } => {
+            Runtime::Python { .. } => {
+                // No separate syntax check: CPython parses the whole file before running a line (see parse_failure).
                 let script = sandbox_box.write_program_file("main.py", source.as_bytes())?;
-                // A syntax check, so that a syntax error is a compilation_error rather than ten runtime errors.
-                let check = "import sys\nwith open(sys.argv[1], 'rb') as f: compile(f.read(), 'main.py', 'exec')";
-                let result = compile_run(
-                    sandbox_box,
-                    interpreter,
-                    vec!["-I".into(), "-S".into(), "-c".into(), check.into(), script.clone().into()],
-                    Vec::new(),
-                    Some((limits.memory_mb << 20) + (256 << 20)),
-                    self.processes(),
-                )?;
-                rejected_unless_clean(&result, "the syntax check")?;
                 Ok(Program { entry: script.into(), compiler_output: String::new() })
             }
             Runtime::Java { javac, .. } => {
@@ -195,14 +202,8 @@ impl Runtime {
                 );
                 args.push(sandbox_box.build_dir().into());
                 args.push(path.into());
-                let result = compile_run(
-                    sandbox_box,
-                    javac,
-                    args,
-                    vec![("LANG".into(), "C.UTF-8".into())],
-                    None,
-                    self.processes(),
-                )?;
+                let result =
+                    compile_run(sandbox_box, javac, args, vec![("LANG".into(), "C.UTF-8".into())], self.processes())?;
                 rejected_unless_clean(&result, "javac")?;
                 sandbox_box.collect_build(".class")?;
                 Ok(Program { entry: classes.main.into(), compiler_output: text(&result.stderr) })
@@ -218,7 +219,7 @@ impl Runtime {
                     path.into(),
                 ];
                 let env = vec![("HOME".into(), sandbox_box.build_dir().into())];
-                let result = compile_run(sandbox_box, mono, args, env, None, self.processes())?;
+                let result = compile_run(sandbox_box, mono, args, env, self.processes())?;
                 rejected_unless_clean(&result, "mcs")?;
                 let collected = sandbox_box.collect_build(".exe")?;
                 let entry = collected
@@ -288,11 +289,9 @@ fn compile_run(
     program: &Path,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
-    address_space: Option<u64>,
     processes: u64,
 ) -> io::Result<RunResult> {
-    let mut limits = compile_limits(processes);
-    limits.address_space = address_space;
+    let limits = compile_limits(processes);
     let env = [vec![("PATH".into(), "/usr/bin:/bin".into())], env].concat();
     sandbox_box.run(&Run { program, args, env, work_dir: WorkDir::Build, stdin: b"", limits })
 }
@@ -433,6 +432,31 @@ mod tests {
                 .unwrap_err()
                 .contains("package")
         );
+    }
+
+    #[test]
+    fn only_a_python_program_that_did_not_parse_is_a_compile_failure() {
+        let run = |code: i32, stdout: &str, stderr: &str| RunResult {
+            exit: Exit::Code(code),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            output_overflow: None,
+            timed_out: false,
+            wall: std::time::Duration::ZERO,
+            cpu: std::time::Duration::ZERO,
+            max_rss_kb: 0,
+        };
+        let python = Runtime::python();
+        let unparsed = "  File \"/box/main.py\", line 1\n    print(\n         ^\nSyntaxError: '(' was never closed\n";
+        assert_eq!(python.parse_failure(&run(1, "", unparsed)).as_deref(), Some(unparsed));
+        let indented = "  File \"/box/main.py\", line 2\n    x\nIndentationError: unexpected indent\n";
+        assert!(python.parse_failure(&run(1, "", indented)).is_some());
+        // Raised while running (a traceback), after printing, or with another status: the program ran.
+        let raised = "Traceback (most recent call last):\n  File \"/box/main.py\", line 1\nSyntaxError: made up\n";
+        assert!(python.parse_failure(&run(1, "", raised)).is_none());
+        assert!(python.parse_failure(&run(1, "3\n", unparsed)).is_none());
+        assert!(python.parse_failure(&run(2, "", unparsed)).is_none());
+        assert!(Runtime::java().parse_failure(&run(1, "", unparsed)).is_none());
     }
 
     #[test]

@@ -66,11 +66,7 @@ impl NativeJudge {
         let sandbox_box = sandbox.new_box().map_err(|err| format!("cannot create a sandbox: {err}"))?;
         let program = self
             .runtime
-            .compile(
-                &sandbox_box,
-                self.runtime.empty_program(),
-                &Limits { time_ms: 1000, memory_mb: 256, output_kb: 64 },
-            )
+            .compile(&sandbox_box, self.runtime.empty_program())
             .map_err(|err| format!("the empty calibration program did not build: {err}"))?;
         let mut least = Duration::MAX;
         for _ in 0..3 {
@@ -208,7 +204,7 @@ impl Judge for NativeJudge {
         };
         let sandbox_box = Sandbox::get().new_box().map_err(|err| JudgeError::Internal(format!("no sandbox: {err}")))?;
         let started = Instant::now();
-        let program = match self.runtime.compile(&sandbox_box, source, &submission.limits) {
+        let program = match self.runtime.compile(&sandbox_box, source) {
             Ok(program) => program,
             Err(languages::CompileFailure::Rejected(output)) => {
                 return Ok(compilation_failed(submission, output, started.elapsed(), self.engine()));
@@ -217,15 +213,30 @@ impl Judge for NativeJudge {
         };
         let compile =
             CompileReport { ok: true, output: program.compiler_output.clone(), time_ms: millis(started.elapsed()) };
-        Ok(run_tests(submission, compile, self.engine(), |_, test: &TestCase| {
+        let run = |test: &TestCase| {
             let stdin = match &test.io {
                 TestIo::Stdio { stdin, .. } => stdin.as_bytes(),
                 TestIo::Call { .. } => b"",
             };
-            match self.run_program(&sandbox_box, &program, stdin, &submission.limits, probe.startup) {
-                Ok(result) => self.outcome(result, &submission.limits, probe.startup),
-                Err(err) => Outcome::not_run(Termination::Internal(format!("the sandbox failed: {err}"))),
+            self.run_program(&sandbox_box, &program, stdin, &submission.limits, probe.startup)
+        };
+        let outcome = |result: std::io::Result<RunResult>| match result {
+            Ok(result) => self.outcome(result, &submission.limits, probe.startup),
+            Err(err) => Outcome::not_run(Termination::Internal(format!("the sandbox failed: {err}"))),
+        };
+        // An interpreter that parses the program as it starts (CPython) reports a syntax error on the first run, which
+        // therefore doubles as the syntax check: one interpreter start fewer per submission.
+        let mut first = None;
+        if self.runtime.parses_at_start() {
+            let result = run(&submission.tests[0]);
+            if let Some(output) = result.as_ref().ok().and_then(|result| self.runtime.parse_failure(result)) {
+                return Ok(compilation_failed(submission, output, started.elapsed(), self.engine()));
             }
+            first = Some(outcome(result));
+        }
+        Ok(run_tests(submission, compile, self.engine(), |index, test: &TestCase| match first.take() {
+            Some(first) if index == 0 => first,
+            _ => outcome(run(test)),
         }))
     }
 }
