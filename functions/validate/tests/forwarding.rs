@@ -70,42 +70,28 @@ async fn forwarding_reaches_the_judge_function_and_passes_its_answers_back() {
     );
 }
 
+/// A python submission forwarded to `base_url`, and the problem the forwarding ends in.
+async fn forwarded_problem(base_url: &str) -> codecapsule::http::Problem {
+    let remote = RemoteJudge::new(codecapsule::model::Language::Python, "PYTHON_JUDGE_URL", base_url).unwrap();
+    let judges = Judges::new(vec![Arc::new(remote)]);
+    let request = json!({"language": "python", "source": "print(3)", "tests": [{"expected_stdout": "3"}]});
+    let (submission, judge) = judges.prepare(serde_json::from_value(request).unwrap()).unwrap();
+    let err = tokio::task::spawn_blocking(move || judge.judge(&submission)).await.unwrap().unwrap_err();
+    codecapsule::http::Problem::from(err)
+}
+
 #[tokio::test]
 async fn remote_problems_pass_through_and_an_unreachable_judge_is_502() {
     // A java judge posing as python: it refuses python with its own 422, which comes back unchanged.
     let java = serve(java_judge::FUNCTION).await;
-    let mismatched = Judges::new(vec![Arc::new(
-        RemoteJudge::new(codecapsule::model::Language::Python, "PYTHON_JUDGE_URL", &java).unwrap(),
-    )]);
-    let (submission, judge) = mismatched
-        .prepare(
-            serde_json::from_value(
-                json!({"language": "python", "source": "print(3)", "tests": [{"expected_stdout": "3"}]}),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-    let err = tokio::task::spawn_blocking(move || judge.judge(&submission)).await.unwrap().unwrap_err();
-    let problem = codecapsule::http::Problem::from(err);
+    let problem = forwarded_problem(&java).await;
     assert_eq!((problem.status, problem.code), (422, "unsupported_language"));
 
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", listener.local_addr().unwrap())
     };
-    let unreachable = Judges::new(vec![Arc::new(
-        RemoteJudge::new(codecapsule::model::Language::Python, "PYTHON_JUDGE_URL", &closed).unwrap(),
-    )]);
-    let (submission, judge) = unreachable
-        .prepare(
-            serde_json::from_value(
-                json!({"language": "python", "source": "print(3)", "tests": [{"expected_stdout": "3"}]}),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-    let err = tokio::task::spawn_blocking(move || judge.judge(&submission)).await.unwrap().unwrap_err();
-    let problem = codecapsule::http::Problem::from(err);
+    let problem = forwarded_problem(&closed).await;
     assert_eq!((problem.status, problem.code), (502, "judge_unavailable"));
     assert!(problem.detail.contains("could not be reached"), "{}", problem.detail);
 }
