@@ -1,8 +1,17 @@
 # CodeCapsule Functions. The README documents every target; the two a fresh machine needs are `make run` and `make test`.
 CARGO ?= cargo
 SHELL := bash
+PYTHON ?= python3
+# Python tools (SAM CLI, cargo-lambda) live in a venv the Makefile makes; nothing is assumed installed.
+VENV := .venv
+# Lambda builds: architecture of template.yaml's Architecture parameter (arm64 by default).
+LAMBDA_ARCH ?= arm64
+# package-azure / deploy-azure: which function, and (deploy) which Azure function app.
+FUNCTION ?= validate
+AZURE_APP ?=
+STACK_ENV ?= dev
 
-.PHONY: run test lint fmt bench examples
+.PHONY: run test lint fmt bench examples package-azure deploy-aws deploy-azure build-ValidateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
 run:
@@ -17,10 +26,46 @@ test:
 	     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$$log"; \
 	rm -f "$$log"; exit $$status
 
-## rustfmt and clippy, warnings as errors.
-lint:
+## rustfmt and clippy, warnings as errors; the SAM template through `sam validate --lint` (cfn-lint, offline).
+lint: $(VENV)/lint.installed
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --template template.yaml
+
+$(VENV)/lint.installed: requirements/lint.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/lint.txt
+	touch $@
+
+$(VENV)/build.installed: requirements/build.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/build.txt
+	touch $@
+
+## SAM's makefile build method runs `make build-<LogicalId>` with ARTIFACTS_DIR; zip functions need a `bootstrap`.
+## (The native judges are container images: SAM builds them from their Dockerfiles.)
+build-ValidateFunction: $(VENV)/build.installed
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(CARGO) lambda build --release --$(LAMBDA_ARCH) --bin validate
+	cp target/lambda/validate/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
+
+## Build and deploy the stack (needs AWS credentials, and Docker for the judges' images).
+deploy-aws: $(VENV)/lint.installed $(VENV)/build.installed
+	SAM_CLI_TELEMETRY=0 PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/sam build
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --stack-name codecapsule-$(STACK_ENV) \
+		--parameter-overrides Architecture=$(LAMBDA_ARCH) Environment=$(STACK_ENV)
+
+## dist/azure/$(FUNCTION): host.json, the catch-all HTTP function, and the release binary as `handler`.
+package-azure:
+	$(CARGO) build --release --bin $(FUNCTION)
+	rm -rf dist/azure/$(FUNCTION)
+	mkdir -p dist/azure/$(FUNCTION)
+	cp -r azure/host.json azure/api dist/azure/$(FUNCTION)/
+	cp target/release/$(FUNCTION) dist/azure/$(FUNCTION)/handler
+
+## Publish the package to an existing function app (Azure Functions Core Tools `func`, logged in with `az login`).
+deploy-azure: package-azure
+	test -n "$(AZURE_APP)" || (echo "set AZURE_APP=<function app name>" && exit 2)
+	cd dist/azure/$(FUNCTION) && func azure functionapp publish $(AZURE_APP) --custom
 
 fmt:
 	$(CARGO) fmt --all
