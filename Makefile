@@ -18,10 +18,11 @@ run:
 	$(CARGO) run -p codecapsule-devhost
 
 ## The whole test suite, debug profile (the interpreter's crates are optimised even there; see Cargo.toml).
+## cargo-lambda (the Lambda Runtime API emulator of the Lambda-mode tests) comes from the venv.
 ## Ends with one line totalling every test binary's results.
-test:
+test: $(VENV)/build.installed
 	@log=$$(mktemp); set -o pipefail; \
-	$(CARGO) test --workspace 2>&1 | tee "$$log"; status=$$?; \
+	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" $(CARGO) test --workspace 2>&1 | tee "$$log"; status=$$?; \
 	awk '/^test result:/ { passed += $$4; failed += $$6; ignored += $$8 } \
 	     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$$log"; \
 	rm -f "$$log"; exit $$status

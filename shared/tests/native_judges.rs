@@ -69,7 +69,7 @@ fn run(language: &str, source: &str, stdin: &str, expected: &str, time_ms: u64) 
 }
 
 fn is_sandbox_uid(uid: u32) -> bool {
-    (61_000..62_000).contains(&uid)
+    codecapsule::sandbox::SANDBOX_UID_RANGE.contains(&uid)
 }
 
 /// What must hold on the host after any run: no process of a sandbox uid, no child of the judge, no box left.

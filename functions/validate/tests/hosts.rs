@@ -201,13 +201,16 @@ struct AzureHandler {
 }
 
 impl AzureHandler {
-    /// Starts the validate binary the way the Functions host does: FUNCTIONS_CUSTOMHANDLER_PORT in the environment.
-    fn start() -> AzureHandler {
+    /// Starts a function binary (built next to validate) the way the Functions host does: FUNCTIONS_CUSTOMHANDLER_PORT
+    /// in the environment.
+    fn start(binary: &str) -> AzureHandler {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_validate"))
+        let path = std::path::Path::new(env!("CARGO_BIN_EXE_validate")).with_file_name(binary);
+        let child = Command::new(path)
             .env_clear()
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
             .env("PORT", "1") // ignored: the Azure port wins over the local one
+            .env("PATH", "/usr/bin:/bin")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -231,7 +234,7 @@ impl Drop for AzureHandler {
 
 #[tokio::test]
 async fn azure_custom_handler_serves_the_same_routes_and_stops_gracefully() {
-    let mut handler = AzureHandler::start();
+    let mut handler = AzureHandler::start("validate");
     let client = reqwest::Client::new();
     let health: Value = client.get(format!("{}/api/health", handler.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["host"], "azure-functions");
@@ -272,6 +275,43 @@ async fn azure_custom_handler_serves_the_same_routes_and_stops_gracefully() {
         .filter(|line| line["span"]["request_id"] == invocation)
         .collect();
     assert!(request_lines.iter().any(|line| line["message"] == "request done" && line["status"] == 200), "{logs}");
+}
+
+#[tokio::test]
+async fn every_judge_function_runs_as_an_azure_custom_handler() {
+    let programs = [
+        ("python-judge", "python", "print(sum(map(int, input().split())))"),
+        (
+            "java-judge",
+            "java",
+            "import java.util.*; class A { public static void main(String[] a) { Scanner s = new Scanner(System.in); System.out.println(s.nextInt() + s.nextInt()); } }",
+        ),
+        (
+            "csharp-judge",
+            "csharp",
+            "using System; class P { static void Main() { var p = Console.ReadLine().Split(' '); Console.WriteLine(int.Parse(p[0]) + int.Parse(p[1])); } }",
+        ),
+    ];
+    let client = reqwest::Client::new();
+    for (binary, language, source) in programs {
+        let handler = AzureHandler::start(binary);
+        let health: Value =
+            client.get(format!("{}/api/health", handler.base)).send().await.unwrap().json().await.unwrap();
+        assert_eq!((health["host"].as_str(), health["functions"][0].as_str()), (Some("azure-functions"), Some(binary)));
+        assert_eq!(health["engines"][0]["sandbox"]["seccomp"], true, "{health}");
+        let request =
+            json!({"language": language, "source": source, "tests": [{"stdin": "1 2\n", "expected_stdout": "3\n"}]});
+        let response = client
+            .post(format!("{}/api/judge", handler.base))
+            .header("x-azure-functions-invocationid", "inv-1")
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-request-id"], "inv-1");
+        let report: Value = response.json().await.unwrap();
+        assert_eq!(report["verdict"], "accepted", "{binary}: {report}");
+    }
 }
 
 /// An API Gateway HTTP API (payload 2.0) event, converted by lambda_http and handed to the router as Lambda does.

@@ -31,8 +31,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// First of the user ids given to sandboxes when the judge runs as root (one per submission, recycled).
-const FIRST_SANDBOX_UID: u32 = 61_000;
-const SANDBOX_UIDS: u32 = 1_000;
+/// Sandbox user ids, when the judge runs as root: one per submission, from a block of its own per judge process (by
+/// pid), so that two judge processes on one host never share a uid (killing one's leftovers would kill the other's
+/// runs). All of them lie in [`SANDBOX_UID_RANGE`], far above the ids of real users and system accounts.
+const SANDBOX_UID_BASE: u32 = 200_000;
+const SANDBOX_UIDS_PER_PROCESS: u32 = 1_000;
+const SANDBOX_UID_BLOCKS: u32 = 4_096;
+pub const SANDBOX_UID_RANGE: std::ops::Range<u32> =
+    SANDBOX_UID_BASE..SANDBOX_UID_BASE + SANDBOX_UID_BLOCKS * SANDBOX_UIDS_PER_PROCESS;
 /// Size and inode caps of a run's private tmpfs work directory.
 pub const WORK_TMPFS_BYTES: u64 = 64 << 20;
 const WORK_TMPFS_INODES: u64 = 4_096;
@@ -165,10 +171,11 @@ impl Sandbox {
     pub fn new_box(&'static self) -> io::Result<SandboxBox> {
         let dir = self.base.join(uuid::Uuid::new_v4().to_string());
         std::fs::DirBuilder::new().mode(0o711).create(&dir)?;
-        let uid = self
-            .layers
-            .separate_uid
-            .then(|| FIRST_SANDBOX_UID + self.next_uid.fetch_add(1, Ordering::Relaxed) % SANDBOX_UIDS);
+        let uid = self.layers.separate_uid.then(|| {
+            let block = std::process::id() % SANDBOX_UID_BLOCKS;
+            let index = self.next_uid.fetch_add(1, Ordering::Relaxed) % SANDBOX_UIDS_PER_PROCESS;
+            SANDBOX_UID_BASE + block * SANDBOX_UIDS_PER_PROCESS + index
+        });
         let program = dir.join("program");
         std::fs::DirBuilder::new().mode(0o755).create(&program)?;
         let build = dir.join("build");

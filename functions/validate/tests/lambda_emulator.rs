@@ -1,0 +1,118 @@
+//! Every HTTP function's Lambda mode under cargo-lambda's Runtime API emulator (`cargo lambda watch
+//! --only-lambda-apis`): the real binaries poll the emulator as they poll Lambda, and receive API Gateway v2 events,
+//! and a non-HTTP event, which must fail cleanly (an invocation error) without killing the function.
+//! cargo-lambda comes from the project's venv (`make test` installs it; or set CARGO_LAMBDA).
+
+use serde_json::Value;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cargo_lambda() -> PathBuf {
+    let path = std::env::var_os("CARGO_LAMBDA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/cargo-lambda"));
+    assert!(
+        path.exists(),
+        "cargo-lambda not found at {}: run `make test`, which installs it into .venv",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for(port: u16) {
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The emulator plus one function binary polling it.
+fn start(binary: &str) -> (Killed, Killed, String) {
+    let port = free_port();
+    let emulator = Command::new(cargo_lambda())
+        .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1", "--invoke-port"])
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let emulator = Killed(emulator);
+    wait_for(port);
+    let binaries = PathBuf::from(env!("CARGO_BIN_EXE_validate")).parent().unwrap().to_path_buf();
+    let function = Command::new(binaries.join(binary))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("{binary} is not built next to validate: {err}"));
+    (emulator, Killed(function), format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"))
+}
+
+/// Invokes the function through the emulator's Invoke API, blocking, so the test reads top to bottom.
+fn invoke(url: &str, event: &str) -> (u16, Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, text) = runtime.block_on(async {
+        let response = reqwest::Client::new().post(url).body(event.to_string()).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    });
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+const SCHEDULED_EVENT: &str = r#"{"version":"0","id":"5e5c4a4e-1f2b-4c3d-9e8f-0a1b2c3d4e5f","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-11-26T18:00:00Z","region":"eu-west-1","resources":["arn:aws:events:eu-west-1:123456789012:rule/every-5-minutes"],"detail":{}}"#;
+
+fn body(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
+}
+
+#[test]
+fn every_http_function_answers_api_gateway_events_and_refuses_other_events_cleanly() {
+    for binary in ["validate", "python-judge", "java-judge", "csharp-judge"] {
+        let (_emulator, _function, url) = start(binary);
+        let (status, response) = invoke(&url, include_str!("fixtures/apigw-v2-health.json"));
+        assert_eq!((status, response["statusCode"].as_u64()), (200, Some(200)), "{binary}: {response}");
+        let health = body(&response);
+        assert_eq!((health["host"].as_str(), health["functions"][0].as_str()), (Some("aws-lambda"), Some(binary)));
+
+        // An EventBridge event is not an HTTP event: an invocation error naming the problem, not a crash.
+        let (status, error) = invoke(&url, SCHEDULED_EVENT);
+        assert_eq!(status, 500, "{binary}: {error}");
+        assert!(
+            error["errorMessage"].as_str().unwrap_or("").contains("expects a JSON payload from Amazon API Gateway"),
+            "{binary}: {error}"
+        );
+        // And the function is still there for the next event.
+        let (status, response) = invoke(&url, include_str!("fixtures/apigw-v2-judge-malformed.json"));
+        assert_eq!((status, response["statusCode"].as_u64()), (200, Some(400)), "{binary}: {response}");
+        assert_eq!(body(&response)["code"], "invalid_json");
+    }
+
+    // validate judges through the emulator, with plain and base64 bodies.
+    let (_emulator, _function, url) = start("validate");
+    for fixture in [include_str!("fixtures/apigw-v2-judge.json"), include_str!("fixtures/apigw-v2-judge-base64.json")] {
+        let (_, response) = invoke(&url, fixture);
+        assert_eq!(response["statusCode"], 200, "{response}");
+        assert_eq!(body(&response)["verdict"], "accepted");
+        assert!(response["headers"]["x-request-id"].as_str().is_some_and(|id| !id.is_empty()));
+    }
+}
