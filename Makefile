@@ -18,11 +18,13 @@ run:
 	$(CARGO) run -p codecapsule-devhost
 
 ## The whole test suite, debug profile (the interpreter's crates are optimised even there; see Cargo.toml).
-## cargo-lambda (the Lambda Runtime API emulator of the Lambda-mode tests) comes from the venv.
+## All features of every crate (so the tests of optional parts run too). From the venv: cargo-lambda (the Lambda
+## Runtime API emulator of the Lambda-mode tests) and moto_server (Secrets Manager).
 ## Ends with one line totalling every test binary's results.
-test: $(VENV)/build.installed
+test: $(VENV)/build.installed $(VENV)/test.installed
 	@log=$$(mktemp); set -o pipefail; \
-	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" $(CARGO) test --workspace 2>&1 | tee "$$log"; status=$$?; \
+	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" \
+	$(CARGO) test --workspace --all-features 2>&1 | tee "$$log"; status=$$?; \
 	awk '/^test result:/ { passed += $$4; failed += $$6; ignored += $$8 } \
 	     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$$log"; \
 	rm -f "$$log"; exit $$status
@@ -30,12 +32,17 @@ test: $(VENV)/build.installed
 ## rustfmt and clippy, warnings as errors; the SAM template through `sam validate --lint` (cfn-lint, offline).
 lint: $(VENV)/lint.installed
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --template template.yaml
 
 $(VENV)/lint.installed: requirements/lint.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/lint.txt
+	touch $@
+
+$(VENV)/test.installed: requirements/test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/test.txt
 	touch $@
 
 $(VENV)/build.installed: requirements/build.txt

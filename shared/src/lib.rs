@@ -7,6 +7,7 @@
 //! - [`http`]: the HTTP conventions of every function (problem+json, body limits, JSON, CORS, health, request ids);
 //! - [`host`]: the adapters that run a function's router on AWS Lambda, as an Azure custom handler, or locally;
 //! - [`validation`]: capsule validation over any [`judge::Judge`];
+//! - [`secrets`] (feature `secrets`): secrets from AWS Secrets Manager or the environment, lazy and cached;
 //! - [`remote`] (feature `remote`): a judge in another function, reached over HTTPS;
 //! - [`config`]: typed configuration from the environment.
 
@@ -22,6 +23,8 @@ pub mod native;
 pub mod remote;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+#[cfg(feature = "secrets")]
+pub mod secrets;
 pub mod validation;
 #[cfg(feature = "wasm")]
 pub mod wasm;
