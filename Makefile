@@ -4,14 +4,16 @@ SHELL := bash
 PYTHON ?= python3
 # Python tools (SAM CLI, cargo-lambda) live in a venv the Makefile makes; nothing is assumed installed.
 VENV := .venv
-# Lambda builds: architecture of template.yaml's Architecture parameter (arm64 by default).
+# Lambda builds: arm64 (default) or x86-64, as cargo-lambda spells them (the template says x86_64).
 LAMBDA_ARCH ?= arm64
+# cargo lambda build flags: release for deployments; the offline check below builds debug with the host compiler.
+LAMBDA_BUILD_FLAGS ?= --release
 # package-azure / deploy-azure: which function, and (deploy) which Azure function app.
 FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run test lint fmt bench examples package-azure deploy-aws deploy-azure build-ValidateFunction
+.PHONY: run test lint fmt bench examples package-azure deploy-aws deploy-azure build-ValidateFunction check-sam-build
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
 run:
@@ -53,14 +55,23 @@ $(VENV)/build.installed: requirements/build.txt
 ## SAM's makefile build method runs `make build-<LogicalId>` with ARTIFACTS_DIR; zip functions need a `bootstrap`.
 ## (The native judges are container images: SAM builds them from their Dockerfiles.)
 build-ValidateFunction: $(VENV)/build.installed
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(CARGO) lambda build --release --$(LAMBDA_ARCH) --bin validate
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(CARGO) lambda build $(LAMBDA_BUILD_FLAGS) --$(LAMBDA_ARCH) --bin validate
 	cp target/lambda/validate/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
+
+## Offline check that SAM's makefile build method yields an executable bootstrap for every zip function (a debug
+## build for this machine's architecture: tests never build release; the images of the judges need Docker).
+check-sam-build: $(VENV)/lint.installed $(VENV)/build.installed
+	rm -rf .aws-sam
+	SAM_CLI_TELEMETRY=0 LAMBDA_ARCH=x86-64 LAMBDA_BUILD_FLAGS="--compiler cargo" PATH="$(abspath $(VENV))/bin:$$PATH" \
+		$(VENV)/bin/sam build ValidateFunction --build-in-source
+	test -x .aws-sam/build/ValidateFunction/bootstrap
+	@echo "sam build: bootstrap for ValidateFunction is in .aws-sam/build"
 
 ## Build and deploy the stack (needs AWS credentials, and Docker for the judges' images).
 deploy-aws: $(VENV)/lint.installed $(VENV)/build.installed
 	SAM_CLI_TELEMETRY=0 PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/sam build
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --stack-name codecapsule-$(STACK_ENV) \
-		--parameter-overrides Architecture=$(LAMBDA_ARCH) Environment=$(STACK_ENV)
+		--parameter-overrides Architecture=$(subst -,_,$(LAMBDA_ARCH)) Environment=$(STACK_ENV)
 
 ## dist/azure/$(FUNCTION): host.json, the catch-all HTTP function, and the release binary as `handler`.
 package-azure:
