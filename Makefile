@@ -90,10 +90,12 @@ fmt:
 	$(CARGO) fmt --all
 
 ## Release build, then the benchmarks; their report goes to stdout (BENCHMARKS.md holds the figures and the machine).
-bench:
-	$(CARGO) build --release -p codecapsule-validate
+bench: $(VENV)/build.installed
+	$(CARGO) build --release --bins -p codecapsule-validate -p codecapsule-python-judge -p codecapsule-java-judge \
+		-p codecapsule-csharp-judge -p hello-floor
 	$(CARGO) bench -p codecapsule-validate --bench judge
 	$(CARGO) bench -p codecapsule-shared --features sandbox --bench native
+	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" $(CARGO) bench -p codecapsule-validate --bench init
 
 ## Rebuilds examples/wasi-sum/sum.wasm and examples/wasi-sum.json (needs: rustup target add wasm32-wasip1).
 examples:
