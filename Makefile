@@ -23,7 +23,10 @@ run:
 ## All features of every crate (so the tests of optional parts run too). From the venv: cargo-lambda (the Lambda
 ## Runtime API emulator of the Lambda-mode tests) and moto_server (Secrets Manager).
 ## Ends with one line totalling every test binary's results.
+## Every binary is built first: the host tests start the real function binaries (cargo test alone builds only the
+## binaries of the package under test).
 test: $(VENV)/build.installed $(VENV)/test.installed
+	$(CARGO) build --workspace --bins --all-features
 	@log=$$(mktemp); set -o pipefail; \
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" \
 	$(CARGO) test --workspace --all-features 2>&1 | tee "$$log"; status=$$?; \

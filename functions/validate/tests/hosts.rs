@@ -206,7 +206,7 @@ impl AzureHandler {
     fn start(binary: &str) -> AzureHandler {
         let port = free_port();
         let path = std::path::Path::new(env!("CARGO_BIN_EXE_validate")).with_file_name(binary);
-        let child = Command::new(path)
+        let child = Command::new(&path)
             .env_clear()
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
             .env("PORT", "1") // ignored: the Azure port wins over the local one
@@ -214,7 +214,9 @@ impl AzureHandler {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap();
+            .unwrap_or_else(|err| {
+                panic!("{} ({err}): run `make test`, which builds every binary first", path.display())
+            });
         let address: SocketAddr = ([127, 0, 0, 1], port).into();
         let started = Instant::now();
         while std::net::TcpStream::connect(address).is_err() {

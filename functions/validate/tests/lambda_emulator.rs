@@ -65,7 +65,9 @@ fn start(binary: &str) -> (Killed, Killed, String) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|err| panic!("{binary} is not built next to validate: {err}"));
+        .unwrap_or_else(|err| {
+            panic!("{binary} is not built next to validate ({err}): run `make test`, which builds every binary first")
+        });
     (emulator, Killed(function), format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"))
 }
 
