@@ -2,43 +2,22 @@
 //! TTL, refreshed on demand after a rotation; missing secrets and unset variables are clear errors.
 
 use codecapsule::secrets::{SecretError, SecretSource, SecretsManagerSecret};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use codecapsule_test_support::{KillOnDrop, free_port, venv_tool, wait_for_port};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-struct Moto(Child);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// moto_server from the project's venv (`make test` installs it; or set MOTO_SERVER).
-fn start_moto() -> (Moto, String) {
-    let server = std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server"));
-    assert!(
-        server.exists(),
-        "moto_server not found at {}: run `make test`, which installs it into .venv",
-        server.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(server)
+/// moto_server from the project's venv, on a free port.
+fn start_moto() -> (KillOnDrop, String) {
+    let port = free_port();
+    let child = Command::new(venv_tool("moto_server", "MOTO_SERVER"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Moto(child), format!("http://127.0.0.1:{port}"))
+    let moto = KillOnDrop(child);
+    wait_for_port(port, Duration::from_secs(30));
+    (moto, format!("http://127.0.0.1:{port}"))
 }
 
 #[tokio::test]

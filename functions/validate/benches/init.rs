@@ -7,32 +7,22 @@
 //! The request is for an unknown route: a function's first answer, without the lazy work (runtime probes) that
 //! GET /api/health of a judge triggers. Needs the release binaries and the venv's cargo-lambda (`make bench`).
 
+use codecapsule_test_support::{KillOnDrop, free_port, venv_tool, wait_for_port};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BINARIES: &[&str] = &["hello-floor", "validate", "python-judge", "java-judge", "csharp-judge"];
 const ROUNDS: usize = 20;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn main() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let release = workspace.join("target/release");
     let emulator_port = free_port();
-    let cargo_lambda =
-        std::env::var_os("CARGO_LAMBDA").map(PathBuf::from).unwrap_or_else(|| workspace.join(".venv/bin/cargo-lambda"));
-    let _emulator = Killed(
-        Command::new(cargo_lambda)
+    let _emulator = KillOnDrop(
+        Command::new(venv_tool("cargo-lambda", "CARGO_LAMBDA"))
             .args([
                 "lambda",
                 "watch",
@@ -47,7 +37,7 @@ fn main() {
             .spawn()
             .expect("cargo-lambda from the venv (make bench installs it)"),
     );
-    wait_for(emulator_port);
+    wait_for_port(emulator_port, Duration::from_secs(30));
 
     println!("## Start-up and size of every function (deployment issue)\n");
     println!("Release profile (fat LTO, stripped), {ROUNDS} starts each, medians; ratio = function / hello-floor.\n");
@@ -79,7 +69,7 @@ fn main() {
 fn local_start(binary: &Path) -> Duration {
     let port = free_port();
     let started = Instant::now();
-    let _child = Killed(
+    let _child = KillOnDrop(
         Command::new(binary)
             .env_clear()
             .env("PORT", port.to_string())
@@ -116,7 +106,7 @@ fn lambda_start(binary: &Path, emulator_port: u16) -> Duration {
         stream.read_to_string(&mut answer).unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     });
-    let _function = Killed(
+    let _function = KillOnDrop(
         Command::new(binary)
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{emulator_port}/.rt"))
@@ -131,18 +121,6 @@ fn lambda_start(binary: &Path, emulator_port: u16) -> Duration {
     );
     invocation.join().unwrap();
     started.elapsed()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for(port: u16) {
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {

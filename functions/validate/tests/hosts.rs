@@ -3,6 +3,7 @@
 
 use codecapsule::config::HttpConfig;
 use codecapsule::host::{self, Host};
+use codecapsule_test_support::free_port;
 use http::HeaderValue;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -188,11 +189,6 @@ async fn cors_answers_configured_widget_origins_only() {
     assert_eq!(allowed.headers()["access-control-allow-origin"], "https://blog.example.com");
     let refused = preflight("https://evil.example").await.unwrap();
     assert!(refused.headers().get("access-control-allow-origin").is_none());
-}
-
-/// A free loopback port (bound and released: the child binds it a moment later).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 struct AzureHandler {

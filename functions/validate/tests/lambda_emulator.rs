@@ -3,57 +3,24 @@
 //! and a non-HTTP event, which must fail cleanly (an invocation error) without killing the function.
 //! cargo-lambda comes from the project's venv (`make test` installs it; or set CARGO_LAMBDA).
 
+use codecapsule_test_support::{KillOnDrop, free_port, venv_tool, wait_for_port};
 use serde_json::Value;
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn cargo_lambda() -> PathBuf {
-    let path = std::env::var_os("CARGO_LAMBDA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/cargo-lambda"));
-    assert!(
-        path.exists(),
-        "cargo-lambda not found at {}: run `make test`, which installs it into .venv",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for(port: u16) {
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The emulator plus one function binary polling it.
-fn start(binary: &str) -> (Killed, Killed, String) {
+fn start(binary: &str) -> (KillOnDrop, KillOnDrop, String) {
     let port = free_port();
-    let emulator = Command::new(cargo_lambda())
+    let emulator = Command::new(venv_tool("cargo-lambda", "CARGO_LAMBDA"))
         .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1", "--invoke-port"])
         .arg(port.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let emulator = Killed(emulator);
-    wait_for(port);
+    let emulator = KillOnDrop(emulator);
+    wait_for_port(port, Duration::from_secs(30));
     let binaries = PathBuf::from(env!("CARGO_BIN_EXE_validate")).parent().unwrap().to_path_buf();
     let function = Command::new(binaries.join(binary))
         .env_clear()
@@ -68,7 +35,7 @@ fn start(binary: &str) -> (Killed, Killed, String) {
         .unwrap_or_else(|err| {
             panic!("{binary} is not built next to validate ({err}): run `make test`, which builds every binary first")
         });
-    (emulator, Killed(function), format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"))
+    (emulator, KillOnDrop(function), format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"))
 }
 
 /// Invokes the function through the emulator's Invoke API, blocking, so the test reads top to bottom.

@@ -1,0 +1,41 @@
+//! The harness of the integration tests and benchmarks: what several of them need to start real parts (function
+//! binaries, cargo-lambda's emulator, moto_server) on loopback and to clean up after them.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound and released: whoever takes it binds it a moment later).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port").local_addr().expect("its address").port()
+}
+
+/// Waits until something accepts connections on `port`, at most `limit`.
+pub fn wait_for_port(port: u16, limit: Duration) {
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < limit, "nothing listens on 127.0.0.1:{port} after {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A child process killed and reaped when the guard goes.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A tool from the project's venv (`make test` and `make bench` install them): the path in `env_var` if set, else
+/// `.venv/bin/<name>` at the workspace root.
+pub fn venv_tool(name: &str, env_var: &str) -> PathBuf {
+    let path = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin").join(name));
+    assert!(path.exists(), "{name} not found at {}: run `make test`, which installs it into .venv", path.display());
+    path
+}
