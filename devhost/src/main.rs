@@ -43,7 +43,12 @@ fn main() -> ExitCode {
 }
 
 fn announce(bound: std::net::SocketAddr) {
-    let routes: Vec<&str> = FUNCTIONS.iter().flat_map(|function| function.routes.iter().copied()).collect();
+    let mut routes: Vec<&str> = Vec::new();
+    for route in FUNCTIONS.iter().flat_map(|function| function.routes.iter().copied()) {
+        if !routes.contains(&route) {
+            routes.push(route);
+        }
+    }
     println!("\nCodeCapsule dev host on http://{bound}  (routes: GET /api/health, {})", routes.join(", "));
     println!(
         "Try:\n  curl -s http://{bound}/api/judge -H 'content-type: application/json' -d @examples/wat-function-add.json\n"
