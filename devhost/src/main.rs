@@ -51,8 +51,9 @@ fn announce(bound: std::net::SocketAddr) {
     }
     println!("\nCodeCapsule dev host on http://{bound}  (routes: GET /api/health, {})", routes.join(", "));
     println!(
-        "Try:\n  curl -s http://{bound}/api/judge -H 'content-type: application/json' -d @examples/wat-function-add.json\n"
+        "Try:\n  curl -s http://{bound}/api/judge -H 'content-type: application/json' -d @examples/wat-function-add.json"
     );
+    println!("  curl -s http://{bound}/api/judge -H 'content-type: application/json' -d @examples/python-sum.json\n");
 }
 
 fn fail(err: &dyn std::fmt::Display) -> ExitCode {
