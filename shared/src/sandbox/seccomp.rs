@@ -56,7 +56,10 @@ const DENIED: &[libc::c_long] = &[
     libc::SYS_name_to_handle_at,
     libc::SYS_lookup_dcookie,
     libc::SYS_vhangup,
+    // Port I/O exists on x86 only (Lambda also runs arm64).
+    #[cfg(target_arch = "x86_64")]
     libc::SYS_iopl,
+    #[cfg(target_arch = "x86_64")]
     libc::SYS_ioperm,
 ];
 
