@@ -2,6 +2,10 @@
 //! judge functions at PYTHON_JUDGE_URL, JAVA_JUDGE_URL and CSHARP_JUDGE_URL (their base URLs, e.g. a Lambda function
 //! URL). The request is the checked submission re-sent in the public contract; the answer, or the remote problem, is
 //! passed back as it came. The local dev host does not forward: it runs every judge in-process.
+//!
+//! On AWS the judges' function URLs take only IAM-signed requests (`JUDGE_URL_AUTH=aws-iam`): each forwarded request
+//! is signed with SigV4 for the service `lambda`, with the function's own role credentials, which Lambda puts in the
+//! environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION).
 
 use crate::config::{self, ConfigError};
 use crate::judge::{Judge, JudgeError, Submission, limits};
@@ -17,12 +21,46 @@ pub struct RemoteJudge {
     language: Language,
     /// The remote function's POST /api/judge.
     endpoint: String,
+    auth: JudgeUrlAuth,
     /// Built on first use: TLS set-up is not start-up work.
     client: OnceLock<reqwest::Client>,
 }
 
+/// How forwarded requests prove where they come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JudgeUrlAuth {
+    /// Plain requests (local runs, or URLs reachable only from a private network).
+    None,
+    /// SigV4-signed for Lambda function URLs with `AuthType: AWS_IAM`, in this region.
+    AwsIam { region: String },
+}
+
+impl JudgeUrlAuth {
+    /// JUDGE_URL_AUTH: `none` (default) or `aws-iam` (then AWS_REGION is required).
+    pub fn from_env() -> Result<JudgeUrlAuth, ConfigError> {
+        match config::read("JUDGE_URL_AUTH").as_deref() {
+            None | Some("none") => Ok(JudgeUrlAuth::None),
+            Some("aws-iam") => {
+                let region = config::read("AWS_REGION").ok_or_else(|| ConfigError::Invalid {
+                    var: "AWS_REGION",
+                    value: String::new(),
+                    expected: "the region of the judge functions (Lambda sets it), needed by JUDGE_URL_AUTH=aws-iam"
+                        .into(),
+                })?;
+                Ok(JudgeUrlAuth::AwsIam { region })
+            }
+            Some(other) => Err(ConfigError::Invalid {
+                var: "JUDGE_URL_AUTH",
+                value: other.to_string(),
+                expected: "`none` or `aws-iam`".into(),
+            }),
+        }
+    }
+}
+
 /// One remote judge per configured URL variable (none when unset).
 pub fn from_env() -> Result<Vec<RemoteJudge>, ConfigError> {
+    let auth = JudgeUrlAuth::from_env()?;
     let mut judges = Vec::new();
     for (var, language) in [
         ("PYTHON_JUDGE_URL", Language::Python),
@@ -30,13 +68,19 @@ pub fn from_env() -> Result<Vec<RemoteJudge>, ConfigError> {
         ("CSHARP_JUDGE_URL", Language::Csharp),
     ] {
         if let Some(url) = config::read(var) {
-            judges.push(RemoteJudge::new(language, var, &url)?);
+            judges.push(RemoteJudge::new(language, var, &url)?.with_auth(auth.clone()));
         }
     }
     Ok(judges)
 }
 
 impl RemoteJudge {
+    /// Signs forwarded requests as `auth` says (plain by default).
+    pub fn with_auth(mut self, auth: JudgeUrlAuth) -> RemoteJudge {
+        self.auth = auth;
+        self
+    }
+
     pub fn new(language: Language, var: &'static str, base_url: &str) -> Result<RemoteJudge, ConfigError> {
         let base = base_url.trim().trim_end_matches('/');
         let valid =
@@ -48,7 +92,12 @@ impl RemoteJudge {
                 expected: "the judge function's base URL, such as https://abc.lambda-url.eu-west-1.on.aws".into(),
             });
         }
-        Ok(RemoteJudge { language, endpoint: format!("{base}/api/judge"), client: OnceLock::new() })
+        Ok(RemoteJudge {
+            language,
+            endpoint: format!("{base}/api/judge"),
+            auth: JudgeUrlAuth::None,
+            client: OnceLock::new(),
+        })
     }
 
     fn client(&self) -> &reqwest::Client {
@@ -66,13 +115,16 @@ impl RemoteJudge {
             language: self.language,
             reason: format!("the {} judge at {} {reason}", self.language, self.endpoint),
         };
-        let response = self
-            .client()
-            .post(&self.endpoint)
-            .json(&submission.to_request())
-            .send()
-            .await
-            .map_err(|err| unavailable(format!("could not be reached: {err}")))?;
+        let body = serde_json::to_vec(&submission.to_request())
+            .map_err(|err| JudgeError::Internal(format!("the submission could not be encoded: {err}")))?;
+        let mut request = self.client().post(&self.endpoint).header("content-type", "application/json");
+        if let JudgeUrlAuth::AwsIam { region } = &self.auth {
+            for (name, value) in self.sigv4_headers(region, &body)? {
+                request = request.header(name, value);
+            }
+        }
+        let response =
+            request.body(body).send().await.map_err(|err| unavailable(format!("could not be reached: {err}")))?;
         let status = response.status();
         let body = response.bytes().await.map_err(|err| unavailable(format!("broke off its answer: {err}")))?;
         if status.is_success() {
@@ -91,6 +143,47 @@ impl RemoteJudge {
     }
 }
 
+impl RemoteJudge {
+    /// The SigV4 headers (authorization, x-amz-date, x-amz-security-token) of a POST of `body` to the judge.
+    fn sigv4_headers(&self, region: &str, body: &[u8]) -> Result<Vec<(String, String)>, JudgeError> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let credential = |var: &str| {
+            config::read(var).ok_or_else(|| JudgeError::Unavailable {
+                language: self.language,
+                reason: format!("requests to the {} judge must be signed, but {var} is not set", self.language),
+            })
+        };
+        let credentials = aws_credential_types::Credentials::new(
+            credential("AWS_ACCESS_KEY_ID")?,
+            credential("AWS_SECRET_ACCESS_KEY")?,
+            config::read("AWS_SESSION_TOKEN"),
+            None,
+            "environment",
+        );
+        let identity: aws_smithy_runtime_api::client::identity::Identity = credentials.into();
+        let failed =
+            |err: &dyn std::fmt::Display| JudgeError::Internal(format!("the request could not be signed: {err}"));
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name("lambda")
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|err| failed(&err))?
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            &self.endpoint,
+            std::iter::once(("content-type", "application/json")),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|err| failed(&err))?;
+        let (instructions, _signature) = sign(signable, &params).map_err(|err| failed(&err))?.into_parts();
+        Ok(instructions.headers().map(|(name, value)| (name.to_string(), value.to_string())).collect())
+    }
+}
+
 impl Judge for RemoteJudge {
     fn engine(&self) -> EngineInfo {
         EngineInfo { name: "remote".to_string(), version: self.endpoint.clone(), startup_ms: None }
@@ -105,7 +198,8 @@ impl Judge for RemoteJudge {
     }
 
     fn describe(&self) -> serde_json::Value {
-        serde_json::json!({"language": self.language, "forwarded_to": self.endpoint})
+        let signed = matches!(self.auth, JudgeUrlAuth::AwsIam { .. });
+        serde_json::json!({"language": self.language, "forwarded_to": self.endpoint, "signed": signed})
     }
 
     /// Called on a blocking thread of the async runtime (see crate::http::judge), so it can wait on the request.
