@@ -329,6 +329,23 @@ mod tests {
     }
 
     #[test]
+    fn a_submission_re_sent_to_another_judge_is_the_same_submission() {
+        let mut hidden = test("2");
+        hidden.hidden = true;
+        hidden.weight = 3.0;
+        let mut original = request("wat", vec![test("1"), hidden]);
+        original.limits.time_ms = Some(99_999);
+        let first = check(original).unwrap();
+        let again = check(first.to_request()).unwrap();
+        assert_eq!(format!("{:?}", again.tests), format!("{:?}", first.tests));
+        assert_eq!(
+            (again.limits, again.compare, again.entry.clone()),
+            (first.limits, first.compare, first.entry.clone())
+        );
+        assert_eq!(again.limits.time_ms, limits::MAX_TIME_MS, "the limits travel as applied");
+    }
+
+    #[test]
     fn weights_must_be_positive_and_finite() {
         let mut zero = test("1");
         zero.weight = 0.0;
