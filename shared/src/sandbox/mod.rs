@@ -10,7 +10,7 @@
 //!   that reparented to the judge (a child subreaper): nothing outlives a run;
 //! - a wall-clock timeout; CPU time and peak RSS from wait4's rusage;
 //! - stdout/stderr read concurrently with caps (the group is killed at the cap), stdin fed from a thread;
-//! - no_new_privs and seccomp filters (see [`seccomp`]);
+//! - no_new_privs and a seccomp filter (see [`seccomp`]);
 //! - as root: an unprivileged uid/gid with no supplementary groups, an empty network namespace (made once, joined per
 //!   run), private IPC and UTS namespaces, and a private mount namespace for the tmpfs.
 
@@ -66,7 +66,8 @@ pub struct Layers {
 /// The sandbox of this process: detected once.
 pub struct Sandbox {
     layers: Layers,
-    filters: Vec<seccompiler::BpfProgram>,
+    /// The seccomp program; empty where the kernel has no seccomp.
+    filter: Vec<libc::sock_filter>,
     /// An empty network namespace (and IPC/UTS ones) made once at start-up; runs join them with setns, which costs
     /// microseconds where creating a network namespace per run costs milliseconds.
     namespaces: Option<SharedNamespaces>,
@@ -126,8 +127,7 @@ impl Sandbox {
         let undumpable = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } == 0;
         let subreaper = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
         let seccomp_supported = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0;
-        let filters =
-            if seccomp_supported { seccomp::filters(std::process::id()).unwrap_or_default() } else { Vec::new() };
+        let filter = if seccomp_supported { seccomp::filter(std::process::id()) } else { Vec::new() };
         let namespaces = if root { SharedNamespaces::create().ok() } else { None };
         // As root, not under /tmp: runs get private tmpfs mounts over the shared writable directories, /tmp among them.
         let base = std::env::var_os("SANDBOX_DIR").map(PathBuf::from).unwrap_or_else(|| {
@@ -146,7 +146,7 @@ impl Sandbox {
             network_namespace: namespaces.is_some(),
             mount_namespace_tmpfs: mount_tmpfs,
             ipc_uts_namespaces: namespaces.is_some(),
-            seccomp: !filters.is_empty(),
+            seccomp: !filter.is_empty(),
             no_new_privs: true,
             rlimits: true,
             process_group: true,
@@ -154,7 +154,7 @@ impl Sandbox {
             undumpable_judge: undumpable,
         };
         tracing::info!(layers = ?layers, "sandbox layers detected");
-        Sandbox { layers, filters, namespaces, base, next_uid: AtomicU32::new(0) }
+        Sandbox { layers, filter, namespaces, base, next_uid: AtomicU32::new(0) }
     }
 
     pub fn layers(&self) -> &Layers {
@@ -408,7 +408,7 @@ impl SandboxBox {
             namespaces: sandbox.namespaces.as_ref().map(|n| [n.net.as_raw_fd(), n.ipc.as_raw_fd(), n.uts.as_raw_fd()]),
             rlimits: rlimits(&run.limits, self.uid.is_none()),
             uid: self.uid,
-            filters: sandbox.filters.clone(),
+            filter: sandbox.filter.clone(),
         };
         let mut command = Command::new(run.program);
         command
@@ -500,7 +500,7 @@ struct ChildSetup {
     namespaces: Option<[i32; 3]>,
     rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
     uid: Option<u32>,
-    filters: Vec<seccompiler::BpfProgram>,
+    filter: Vec<libc::sock_filter>,
 }
 
 impl ChildSetup {
@@ -557,9 +557,11 @@ impl ChildSetup {
             // After setuid, which clears it: the program dies with the judge.
             check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
             check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
-            for filter in &self.filters {
-                let program =
-                    libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut libc::sock_filter };
+            if !self.filter.is_empty() {
+                let program = libc::sock_fprog {
+                    len: self.filter.len() as u16,
+                    filter: self.filter.as_ptr() as *mut libc::sock_filter,
+                };
                 check(libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &program) as i32)?;
             }
         }
