@@ -121,6 +121,21 @@ fn default_weight() -> f64 {
     1.0
 }
 
+impl Test {
+    /// A visible, weight-1 test that feeds `stdin` and expects `expected_stdout`; its id defaults to its position.
+    pub fn stdio(stdin: &str, expected_stdout: &str) -> Test {
+        Test {
+            id: None,
+            stdin: stdin.to_string(),
+            expected_stdout: Some(expected_stdout.to_string()),
+            args: None,
+            expected_result: None,
+            hidden: false,
+            weight: default_weight(),
+        }
+    }
+}
+
 /// Limits as asked for; every field is optional and clamped to the server's maxima (see [`crate::judge::limits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -32,15 +32,7 @@ fn judges() -> &'static Judges {
 }
 
 fn test(stdin: &str, expected: &str) -> Test {
-    Test {
-        id: None,
-        stdin: stdin.into(),
-        expected_stdout: Some(expected.into()),
-        args: None,
-        expected_result: None,
-        hidden: false,
-        weight: 1.0,
-    }
+    Test::stdio(stdin, expected)
 }
 
 fn request(language: &str, source: &str, tests: Vec<Test>, time_ms: u64) -> JudgeRequest {

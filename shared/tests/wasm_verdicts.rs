@@ -19,15 +19,7 @@ const PRINT: &str = r#"
 "#;
 
 fn stdio_test(id: &str, stdin: &str, expected: &str) -> Test {
-    Test {
-        id: Some(id.into()),
-        stdin: stdin.into(),
-        expected_stdout: Some(expected.into()),
-        args: None,
-        expected_result: None,
-        hidden: false,
-        weight: 1.0,
-    }
+    Test { id: Some(id.into()), ..Test::stdio(stdin, expected) }
 }
 
 fn call_test(args: serde_json::Value, expected: serde_json::Value) -> Test {

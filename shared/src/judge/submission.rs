@@ -254,15 +254,7 @@ mod tests {
     }
 
     fn test(expected: &str) -> Test {
-        Test {
-            id: None,
-            stdin: String::new(),
-            expected_stdout: Some(expected.into()),
-            args: None,
-            expected_result: None,
-            hidden: false,
-            weight: 1.0,
-        }
+        Test::stdio("", expected)
     }
 
     fn check(request: JudgeRequest) -> Result<Submission, JudgeError> {
