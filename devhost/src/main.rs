@@ -1,12 +1,22 @@
 //! The local dev host (`make run`): every function's routes on one port, with embedded defaults.
+//!
+//! State: DATABASE_URL or SUPABASE_URL when set; otherwise a PostgreSQL cluster of its own under .data/postgres
+//! (initdb on first run, started on 127.0.0.1:LOCAL_POSTGRES_PORT, default 54329, stopped on exit), set up like a
+//! Supabase project and migrated. Without PostgreSQL binaries it still serves every route and says what is missing.
 
-use codecapsule::config::{self, HttpConfig};
+use codecapsule::config::{self, ConfigError, HttpConfig};
+use codecapsule::guard::{Guard, auth::AuthConfig};
 use codecapsule::host::{self, Host};
+use codecapsule::state::local::LocalPostgres;
+use codecapsule::state::{StateConfig, migrations};
 use std::process::ExitCode;
 
 /// Every function that exists so far; each new function adds its `FUNCTION` here.
 const FUNCTIONS: &[host::Function] =
     &[validate::FUNCTION, python_judge::FUNCTION, java_judge::FUNCTION, csharp_judge::FUNCTION];
+
+/// Where the embedded PostgreSQL keeps its cluster, relative to the working directory (the repository).
+const LOCAL_POSTGRES_DIR: &str = ".data/postgres";
 
 fn main() -> ExitCode {
     host::init_logging();
@@ -18,13 +28,18 @@ fn main() -> ExitCode {
         Ok(http) => http,
         Err(err) => return fail(&err),
     };
-    let host = Host::Local { address };
-    let app = match host::app(FUNCTIONS, host, &http) {
-        Ok(app) => app,
-        Err(err) => return fail(&err),
-    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
+        Err(err) => return fail(&err),
+    };
+    // Held until the server stops: dropping it stops the embedded PostgreSQL.
+    let (guard, _local_postgres) = match runtime.block_on(state()) {
+        Ok(state) => state,
+        Err(err) => return fail(&err),
+    };
+    let host = Host::Local { address };
+    let app = match host::app(FUNCTIONS, host, &http, guard) {
+        Ok(app) => app,
         Err(err) => return fail(&err),
     };
     let served = runtime.block_on(async move {
@@ -40,6 +55,40 @@ fn main() -> ExitCode {
         Ok(Err(err)) => fail(&err),
         Err(err) => fail(&err),
     }
+}
+
+/// The guard over the configured state, else over an embedded PostgreSQL, else off (with the reason printed).
+async fn state() -> Result<(Guard, Option<LocalPostgres>), ConfigError> {
+    let auth = AuthConfig::from_env()?;
+    let configured = StateConfig::from_env()?;
+    if !matches!(configured, StateConfig::None { .. }) {
+        return Ok((Guard::new(&configured, auth)?, None));
+    }
+    let port = match config::read("LOCAL_POSTGRES_PORT") {
+        None => 54329,
+        Some(value) => config::port("LOCAL_POSTGRES_PORT", &value)?,
+    };
+    let started = tokio::task::spawn_blocking(move || LocalPostgres::start(std::path::Path::new(LOCAL_POSTGRES_DIR), port))
+        .await
+        .map_err(|err| err.to_string())
+        .and_then(|started| started.map_err(|err| err.to_string()));
+    let cluster = match started {
+        Ok(cluster) => cluster,
+        Err(reason) => {
+            eprintln!("note: serving without state (no rate limits, API keys or kill switches): {reason}");
+            return Ok((Guard::off(format!("no embedded PostgreSQL: {reason}")), None));
+        }
+    };
+    let url = cluster.url("postgres");
+    match migrations::prepare_local(&url).await {
+        Ok(applied) => println!("embedded PostgreSQL on 127.0.0.1:{port} ({LOCAL_POSTGRES_DIR}), {applied} migration(s) applied"),
+        Err(err) => {
+            eprintln!("note: serving without state: the embedded PostgreSQL could not be set up: {err}");
+            return Ok((Guard::off(format!("embedded PostgreSQL not set up: {err}")), Some(cluster)));
+        }
+    }
+    let state = StateConfig::Direct { url: config::Secret::new(url), ca_cert: None, pool_size: 4 };
+    Ok((Guard::new(&state, auth)?, Some(cluster)))
 }
 
 fn announce(bound: std::net::SocketAddr) {

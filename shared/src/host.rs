@@ -11,6 +11,7 @@
 //! functions hold nothing to flush, so no shutdown extension is registered (it would cost a Runtime API call at init).
 
 use crate::config::{self, ConfigError, HttpConfig};
+use crate::guard::Guard;
 use crate::http::{self, Health, service};
 use crate::judge::{Engines, Judges};
 use axum::Router;
@@ -26,7 +27,11 @@ pub struct Function {
     /// The judges behind POST /api/judge (none for functions that do not judge); configuration errors stop start-up.
     pub judges: fn() -> Result<Engines, ConfigError>,
     /// Routes beyond POST /api/judge, which [`app`] adds once for all the judges of all the functions it serves.
-    pub router: fn(Judges) -> Router,
+    /// Public functions put their routes behind the guard (`http::guard::guarded`).
+    pub router: fn(Judges, &Guard) -> Router,
+    /// Reachable from browsers and the internet (authenticated, rate limited), rather than only by our own functions
+    /// (the native judges behind IAM-authenticated function URLs).
+    pub public: bool,
 }
 
 /// Where the binary is running.
@@ -87,7 +92,12 @@ pub fn main(functions: &[Function]) -> ExitCode {
 
 fn run(functions: &[Function]) -> Result<(), HostError> {
     let host = Host::detect()?;
-    let app = app(functions, host, &HttpConfig::from_env()?)?;
+    let guard = if functions.iter().any(|function| function.public) {
+        Guard::from_env()?
+    } else {
+        Guard::off("internal function: its callers are authenticated by the platform (IAM)")
+    };
+    let app = app(functions, host, &HttpConfig::from_env()?, guard)?;
     // Lambda sends one event at a time: a single-threaded runtime starts faster. Servers use every core.
     let runtime = match host {
         Host::Lambda => tokio::runtime::Builder::new_current_thread().enable_all().build(),
@@ -103,15 +113,16 @@ fn run(functions: &[Function]) -> Result<(), HostError> {
 }
 
 /// The functions' routes wrapped with the shared conventions, with a health answer describing them.
-pub fn app(functions: &[Function], host: Host, config: &HttpConfig) -> Result<Router, ConfigError> {
+/// `guard` stands in front of the public routes ([`Guard::off`] in tests that do not exercise it).
+pub fn app(functions: &[Function], host: Host, config: &HttpConfig, guard: Guard) -> Result<Router, ConfigError> {
     let mut engines = Vec::new();
     for function in functions {
         engines.extend((function.judges)()?);
     }
     let judges = Judges::new(engines);
-    let mut routes = if judges.is_empty() { Router::new() } else { http::judge::routes(judges.clone()) };
+    let mut routes = if judges.is_empty() { Router::new() } else { http::judge::routes(judges.clone(), &guard) };
     for function in functions {
-        routes = routes.merge((function.router)(judges.clone()));
+        routes = routes.merge((function.router)(judges.clone(), &guard));
     }
     let names: Vec<String> = functions.iter().map(|function| function.name.to_string()).collect();
     let mut paths: Vec<String> = vec!["GET /api/health".to_string()];
@@ -127,6 +138,7 @@ pub fn app(functions: &[Function], host: Host, config: &HttpConfig) -> Result<Ro
         host: host.name(),
         engines: http::describe(&judges),
         routes: paths.clone(),
+        guard: guard.describe(),
     };
     Ok(service(routes, health, config))
 }
@@ -146,7 +158,11 @@ pub async fn serve(
     if let Some(ready) = ready {
         let _ = ready.send(bound);
     }
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(HostError::Serve)?;
+    // With the peer's address, which the guard uses for anonymous callers.
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(HostError::Serve)?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -9,10 +9,13 @@
 //! - [`validation`]: capsule validation over any [`judge::Judge`];
 //! - [`secrets`] (feature `secrets`): secrets from AWS Secrets Manager or the environment, lazy and cached;
 //! - [`remote`] (feature `remote`): a judge in another function, reached over HTTPS;
-//! - [`config`]: typed configuration from the environment.
+//! - [`config`]: typed configuration from the environment;
+//! - [`state`] (feature `state`): Supabase state, one interface over PostgreSQL directly or Supabase's REST API;
+//! - [`guard`]: authentication, kill switches and rate limits in front of the public routes (on with `state`).
 
 pub mod compare;
 pub mod config;
+pub mod guard;
 pub mod host;
 pub mod http;
 pub mod judge;
@@ -25,6 +28,8 @@ pub mod remote;
 pub mod sandbox;
 #[cfg(feature = "secrets")]
 pub mod secrets;
+#[cfg(feature = "state")]
+pub mod state;
 pub mod validation;
 #[cfg(feature = "wasm")]
 pub mod wasm;

@@ -9,34 +9,13 @@
 //!   reference).
 //! - Never logged: a [`Secret`] prints as `[redacted]`.
 
+pub use crate::config::Secret;
 use crate::config::{self, ConfigError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a fetched secret is used before it is fetched again.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
-
-/// A secret value. Debug and Display never show it; [`Secret::expose`] is the one way to read it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -90,7 +69,7 @@ impl SecretSource {
 }
 
 fn environment(var: &str) -> Result<Secret, SecretError> {
-    config::read(var).map(Secret).ok_or_else(|| SecretError::MissingVariable { var: var.to_string() })
+    config::read(var).map(Secret::new).ok_or_else(|| SecretError::MissingVariable { var: var.to_string() })
 }
 
 /// One Secrets Manager secret with its cache.
@@ -138,7 +117,7 @@ impl SecretsManagerSecret {
             }
         })?;
         let secret =
-            Secret(answer.secret_string().ok_or_else(|| SecretError::NotAString { id: self.id.clone() })?.to_string());
+            Secret::new(answer.secret_string().ok_or_else(|| SecretError::NotAString { id: self.id.clone() })?.to_string());
         tracing::info!(secret_id = %self.id, "secret fetched");
         *self.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((secret.clone(), Instant::now()));
         Ok(secret)
@@ -151,7 +130,7 @@ mod tests {
 
     #[test]
     fn a_secret_never_prints_its_value() {
-        let secret = Secret("s3cr3t".into());
+        let secret = Secret::new("s3cr3t".into());
         assert_eq!(format!("{secret} {secret:?}"), "[redacted] Secret([redacted])");
         assert_eq!(secret.expose(), "s3cr3t");
     }

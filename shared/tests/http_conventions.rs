@@ -14,7 +14,7 @@ fn app() -> Router {
         .route("/echo", post(|Json(value): Json<Value>| async move { axum::Json(value) }))
         .route("/boom", get(boom));
     let health =
-        Health { status: "ok", functions: vec![], version: "test", host: "local", engines: vec![], routes: vec![] };
+        Health { status: "ok", functions: vec![], version: "test", host: "local", engines: vec![], routes: vec![], guard: serde_json::Value::Null };
     service(routes, move || health.clone(), &HttpConfig::default())
 }
 

@@ -2,6 +2,7 @@
 //! (codecapsule::sandbox, codecapsule::native). Same contract as the WebAssembly judge.
 
 use axum::Router;
+use codecapsule::guard::Guard;
 use codecapsule::host;
 use codecapsule::judge::{Judge, Judges};
 use codecapsule::native::{NativeJudge, Runtime};
@@ -13,9 +14,10 @@ pub const FUNCTION: host::Function = host::Function {
     routes: &["POST /api/judge"],
     judges: || Ok(vec![Arc::new(NativeJudge::new(Runtime::csharp())) as Arc<dyn Judge>]),
     router,
+    public: false,
 };
 
 /// No routes beyond POST /api/judge, which the host adds for the judges above.
-fn router(_judges: Judges) -> Router {
+fn router(_judges: Judges, _guard: &Guard) -> Router {
     Router::new()
 }

@@ -6,6 +6,8 @@
 use axum::routing::post;
 use axum::{Extension, Router};
 use codecapsule::config::ConfigError;
+use codecapsule::guard::{Feature, Guard};
+use codecapsule::http::guard::guarded;
 use codecapsule::http::judge::blocking;
 use codecapsule::http::{BodyLimit, Json, Problem};
 use codecapsule::judge::{Judge, Judges, limits};
@@ -15,8 +17,13 @@ use codecapsule::{host, validation};
 use std::sync::Arc;
 
 /// The function as its binary and the local dev host see it.
-pub const FUNCTION: host::Function =
-    host::Function { name: "validate", routes: &["POST /api/judge", "POST /api/validate"], judges, router };
+pub const FUNCTION: host::Function = host::Function {
+    name: "validate",
+    routes: &["POST /api/judge", "POST /api/validate"],
+    judges,
+    router,
+    public: true,
+};
 
 /// WebAssembly in-process; python, java and csharp forwarded to their judge functions where their URLs are set.
 fn judges() -> Result<Vec<Arc<dyn Judge>>, ConfigError> {
@@ -27,10 +34,10 @@ fn judges() -> Result<Vec<Arc<dyn Judge>>, ConfigError> {
     Ok(judges)
 }
 
-/// POST /api/validate, validating with every judge of the deployment, with the body limit of WebAssembly uploads.
-pub fn router(judges: Judges) -> Router {
-    Router::new()
-        .route("/api/validate", post(validate_capsule))
+/// POST /api/validate, validating with every judge of the deployment, with the body limit of WebAssembly uploads;
+/// behind the guard (judging's bucket and kill switch).
+pub fn router(judges: Judges, guard: &Guard) -> Router {
+    guarded(Router::new().route("/api/validate", post(validate_capsule)), guard, Feature::Judging)
         .layer(Extension(BodyLimit(limits::JUDGE_BODY_BYTES)))
         .layer(Extension(judges))
 }

@@ -1,6 +1,7 @@
 //! The validate function on its three hosts: a local server over real HTTP, the binary as an Azure Functions custom
 //! handler called the way the Functions host calls it, and API Gateway HTTP API v2 events through lambda_http.
 
+use codecapsule::guard::Guard;
 use codecapsule::config::HttpConfig;
 use codecapsule::host::{self, Host};
 use codecapsule_test_support::free_port;
@@ -21,7 +22,7 @@ fn http_config() -> HttpConfig {
 /// The validate router served on a free loopback port, as `make run` and the local host serve it.
 async fn local_server() -> String {
     let app =
-        host::app(&[validate::FUNCTION], Host::Local { address: ([127, 0, 0, 1], 0).into() }, &http_config()).unwrap();
+        host::app(&[validate::FUNCTION], Host::Local { address: ([127, 0, 0, 1], 0).into() }, &http_config(), Guard::off("not under test")).unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(
         app,
@@ -314,7 +315,7 @@ async fn every_judge_function_runs_as_an_azure_custom_handler() {
 
 /// An API Gateway HTTP API (payload 2.0) event, converted by lambda_http and handed to the router as Lambda does.
 async fn lambda_invoke(fixture: &str, request_id: &str) -> (u16, http::HeaderMap, Value) {
-    let app = host::app(&[validate::FUNCTION], Host::Lambda, &http_config()).unwrap();
+    let app = host::app(&[validate::FUNCTION], Host::Lambda, &http_config(), Guard::off("not under test")).unwrap();
     let mut context = lambda_runtime::Context::default();
     context.request_id = request_id.to_string();
     let request = lambda_http::request::from_str(fixture).unwrap();

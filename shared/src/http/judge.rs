@@ -1,15 +1,17 @@
 //! POST /api/judge, the same for every function that judges: parse, check, pick the judge for the language, judge on
 //! a blocking thread, answer the report or a problem.
 
+use super::guard::guarded;
 use super::{BodyLimit, Json, Problem};
+use crate::guard::{Feature, Guard};
 use crate::judge::{Judges, limits};
 use crate::model::{JudgeReport, JudgeRequest};
 use axum::routing::post;
 use axum::{Extension, Router};
 
-pub fn routes(judges: Judges) -> Router {
-    Router::new()
-        .route("/api/judge", post(judge))
+pub fn routes(judges: Judges, guard: &Guard) -> Router {
+    let routes = Router::new().route("/api/judge", post(judge));
+    guarded(routes, guard, Feature::Judging)
         .layer(Extension(BodyLimit(limits::JUDGE_BODY_BYTES)))
         .layer(Extension(judges))
 }

@@ -2,6 +2,7 @@
 //! request ids and access logs, CORS for the widget origins, panics and unknown routes as problem+json, and
 //! GET /api/health. Routes themselves come from each function as a plain axum `Router`.
 
+pub mod guard;
 mod json;
 pub mod judge;
 mod problem;
@@ -40,6 +41,8 @@ pub struct Health {
     pub engines: Vec<serde_json::Value>,
     /// Routes served, so a client can discover what this deployment does.
     pub routes: Vec<String>,
+    /// The guard of the public routes: rate limits on or off (and why), the state transport, token methods.
+    pub guard: serde_json::Value,
 }
 
 /// Wraps a function's routes with the shared conventions and GET /api/health. The health answer is built on its
@@ -84,8 +87,8 @@ fn cors(config: &HttpConfig) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
-        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID, guard::ORGANIZATION_ID, guard::CAPSULE_ID])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER, guard::RATELIMIT, guard::RATELIMIT_POLICY])
         .max_age(std::time::Duration::from_secs(600))
 }
 

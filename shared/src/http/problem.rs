@@ -23,6 +23,14 @@ pub const KNOWN_CODES: &[&str] = &[
     "not_found",
     "method_not_allowed",
     "internal_error",
+    "invalid_header",
+    "invalid_token",
+    "invalid_api_key",
+    "auth_unavailable",
+    "not_a_member",
+    "feature_disabled",
+    "rate_limited",
+    "state_unavailable",
 ];
 
 /// `{type, title, status, detail, code}` plus `field` where one field is at fault. `code` is the stable machine string
