@@ -5,7 +5,7 @@
 //! Supabase project and migrated. Without PostgreSQL binaries it still serves every route and says what is missing.
 
 use codecapsule::config::{self, ConfigError, HttpConfig};
-use codecapsule::guard::{Guard, auth::AuthConfig};
+use codecapsule::guard::{self, Guard, auth::AuthConfig};
 use codecapsule::host::{self, Host};
 use codecapsule::state::local::LocalPostgres;
 use codecapsule::state::{StateConfig, migrations};
@@ -60,18 +60,20 @@ fn main() -> ExitCode {
 /// The guard over the configured state, else over an embedded PostgreSQL, else off (with the reason printed).
 async fn state() -> Result<(Guard, Option<LocalPostgres>), ConfigError> {
     let auth = AuthConfig::from_env()?;
+    let switches_ttl = guard::switches_ttl_from_env()?;
     let configured = StateConfig::from_env()?;
     if !matches!(configured, StateConfig::None { .. }) {
-        return Ok((Guard::new(&configured, auth)?, None));
+        return Ok((Guard::new(&configured, auth, switches_ttl)?, None));
     }
     let port = match config::read("LOCAL_POSTGRES_PORT") {
         None => 54329,
         Some(value) => config::port("LOCAL_POSTGRES_PORT", &value)?,
     };
-    let started = tokio::task::spawn_blocking(move || LocalPostgres::start(std::path::Path::new(LOCAL_POSTGRES_DIR), port))
-        .await
-        .map_err(|err| err.to_string())
-        .and_then(|started| started.map_err(|err| err.to_string()));
+    let started =
+        tokio::task::spawn_blocking(move || LocalPostgres::start(std::path::Path::new(LOCAL_POSTGRES_DIR), port))
+            .await
+            .map_err(|err| err.to_string())
+            .and_then(|started| started.map_err(|err| err.to_string()));
     let cluster = match started {
         Ok(cluster) => cluster,
         Err(reason) => {
@@ -81,14 +83,16 @@ async fn state() -> Result<(Guard, Option<LocalPostgres>), ConfigError> {
     };
     let url = cluster.url("postgres");
     match migrations::prepare_local(&url).await {
-        Ok(applied) => println!("embedded PostgreSQL on 127.0.0.1:{port} ({LOCAL_POSTGRES_DIR}), {applied} migration(s) applied"),
+        Ok(applied) => {
+            println!("embedded PostgreSQL on 127.0.0.1:{port} ({LOCAL_POSTGRES_DIR}), {applied} migration(s) applied")
+        }
         Err(err) => {
             eprintln!("note: serving without state: the embedded PostgreSQL could not be set up: {err}");
             return Ok((Guard::off(format!("embedded PostgreSQL not set up: {err}")), Some(cluster)));
         }
     }
     let state = StateConfig::Direct { url: config::Secret::new(url), ca_cert: None, pool_size: 4 };
-    Ok((Guard::new(&state, auth)?, Some(cluster)))
+    Ok((Guard::new(&state, auth, switches_ttl)?, Some(cluster)))
 }
 
 fn announce(bound: std::net::SocketAddr) {

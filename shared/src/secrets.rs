@@ -116,8 +116,9 @@ impl SecretsManagerSecret {
                 SecretError::Unavailable { id: self.id.clone(), reason: service.to_string() }
             }
         })?;
-        let secret =
-            Secret::new(answer.secret_string().ok_or_else(|| SecretError::NotAString { id: self.id.clone() })?.to_string());
+        let secret = Secret::new(
+            answer.secret_string().ok_or_else(|| SecretError::NotAString { id: self.id.clone() })?.to_string(),
+        );
         tracing::info!(secret_id = %self.id, "secret fetched");
         *self.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((secret.clone(), Instant::now()));
         Ok(secret)

@@ -13,8 +13,15 @@ fn app() -> Router {
     let routes = Router::new()
         .route("/echo", post(|Json(value): Json<Value>| async move { axum::Json(value) }))
         .route("/boom", get(boom));
-    let health =
-        Health { status: "ok", functions: vec![], version: "test", host: "local", engines: vec![], routes: vec![], guard: serde_json::Value::Null };
+    let health = Health {
+        status: "ok",
+        functions: vec![],
+        version: "test",
+        host: "local",
+        engines: vec![],
+        routes: vec![],
+        guard: serde_json::Value::Null,
+    };
     service(routes, move || health.clone(), &HttpConfig::default())
 }
 

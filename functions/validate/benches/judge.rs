@@ -7,8 +7,8 @@
 //!
 //! Needs the release binary (`cargo build --release -p codecapsule-validate`); `make bench` builds it first.
 
-use codecapsule::guard::Guard;
 use codecapsule::config::HttpConfig;
+use codecapsule::guard::Guard;
 use codecapsule::host::{self, Host};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -87,7 +87,9 @@ fn judge_body() -> String {
 
 async fn local_server() -> String {
     let address = ([127, 0, 0, 1], 0).into();
-    let app = host::app(&[validate::FUNCTION], Host::Local { address }, &HttpConfig::default(), Guard::off("not under test")).unwrap();
+    let app =
+        host::app(&[validate::FUNCTION], Host::Local { address }, &HttpConfig::default(), Guard::off("not under test"))
+            .unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(app, address, Host::Local { address }, Some(ready)));
     format!("http://{}", bound.await.unwrap())

@@ -1,8 +1,8 @@
 //! The validate function forwarding python/java/csharp submissions to the native judge functions, here the real
 //! python-judge and java-judge routers on loopback ports.
 
-use codecapsule::guard::Guard;
 use codecapsule::config::{ConfigError, HttpConfig};
+use codecapsule::guard::Guard;
 use codecapsule::host::{self, Function, Host};
 use codecapsule::judge::{Judge, Judges};
 use codecapsule::remote::RemoteJudge;
@@ -12,7 +12,8 @@ use std::sync::{Arc, OnceLock};
 
 async fn serve(function: Function) -> String {
     let address = ([127, 0, 0, 1], 0).into();
-    let app = host::app(&[function], Host::Local { address }, &HttpConfig::default(), Guard::off("not under test")).unwrap();
+    let app =
+        host::app(&[function], Host::Local { address }, &HttpConfig::default(), Guard::off("not under test")).unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(app, address, Host::Local { address }, Some(ready)));
     format!("http://{}", bound.await.unwrap())

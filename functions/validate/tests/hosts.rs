@@ -1,8 +1,8 @@
 //! The validate function on its three hosts: a local server over real HTTP, the binary as an Azure Functions custom
 //! handler called the way the Functions host calls it, and API Gateway HTTP API v2 events through lambda_http.
 
-use codecapsule::guard::Guard;
 use codecapsule::config::HttpConfig;
+use codecapsule::guard::Guard;
 use codecapsule::host::{self, Host};
 use codecapsule_test_support::free_port;
 use http::HeaderValue;
@@ -21,8 +21,13 @@ fn http_config() -> HttpConfig {
 
 /// The validate router served on a free loopback port, as `make run` and the local host serve it.
 async fn local_server() -> String {
-    let app =
-        host::app(&[validate::FUNCTION], Host::Local { address: ([127, 0, 0, 1], 0).into() }, &http_config(), Guard::off("not under test")).unwrap();
+    let app = host::app(
+        &[validate::FUNCTION],
+        Host::Local { address: ([127, 0, 0, 1], 0).into() },
+        &http_config(),
+        Guard::off("not under test"),
+    )
+    .unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(
         app,

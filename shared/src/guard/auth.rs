@@ -52,7 +52,8 @@ pub struct AuthConfig {
 impl AuthConfig {
     pub fn from_env() -> Result<AuthConfig, ConfigError> {
         let jwks_url = config::read("SUPABASE_JWKS_URL").or_else(|| {
-            config::read("SUPABASE_URL").map(|url| format!("{}/auth/v1/.well-known/jwks.json", url.trim_end_matches('/')))
+            config::read("SUPABASE_URL")
+                .map(|url| format!("{}/auth/v1/.well-known/jwks.json", url.trim_end_matches('/')))
         });
         if let Some(url) = &jwks_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -107,10 +108,16 @@ impl Verifier {
         let key = match header.alg {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => match &self.config.jwt_secret {
                 Some(secret) => DecodingKey::from_secret(secret.expose().as_bytes()),
-                None => return Err(AuthError::AlgorithmNotAccepted(format!("{:?} (SUPABASE_JWT_SECRET is not set)", header.alg))),
+                None => {
+                    return Err(AuthError::AlgorithmNotAccepted(format!(
+                        "{:?} (SUPABASE_JWT_SECRET is not set)",
+                        header.alg
+                    )));
+                }
             },
             _ => {
-                let kid = header.kid.clone().ok_or_else(|| AuthError::Invalid("an asymmetric token needs a `kid`".into()))?;
+                let kid =
+                    header.kid.clone().ok_or_else(|| AuthError::Invalid("an asymmetric token needs a `kid`".into()))?;
                 self.jwks_key(&kid).await?
             }
         };
@@ -189,7 +196,9 @@ impl ApiKey {
     pub fn parse(presented: &str) -> Option<ApiKey> {
         let rest = presented.strip_prefix("cck_")?;
         let (prefix, secret) = rest.split_once('_')?;
-        let hex = |text: &str, length: usize| text.len() == length && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let hex = |text: &str, length: usize| {
+            text.len() == length && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
         if !hex(prefix, 12) || !hex(secret, 64) {
             return None;
         }

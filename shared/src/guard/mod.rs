@@ -120,7 +120,7 @@ impl Guard {
     /// From the environment: DATABASE_URL or SUPABASE_URL (see [`StateConfig`]) and the token settings.
     #[cfg(feature = "state")]
     pub fn from_env() -> Result<Guard, crate::config::ConfigError> {
-        Guard::new(&StateConfig::from_env()?, auth::AuthConfig::from_env()?)
+        Guard::new(&StateConfig::from_env()?, auth::AuthConfig::from_env()?, switches_ttl_from_env()?)
     }
 
     #[cfg(not(feature = "state"))]
@@ -129,24 +129,23 @@ impl Guard {
     }
 
     #[cfg(feature = "state")]
-    pub fn new(state: &StateConfig, auth: auth::AuthConfig) -> Result<Guard, crate::config::ConfigError> {
+    /// A guard over `state`; `switches_ttl` is how long runtime_config is cached (at most 30 s).
+    pub fn new(
+        state: &StateConfig,
+        auth: auth::AuthConfig,
+        switches_ttl: Duration,
+    ) -> Result<Guard, crate::config::ConfigError> {
         let Some(store) = state.store()? else {
             let StateConfig::None { missing } = state else { unreachable!("only StateConfig::None has no store") };
             tracing::warn!("no rate limits, API keys or kill switches: {missing}");
             return Ok(Guard::off(format!("no state configured: {missing}")));
         };
-        let ttl = match crate::config::read("RUNTIME_CONFIG_TTL_SECONDS") {
-            None => SwitchCache::MAX_TTL,
-            Some(value) => value.trim().parse().ok().filter(|seconds| (1..=30).contains(seconds)).map(Duration::from_secs).ok_or_else(
-                || crate::config::ConfigError::Invalid {
-                    var: "RUNTIME_CONFIG_TTL_SECONDS",
-                    value: value.clone(),
-                    expected: "seconds from 1 to 30".into(),
-                },
-            )?,
-        };
         Ok(Guard {
-            inner: Some(Arc::new(Inner { store, verifier: auth::Verifier::new(auth), switches: SwitchCache::new(ttl) })),
+            inner: Some(Arc::new(Inner {
+                store,
+                verifier: auth::Verifier::new(auth),
+                switches: SwitchCache::new(switches_ttl),
+            })),
             off_reason: Arc::from(""),
         })
     }
@@ -226,7 +225,11 @@ impl Inner {
             }
         };
         let limit = limit_of(tier, per_minute, &decision);
-        if decision.allowed { Ok(Admission { actor, organization, limit: Some(limit) }) } else { Err(GuardError::RateLimited { limit }) }
+        if decision.allowed {
+            Ok(Admission { actor, organization, limit: Some(limit) })
+        } else {
+            Err(GuardError::RateLimited { limit })
+        }
     }
 
     async fn identify(&self, caller: &Caller) -> Result<Identity, GuardError> {
@@ -247,7 +250,9 @@ impl Inner {
         let user = self.verifier.verify(bearer).await?;
         let actor = Actor::User(user.clone());
         match caller.organization {
-            None => Ok(Identity { actor, organization: None, bucket: format!("user:{}", user.user_id), tier: Tier::Free }),
+            None => {
+                Ok(Identity { actor, organization: None, bucket: format!("user:{}", user.user_id), tier: Tier::Free })
+            }
             Some(organization) => {
                 let tier = self.store.organization_tier(&actor, organization).await.map_err(unavailable)?;
                 let tier = tier.ok_or(GuardError::NotAMember(organization))?;
@@ -255,6 +260,21 @@ impl Inner {
             }
         }
     }
+}
+
+/// RUNTIME_CONFIG_TTL_SECONDS: how long each instance caches runtime_config (1 to 30, default 30).
+#[cfg(feature = "state")]
+pub fn switches_ttl_from_env() -> Result<Duration, crate::config::ConfigError> {
+    let Some(value) = crate::config::read("RUNTIME_CONFIG_TTL_SECONDS") else {
+        return Ok(SwitchCache::MAX_TTL);
+    };
+    value.trim().parse().ok().filter(|seconds| (1..=30).contains(seconds)).map(Duration::from_secs).ok_or_else(|| {
+        crate::config::ConfigError::Invalid {
+            var: "RUNTIME_CONFIG_TTL_SECONDS",
+            value: value.clone(),
+            expected: "seconds from 1 to 30".into(),
+        }
+    })
 }
 
 /// Who the caller is to the store, and which bucket and tier they draw from.
@@ -271,7 +291,12 @@ impl Identity {
     /// Anonymous traffic: one free bucket per client IP and capsule.
     fn anonymous(caller: &Caller) -> Identity {
         let capsule = caller.capsule.map(|id| id.to_string()).unwrap_or_else(|| "-".into());
-        Identity { actor: Actor::Anonymous, organization: None, bucket: format!("anon:{}:{capsule}", caller.ip), tier: Tier::Free }
+        Identity {
+            actor: Actor::Anonymous,
+            organization: None,
+            bucket: format!("anon:{}:{capsule}", caller.ip),
+            tier: Tier::Free,
+        }
     }
 }
 

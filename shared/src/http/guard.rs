@@ -78,7 +78,8 @@ fn caller_of(request: &Request) -> Result<Caller, Problem> {
 fn uuid_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<uuid::Uuid>, Problem> {
     let Some(value) = headers.get(name) else { return Ok(None) };
     value.to_str().ok().and_then(|value| uuid::Uuid::parse_str(value.trim()).ok()).map(Some).ok_or_else(|| {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid_header", format!("{name} must be a UUID")).with_field(name.as_str())
+        Problem::new(StatusCode::BAD_REQUEST, "invalid_header", format!("{name} must be a UUID"))
+            .with_field(name.as_str())
     })
 }
 
@@ -97,7 +98,8 @@ fn client_ip(request: &Request) -> String {
         && let Some(first) = forwarded.split(',').next().map(str::trim).filter(|first| !first.is_empty())
     {
         // Azure sends `address:port`; IPv6 in brackets. Only the address names the client.
-        let address = first.parse::<SocketAddr>().map(|address| address.ip().to_string()).unwrap_or_else(|_| first.to_string());
+        let address =
+            first.parse::<SocketAddr>().map(|address| address.ip().to_string()).unwrap_or_else(|_| first.to_string());
         return address.chars().take(64).collect();
     }
     peer.map(|peer| peer.to_string()).unwrap_or_else(|| "unknown".into())

@@ -87,7 +87,13 @@ fn cors(config: &HttpConfig) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID, guard::ORGANIZATION_ID, guard::CAPSULE_ID])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            REQUEST_ID,
+            guard::ORGANIZATION_ID,
+            guard::CAPSULE_ID,
+        ])
         .expose_headers([REQUEST_ID, header::RETRY_AFTER, guard::RATELIMIT, guard::RATELIMIT_POLICY])
         .max_age(std::time::Duration::from_secs(600))
 }

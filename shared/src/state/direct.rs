@@ -32,15 +32,15 @@ pub struct DirectStore {
 impl DirectStore {
     /// A store for `url` (nothing is connected yet). `ca_cert`: a PEM file of roots to trust besides the web's.
     pub fn new(url: &Secret, ca_cert: Option<&Path>, pool_size: usize) -> Result<DirectStore, ConfigError> {
-        let invalid = |expected: String| ConfigError::Invalid { var: "DATABASE_URL", value: "[redacted]".into(), expected };
+        let invalid =
+            |expected: String| ConfigError::Invalid { var: "DATABASE_URL", value: "[redacted]".into(), expected };
         let mut config: tokio_postgres::Config = url.expose().parse().map_err(|err| {
             invalid(format!("a URL like postgres://user:password@host:6543/postgres?sslmode=require ({err})"))
         })?;
         config.connect_timeout(Duration::from_secs(5));
         config.application_name("codecapsule");
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(ca_cert)?);
-        let manager =
-            Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(pool_size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -68,7 +68,7 @@ impl DirectStore {
         let sql = match returns {
             Returns::Scalar => format!("select to_jsonb({call})"),
             Returns::Rows => format!("select coalesce(jsonb_agg(to_jsonb(r)), '[]'::jsonb) from {call} r"),
-            Returns::Nothing => format!("select {call}, null::jsonb"),
+            Returns::Nothing => format!("select null::jsonb from {call} r"),
         };
         let params: Vec<Option<String>> = args.iter().map(text_form).collect();
         self.query_json(actor, &sql, &params).await
@@ -83,7 +83,11 @@ impl DirectStore {
         filters: &[Filter],
     ) -> Result<Vec<Value>, StoreError> {
         let columns = columns.iter().map(|column| quote(column)).collect::<Vec<_>>().join(", ");
-        let mut sql = format!("select coalesce(jsonb_agg(to_jsonb(t)), '[]'::jsonb) from (select {columns} from {}.{}", quote(schema), quote(table));
+        let mut sql = format!(
+            "select coalesce(jsonb_agg(to_jsonb(t)), '[]'::jsonb) from (select {columns} from {}.{}",
+            quote(schema),
+            quote(table)
+        );
         for (index, filter) in filters.iter().enumerate() {
             let keyword = if index == 0 { "where" } else { "and" };
             sql.push_str(&format!(" {keyword} {} = ${}::text::{}", quote(filter.column), index + 1, filter.sql_type));
@@ -128,7 +132,7 @@ impl DirectStore {
                 }
             };
             let row = rows.first().ok_or_else(|| StoreError::Protocol { message: "no row".into() })?;
-            let value: Option<Value> = row.try_get(row.len() - 1).map_err(database_error)?;
+            let value: Option<Value> = row.try_get(0).map_err(database_error)?;
             Ok(value.unwrap_or(Value::Null))
         };
         tokio::time::timeout(CALL_TIMEOUT, call).await.unwrap_or_else(|_| {

@@ -44,7 +44,10 @@ impl LocalPostgres {
         if !cluster.data.join("PG_VERSION").exists() {
             cluster.run(
                 "initdb",
-                cluster.command("initdb").args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"]).arg(&cluster.data),
+                cluster
+                    .command("initdb")
+                    .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"])
+                    .arg(&cluster.data),
             )?;
         }
         let options = format!(
@@ -66,8 +69,11 @@ impl LocalPostgres {
 
     /// A throwaway cluster in a new temporary directory, removed when dropped (tests).
     pub fn start_temporary(port: u16) -> Result<LocalPostgres, LocalPostgresError> {
-        let directory =
-            std::env::temp_dir().join(format!("codecapsule-pg-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+        let directory = std::env::temp_dir().join(format!(
+            "codecapsule-pg-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
         let mut cluster = LocalPostgres::start(&directory, port)?;
         cluster.remove_on_drop = Some(directory);
         Ok(cluster)
@@ -157,14 +163,18 @@ fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
-            status.lines().find(|line| line.starts_with("Uid:")).and_then(|line| line.split_whitespace().nth(2).map(|uid| uid == "0"))
+            status
+                .lines()
+                .find(|line| line.starts_with("Uid:"))
+                .and_then(|line| line.split_whitespace().nth(2).map(|uid| uid == "0"))
         })
         .unwrap_or(false)
 }
 
 /// The uid and gid of the `postgres` system user, from /etc/passwd.
 fn postgres_user() -> Result<(u32, u32), LocalPostgresError> {
-    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|err| LocalPostgresError::NoPostgresUser(err.to_string()))?;
+    let passwd =
+        std::fs::read_to_string("/etc/passwd").map_err(|err| LocalPostgresError::NoPostgresUser(err.to_string()))?;
     passwd
         .lines()
         .map(|line| line.split(':').collect::<Vec<_>>())
@@ -175,7 +185,8 @@ fn postgres_user() -> Result<(u32, u32), LocalPostgresError> {
 
 fn chown(directory: &Path, owner: Option<(u32, u32)>) -> Result<(), LocalPostgresError> {
     if let Some((uid, gid)) = owner {
-        std::os::unix::fs::chown(directory, Some(uid), Some(gid)).map_err(|err| step("handing the directory to postgres", err))?;
+        std::os::unix::fs::chown(directory, Some(uid), Some(gid))
+            .map_err(|err| step("handing the directory to postgres", err))?;
     }
     Ok(())
 }

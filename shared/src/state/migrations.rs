@@ -30,12 +30,12 @@ macro_rules! migration {
 /// Every migration, oldest first. A test checks that this list and the two folders agree.
 pub fn all() -> Vec<Migration> {
     vec![
-    migration!("20261126090000_tenancy"),
-    migration!("20261126090100_capsules"),
-    migration!("20261126090200_api_keys"),
-    migration!("20261126090300_jobs_usage_config"),
-    migration!("20261126090400_analytics"),
-    migration!("20261126090500_rate_limits"),
+        migration!("20261126090000_tenancy"),
+        migration!("20261126090100_capsules"),
+        migration!("20261126090200_api_keys"),
+        migration!("20261126090300_jobs_usage_config"),
+        migration!("20261126090400_analytics"),
+        migration!("20261126090500_rate_limits"),
     ]
 }
 
@@ -107,7 +107,8 @@ pub async fn apply_all(client: &mut Client) -> Result<usize, MigrationError> {
 pub async fn roll_back_all(client: &mut Client) -> Result<usize, MigrationError> {
     let done = applied(client).await?;
     let mut count = 0;
-    for migration in all().into_iter().rev().filter(|migration| done.iter().any(|version| version == migration.version)) {
+    for migration in all().into_iter().rev().filter(|migration| done.iter().any(|version| version == migration.version))
+    {
         let failed = |source| MigrationError::Failed { version: migration.version, name: migration.name, source };
         let transaction = client.transaction().await.map_err(failed)?;
         transaction.batch_execute(migration.down).await.map_err(failed)?;

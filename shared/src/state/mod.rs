@@ -319,7 +319,13 @@ impl Store {
         }
     }
 
-    async fn rpc(&self, actor: &Actor, function: &'static str, args: &[Arg], returns: Returns) -> Result<Value, StoreError> {
+    async fn rpc(
+        &self,
+        actor: &Actor,
+        function: &'static str,
+        args: &[Arg],
+        returns: Returns,
+    ) -> Result<Value, StoreError> {
         match self {
             Store::Direct(store) => store.rpc(actor, function, args, returns).await,
             Store::Rest(store) => store.rpc(actor, function, args, returns).await,
@@ -468,7 +474,8 @@ impl Store {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, StoreError> {
-    serde_json::from_value(value).map_err(|err| StoreError::Protocol { message: format!("cannot read the answer: {err}") })
+    serde_json::from_value(value)
+        .map_err(|err| StoreError::Protocol { message: format!("cannot read the answer: {err}") })
 }
 
 fn one_row<T: serde::de::DeserializeOwned>(rows: Value) -> Result<T, StoreError> {

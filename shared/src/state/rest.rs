@@ -167,10 +167,9 @@ mod tests {
         assert!(matches!(error_of(406, error("PGRST116", "0 rows")), StoreError::NotFound { .. }));
         assert_eq!(error_of(429, PostgrestError::default()), StoreError::RateLimited);
         assert!(matches!(error_of(503, PostgrestError::default()), StoreError::Unavailable { .. }));
-        let StoreError::Invalid { message } = error_of(
-            400,
-            PostgrestError { hint: Some("fix it".into()), ..error("PGRST100", "bad filter") },
-        ) else {
+        let StoreError::Invalid { message } =
+            error_of(400, PostgrestError { hint: Some("fix it".into()), ..error("PGRST100", "bad filter") })
+        else {
             panic!("a 400 is invalid input")
         };
         assert_eq!(message, "bad filter; fix it");

@@ -39,3 +39,6 @@ pub fn venv_tool(name: &str, env_var: &str) -> PathBuf {
     assert!(path.exists(), "{name} not found at {}: run `make test`, which installs it into .venv", path.display());
     path
 }
+
+pub mod postgres;
+pub mod postgrest;
