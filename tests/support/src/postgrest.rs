@@ -59,14 +59,28 @@ impl PostgrestServer {
     }
 }
 
-/// An error answer in PostgREST's shape.
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = json!({"code": code, "message": message.into(), "details": null, "hint": null});
-    (status, [("content-type", "application/json")], body.to_string()).into_response()
+/// An error answer in PostgREST's shape: `{code, message, details, hint}`.
+struct PostgrestError {
+    status: StatusCode,
+    body: Value,
+}
+
+impl IntoResponse for PostgrestError {
+    fn into_response(self) -> Response {
+        (self.status, [("content-type", "application/json")], self.body.to_string()).into_response()
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> PostgrestError {
+    PostgrestError { status, body: json!({"code": code, "message": message.into(), "details": null, "hint": null}) }
+}
+
+fn unavailable(err: impl std::fmt::Display) -> PostgrestError {
+    error(StatusCode::SERVICE_UNAVAILABLE, "PGRST000", err.to_string())
 }
 
 /// The role and claims of a request, or PostgREST's 401.
-fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(String, Value), Response> {
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(String, Value), PostgrestError> {
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_string);
     let Some(apikey) = header("apikey") else {
         return Err(error(StatusCode::UNAUTHORIZED, "PGRST301", "No API key found in request"));
@@ -76,34 +90,28 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(String, Value),
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp"]);
-    let claims = jsonwebtoken::decode::<Value>(
-        &token,
-        &jsonwebtoken::DecodingKey::from_secret(shared.secret.as_bytes()),
-        &validation,
-    )
-    .map_err(|err| {
-        let code = if matches!(err.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) {
-            "PGRST303"
-        } else {
-            "PGRST301"
-        };
-        error(StatusCode::UNAUTHORIZED, code, format!("JWT rejected: {err}"))
-    })?
-    .claims;
+    let key = jsonwebtoken::DecodingKey::from_secret(shared.secret.as_bytes());
+    let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation)
+        .map_err(|err| {
+            let expired = matches!(err.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature);
+            error(
+                StatusCode::UNAUTHORIZED,
+                if expired { "PGRST303" } else { "PGRST301" },
+                format!("JWT rejected: {err}"),
+            )
+        })?
+        .claims;
     let role = claims.get("role").and_then(Value::as_str).unwrap_or("anon").to_string();
     Ok((role, claims))
 }
 
-fn schema_of(headers: &HeaderMap, header: &str) -> Result<String, Response> {
+fn schema_of(headers: &HeaderMap, header: &str) -> Result<String, PostgrestError> {
     let schema = headers.get(header).and_then(|value| value.to_str().ok()).unwrap_or("public").to_string();
     if EXPOSED_SCHEMAS.contains(&schema.as_str()) {
         Ok(schema)
     } else {
-        Err(error(
-            StatusCode::NOT_ACCEPTABLE,
-            "PGRST106",
-            format!("The schema must be one of: {}", EXPOSED_SCHEMAS.join(", ")),
-        ))
+        let message = format!("The schema must be one of: {}", EXPOSED_SCHEMAS.join(", "));
+        Err(error(StatusCode::NOT_ACCEPTABLE, "PGRST106", message))
     }
 }
 
@@ -115,11 +123,12 @@ fn identifier(name: &str) -> Option<String> {
 }
 
 /// PostgREST's status for a database error.
-fn database_error(role: &str, err: &tokio_postgres::Error) -> Response {
+fn database_error(role: &str, err: &tokio_postgres::Error) -> PostgrestError {
     let Some(db) = err.as_db_error() else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "PGRST000", err.to_string());
+        return unavailable(err);
     };
     let code = db.code().code();
+    let server_error_classes = ["25", "2D", "38", "39", "3B", "40", "55", "57", "58", "F0", "HV", "P0", "XX", "09"];
     let status = match code {
         "42501" if role == "anon" => 401,
         "42501" => 403,
@@ -129,21 +138,13 @@ fn database_error(role: &str, err: &tokio_postgres::Error) -> Response {
         code if code.starts_with("PT") => code[2..].parse().unwrap_or(500),
         code if code.starts_with("08") || code.starts_with("53") => 503,
         code if code.starts_with("22") || code.starts_with("23") => 400,
-        code if ["25", "2D", "38", "39", "3B", "40", "55", "57", "58", "F0", "HV", "P0", "XX", "09"]
-            .iter()
-            .any(|class| code.starts_with(class)) =>
-        {
-            500
-        }
+        code if server_error_classes.iter().any(|class| code.starts_with(class)) => 500,
         _ => 400,
     };
-    let body = json!({"code": code, "message": db.message(), "details": db.detail(), "hint": db.hint()});
-    (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    PostgrestError {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body: json!({"code": code, "message": db.message(), "details": db.detail(), "hint": db.hint()}),
+    }
 }
 
 /// Runs `sql` with `params` (text) in a transaction as `role` with `claims`; the first column of the first row.
@@ -153,9 +154,8 @@ async fn run_as(
     claims: &Value,
     sql: &str,
     params: &[String],
-) -> Result<Option<Value>, Response> {
-    let mut client =
-        shared.pool.get().await.map_err(|err| error(StatusCode::SERVICE_UNAVAILABLE, "PGRST000", err.to_string()))?;
+) -> Result<Option<Value>, PostgrestError> {
+    let mut client = shared.pool.get().await.map_err(unavailable)?;
     let transaction = client.transaction().await.map_err(|err| database_error(role, &err))?;
     transaction
         .execute(
@@ -180,74 +180,45 @@ async fn rpc(
     Path(function): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let (role, claims) = match authenticate(&shared, &headers) {
-        Ok(auth) => auth,
-        Err(response) => return response,
-    };
-    let schema = match schema_of(&headers, "content-profile") {
-        Ok(schema) => schema,
-        Err(response) => return response,
-    };
-    let args: serde_json::Map<String, Value> = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body })
-    {
-        Ok(args) => args,
-        Err(err) => return error(StatusCode::BAD_REQUEST, "PGRST102", format!("Invalid JSON body: {err}")),
-    };
+) -> Result<Response, PostgrestError> {
+    let (role, claims) = authenticate(&shared, &headers)?;
+    let schema = schema_of(&headers, "content-profile")?;
+    let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
+    let args: serde_json::Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|err| error(StatusCode::BAD_REQUEST, "PGRST102", format!("Invalid JSON body: {err}")))?;
     // The function's input arguments and their types, as PostgREST reads them from its schema cache.
-    let signature = {
-        let client = match shared.pool.get().await {
-            Ok(client) => client,
-            Err(err) => return error(StatusCode::SERVICE_UNAVAILABLE, "PGRST000", err.to_string()),
-        };
-        client
-            .query_opt(
-                "select coalesce(p.proargnames[1:p.pronargs], '{}'), \
-                        array(select format_type(t, null) from unnest(p.proargtypes) t), \
-                        p.proretset or p.proargmodes is not null and 't' = any(p.proargmodes), \
-                        p.prorettype = 'void'::regtype \
-                 from pg_proc p join pg_namespace n on n.oid = p.pronamespace \
-                 where n.nspname = $1 and p.proname = $2",
-                &[&schema, &function],
-            )
-            .await
+    let client = shared.pool.get().await.map_err(unavailable)?;
+    let signature = client
+        .query_opt(
+            "select coalesce(p.proargnames[1:p.pronargs], '{}'), \
+                    array(select format_type(t, null) from unnest(p.proargtypes) t), \
+                    p.proretset or p.proargmodes is not null and 't' = any(p.proargmodes), \
+                    p.prorettype = 'void'::regtype \
+             from pg_proc p join pg_namespace n on n.oid = p.pronamespace \
+             where n.nspname = $1 and p.proname = $2",
+            &[&schema, &function],
+        )
+        .await
+        .map_err(|err| database_error(&role, &err))?;
+    drop(client);
+    let not_found = || {
+        let names = args.keys().cloned().collect::<Vec<_>>().join(", ");
+        let message = format!("Could not find the function {schema}.{function}({names}) in the schema cache");
+        error(StatusCode::NOT_FOUND, "PGRST202", message)
     };
-    let Ok(Some(signature)) = signature else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "PGRST202",
-            format!("Could not find the function {schema}.{function} in the schema cache"),
-        );
-    };
+    let signature = signature.ok_or_else(not_found)?;
     let (names, types, returns_rows, returns_void): (Vec<String>, Vec<String>, bool, bool) =
         (signature.get(0), signature.get(1), signature.get(2), signature.get(3));
     let mut call_args = Vec::new();
     for name in args.keys() {
-        let Some(position) = names.iter().position(|known| known == name) else {
-            return error(
-                StatusCode::NOT_FOUND,
-                "PGRST202",
-                format!(
-                    "Could not find the function {schema}.{function}({}) in the schema cache",
-                    args.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            );
-        };
+        let position = names.iter().position(|known| known == name).ok_or_else(not_found)?;
         let ty = &types[position];
-        let quoted = identifier(name).unwrap_or_default();
-        let value = if ty == "jsonb" || ty == "json" {
-            format!("($1::text::jsonb -> '{name}')::{ty}")
-        } else {
-            format!("($1::text::jsonb ->> '{name}')::{ty}")
-        };
-        call_args.push(format!("{quoted} => {value}"));
+        let quoted = identifier(name).ok_or_else(not_found)?;
+        let operator = if ty == "jsonb" || ty == "json" { "->" } else { "->>" };
+        call_args.push(format!("{quoted} => ($1::text::jsonb {operator} '{name}')::{ty}"));
     }
-    let call = format!(
-        "{}.{}({})",
-        identifier(&schema).unwrap_or_default(),
-        identifier(&function).unwrap_or_default(),
-        call_args.join(", ")
-    );
+    let function_name = identifier(&function).ok_or_else(not_found)?;
+    let call = format!("\"{schema}\".{function_name}({})", call_args.join(", "));
     let sql = if returns_void {
         format!("select null::jsonb from {call} called")
     } else if returns_rows {
@@ -255,11 +226,11 @@ async fn rpc(
     } else {
         format!("select to_jsonb({call})")
     };
-    match run_as(&shared, &role, &claims, &sql, &[Value::Object(args).to_string()]).await {
-        Ok(_) if returns_void => StatusCode::NO_CONTENT.into_response(),
-        Ok(value) => json_response(&value.unwrap_or(Value::Null)),
-        Err(response) => response,
+    let value = run_as(&shared, &role, &claims, &sql, &[Value::Object(args).to_string()]).await?;
+    if returns_void {
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    Ok(json_response(&value.unwrap_or(Value::Null)))
 }
 
 async fn select(
@@ -267,15 +238,9 @@ async fn select(
     Path(table): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
-    let (role, claims) = match authenticate(&shared, &headers) {
-        Ok(auth) => auth,
-        Err(response) => return response,
-    };
-    let schema = match schema_of(&headers, "accept-profile") {
-        Ok(schema) => schema,
-        Err(response) => return response,
-    };
+) -> Result<Response, PostgrestError> {
+    let (role, claims) = authenticate(&shared, &headers)?;
+    let schema = schema_of(&headers, "accept-profile")?;
     let bad = |message: String| error(StatusCode::BAD_REQUEST, "PGRST100", message);
     let mut columns = "*".to_string();
     let mut filters = Vec::new();
@@ -288,45 +253,39 @@ async fn select(
             "select" if value == "*" => {}
             "select" => {
                 let parsed: Option<Vec<String>> = value.split(',').map(identifier).collect();
-                columns = match parsed {
-                    Some(parsed) => parsed.join(", "),
-                    None => return bad(format!("unsupported select: {value}")),
-                };
+                columns = parsed.ok_or_else(|| bad(format!("unsupported select: {value}")))?.join(", ");
             }
-            "limit" => match value.parse::<u32>() {
-                Ok(n) => limit = format!(" limit {n}"),
-                Err(_) => return bad(format!("limit must be a number, not {value}")),
-            },
+            "limit" => {
+                let n: u32 = value.parse().map_err(|_| bad(format!("limit must be a number, not {value}")))?;
+                limit = format!(" limit {n}");
+            }
             column => {
                 let (Some(column), Some(operand)) = (identifier(column), value.strip_prefix("eq.")) else {
-                    return bad(format!("unsupported filter {key}={value} (this test server knows eq only)"));
+                    return Err(bad(format!("unsupported filter {key}={value} (this test server knows eq only)")));
                 };
                 params.push(operand.to_string());
                 filters.push(format!("{column}::text = ${}", params.len()));
             }
         }
     }
-    let Some(table_name) = identifier(&table) else { return bad(format!("bad table name {table}")) };
+    let table_name = identifier(&table).ok_or_else(|| bad(format!("bad table name {table}")))?;
     let filter = if filters.is_empty() { String::new() } else { format!(" where {}", filters.join(" and ")) };
     let sql = format!(
-        "select coalesce(jsonb_agg(to_jsonb(t)), '[]'::jsonb) from (select {columns} from {}.{table_name}{filter}{limit}) t",
-        identifier(&schema).unwrap_or_default()
+        "select coalesce(jsonb_agg(to_jsonb(t)), '[]'::jsonb) from (select {columns} from \"{schema}\".{table_name}{filter}{limit}) t"
     );
-    let rows = match run_as(&shared, &role, &claims, &sql, &params).await {
-        Ok(rows) => rows.unwrap_or_else(|| json!([])),
-        Err(response) => return response,
-    };
-    let single = headers
-        .get("accept")
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|accept| accept.contains(SINGLE_OBJECT));
-    if single {
+    let rows = run_as(&shared, &role, &claims, &sql, &params).await?.unwrap_or_else(|| json!([]));
+    let accept = headers.get("accept").and_then(|value| value.to_str().ok()).unwrap_or_default();
+    if accept.contains(SINGLE_OBJECT) {
         return match rows.as_array().map(Vec::as_slice) {
-            Some([row]) => json_response(row),
-            _ => error(StatusCode::NOT_ACCEPTABLE, "PGRST116", "JSON object requested, multiple (or no) rows returned"),
+            Some([row]) => Ok(json_response(row)),
+            _ => Err(error(
+                StatusCode::NOT_ACCEPTABLE,
+                "PGRST116",
+                "JSON object requested, multiple (or no) rows returned",
+            )),
         };
     }
-    json_response(&rows)
+    Ok(json_response(&rows))
 }
 
 fn percent_decode(text: &str) -> String {
