@@ -98,6 +98,7 @@ bench: $(VENV)/build.installed
 		-p codecapsule-csharp-judge -p hello-floor
 	$(CARGO) bench -p codecapsule-validate --bench judge
 	$(CARGO) bench -p codecapsule-shared --features sandbox --bench native
+	$(CARGO) bench -p codecapsule-shared --features state --bench state
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" $(CARGO) bench -p codecapsule-validate --bench init
 
 ## Rebuilds examples/wasi-sum/sum.wasm and examples/wasi-sum.json (needs: rustup target add wasm32-wasip1).
