@@ -3,6 +3,7 @@
 //! State: DATABASE_URL or SUPABASE_URL when set; otherwise a PostgreSQL cluster of its own under .data/postgres
 //! (initdb on first run, started on 127.0.0.1:LOCAL_POSTGRES_PORT, default 54329, stopped on exit), set up like a
 //! Supabase project and migrated. Without PostgreSQL binaries it still serves every route and says what is missing.
+//! Scheduled functions (the analytics processor) run every 5 minutes, and on demand with POST /<name>.
 
 use codecapsule::config::{self, ConfigError, HttpConfig};
 use codecapsule::guard::{self, Guard, auth::AuthConfig};
@@ -12,8 +13,17 @@ use codecapsule::state::{StateConfig, migrations};
 use std::process::ExitCode;
 
 /// Every function that exists so far; each new function adds its `FUNCTION` here.
-const FUNCTIONS: &[host::Function] =
-    &[validate::FUNCTION, python_judge::FUNCTION, java_judge::FUNCTION, csharp_judge::FUNCTION];
+const FUNCTIONS: &[host::Function] = &[
+    validate::FUNCTION,
+    python_judge::FUNCTION,
+    java_judge::FUNCTION,
+    csharp_judge::FUNCTION,
+    analytics_ingest::FUNCTION,
+    analytics_processor::FUNCTION,
+];
+
+/// How often the dev host runs the scheduled functions, as EventBridge and the Azure timer do in the cloud.
+const SCHEDULE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Where the embedded PostgreSQL keeps its cluster, relative to the working directory (the repository).
 const LOCAL_POSTGRES_DIR: &str = ".data/postgres";
@@ -38,6 +48,7 @@ fn main() -> ExitCode {
         Err(err) => return fail(&err),
     };
     let host = Host::Local { address };
+    let scheduler_guard = guard.clone();
     let app = match host::app(FUNCTIONS, host, &http, guard) {
         Ok(app) => app,
         Err(err) => return fail(&err),
@@ -45,6 +56,9 @@ fn main() -> ExitCode {
     let served = runtime.block_on(async move {
         let (ready, bound) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(host::serve(app, address, host, Some(ready)));
+        if scheduler_guard.is_on() {
+            tokio::spawn(run_on_schedule(scheduler_guard));
+        }
         if let Ok(bound) = bound.await {
             announce(bound);
         }
@@ -93,6 +107,20 @@ async fn state() -> Result<(Guard, Option<LocalPostgres>), ConfigError> {
     }
     let state = StateConfig::Direct { url: config::Secret::new(url), ca_cert: None, pool_size: 4 };
     Ok((Guard::new(&state, auth, switches_ttl)?, Some(cluster)))
+}
+
+/// Every [`SCHEDULE_EVERY`], each scheduled function's job (its failures are logged by the job).
+async fn run_on_schedule(guard: Guard) {
+    let mut ticks = tokio::time::interval(SCHEDULE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        for job in FUNCTIONS.iter().filter_map(|function| function.scheduled) {
+            if let Err(reason) = job(guard.clone()).await {
+                tracing::error!(%reason, "scheduled run failed");
+            }
+        }
+    }
 }
 
 fn announce(bound: std::net::SocketAddr) {

@@ -15,7 +15,9 @@ use crate::guard::Guard;
 use crate::http::{self, Health, service};
 use crate::judge::{Engines, Judges};
 use axum::Router;
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -29,10 +31,13 @@ pub struct Function {
     /// Routes beyond POST /api/judge, which [`app`] adds once for all the judges of all the functions it serves.
     /// Public functions put their routes behind the guard (`http::guard::guarded`).
     pub router: fn(Judges, &Guard) -> Router,
-    /// Reachable from browsers and the internet (authenticated, rate limited), rather than only by our own functions
-    /// (the native judges behind IAM-authenticated function URLs).
-    pub public: bool,
+    /// For a function run on a schedule: its job. On Lambda the binary then takes EventBridge events through
+    /// lambda_runtime instead of HTTP events; elsewhere its router serves the job as POST /<name> ([`timer_route`]).
+    pub scheduled: Option<Scheduled>,
 }
+
+/// A scheduled job: given the deployment's guard (for its store), does one run and reports it as JSON.
+pub type Scheduled = fn(Guard) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>>;
 
 /// Where the binary is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,12 +97,10 @@ pub fn main(functions: &[Function]) -> ExitCode {
 
 fn run(functions: &[Function]) -> Result<(), HostError> {
     let host = Host::detect()?;
-    let guard = if functions.iter().any(|function| function.public) {
-        Guard::from_env()?
-    } else {
-        Guard::off("internal function: its callers are authenticated by the platform (IAM)")
-    };
-    let app = app(functions, host, &HttpConfig::from_env()?, guard)?;
+    // Off in binaries built without the `state` feature (the native judges, reached only by validate through IAM).
+    let guard = Guard::from_env()?;
+    let scheduled = functions.iter().find_map(|function| function.scheduled);
+    let app = app(functions, host, &HttpConfig::from_env()?, guard.clone())?;
     // Lambda sends one event at a time: a single-threaded runtime starts faster. Servers use every core.
     let runtime = match host {
         Host::Lambda => tokio::runtime::Builder::new_current_thread().enable_all().build(),
@@ -105,9 +108,24 @@ fn run(functions: &[Function]) -> Result<(), HostError> {
     }
     .map_err(HostError::Runtime)?;
     runtime.block_on(async move {
-        match host {
-            Host::Lambda => lambda_http::run(app).await.map_err(|err| HostError::Lambda(err.to_string())),
-            Host::Azure { address } | Host::Local { address } => serve(app, address, host, None).await,
+        match (host, scheduled) {
+            (Host::Lambda, Some(job)) => lambda_runtime::run(lambda_runtime::service_fn(
+                move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                    let guard = guard.clone();
+                    async move {
+                        tracing::info!(
+                            source = event.payload.get("source").and_then(|value| value.as_str()),
+                            time = event.payload.get("time").and_then(|value| value.as_str()),
+                            "scheduled run"
+                        );
+                        job(guard).await.map_err(lambda_runtime::Error::from)
+                    }
+                },
+            ))
+            .await
+            .map_err(|err| HostError::Lambda(err.to_string())),
+            (Host::Lambda, None) => lambda_http::run(app).await.map_err(|err| HostError::Lambda(err.to_string())),
+            (Host::Azure { address } | Host::Local { address }, _) => serve(app, address, host, None).await,
         }
     })
 }
@@ -141,6 +159,30 @@ pub fn app(functions: &[Function], host: Host, config: &HttpConfig, guard: Guard
         guard: guard.describe(),
     };
     Ok(service(routes, health, config))
+}
+
+/// POST /<name>: runs a scheduled job on request, answering in the shape the Azure Functions host expects of a custom
+/// handler's timer trigger (`{"Outputs": {}, "Logs": [...], "ReturnValue": <report>}`; the timer's own payload,
+/// `{"Data": …, "Metadata": …}`, carries nothing the job needs). A failed run is a 500 with the reason in Logs, which
+/// the host records as a failed invocation. The same route runs the job locally (and from `make run`'s ticker).
+pub fn timer_route(name: &'static str, job: Scheduled, guard: &Guard) -> Router {
+    let guard = guard.clone();
+    Router::new().route(
+        &format!("/{name}"),
+        axum::routing::post(move || {
+            let guard = guard.clone();
+            async move {
+                let (status, logs, value) = match job(guard).await {
+                    Ok(report) => (::http::StatusCode::OK, vec![format!("{name}: done")], report),
+                    Err(reason) => {
+                        tracing::error!(%reason, job = name, "scheduled run failed");
+                        (::http::StatusCode::INTERNAL_SERVER_ERROR, vec![format!("{name} failed: {reason}")], serde_json::Value::Null)
+                    }
+                };
+                (status, axum::Json(serde_json::json!({"Outputs": {}, "Logs": logs, "ReturnValue": value})))
+            }
+        }),
+    )
 }
 
 /// Serves `app` on `address` until SIGTERM/Ctrl-C, then drains in-flight requests. `ready` hears the bound address

@@ -1,5 +1,6 @@
 //! CodeCapsule's common library.
 //!
+//! - [`analytics`]: widget events, their per-event validation, retention;
 //! - [`model`]: the public contract (architecture.md section 4), shared by every function;
 //! - [`compare`] and [`judge`]: the judging domain, which knows nothing of HTTP, Lambda or Azure;
 //! - [`wasm`] (feature `wasm`): the in-process WebAssembly engine;
@@ -13,6 +14,7 @@
 //! - [`state`] (feature `state`): Supabase state, one interface over PostgreSQL directly or Supabase's REST API;
 //! - [`guard`]: authentication, kill switches and rate limits in front of the public routes (on with `state`).
 
+pub mod analytics;
 pub mod compare;
 pub mod config;
 pub mod guard;

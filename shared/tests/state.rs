@@ -31,7 +31,7 @@ async fn migrations_apply_roll_back_and_apply_again() {
 
     assert_eq!(migrations::apply_all(&mut client).await.unwrap(), count);
     let created: i64 = client.query_one(tables, &[]).await.unwrap().get(0);
-    assert_eq!(created, 13, "the schema has its thirteen tables");
+    assert_eq!(created, 14, "the schema has its fourteen tables");
     assert_eq!(migrations::apply_all(&mut client).await.unwrap(), 0, "applying twice applies nothing");
 
     assert_eq!(migrations::roll_back_all(&mut client).await.unwrap(), count);
@@ -412,6 +412,15 @@ async fn row_level_security_matrix() {
         ("events read", anon, "select * from analytics.events".into(), DENIED),
         ("events read", service, "select * from analytics.events".into(), Ok(1)),
         ("watermark", owner_a, "select * from analytics.rollup_watermark".into(), DENIED),
+        ("salts", owner_a, "select * from analytics.daily_salts".into(), DENIED),
+        ("salts", service, "select * from analytics.daily_salts".into(), Ok(0)),
+        ("rpc ingest", anon, "select * from public.ingest_events('[]')".into(), DENIED),
+        ("rpc ingest", member_a, "select * from public.ingest_events('[]')".into(), DENIED),
+        ("rpc ingest", service, "select * from public.ingest_events('[]')".into(), Ok(1)),
+        ("rpc rollup", owner_a, "select * from public.rollup_analytics()".into(), DENIED),
+        ("rpc rollup", service, "select * from public.rollup_analytics()".into(), Ok(1)),
+        ("rpc retention", owner_a, "select public.prune_analytics_events(30)".into(), DENIED),
+        ("rpc stats of", member_a, "select * from analytics.hourly_stats_of('{}', '{}')".into(), DENIED),
         ("limits", member_a, "select * from private.rate_limits".into(), DENIED),
         ("limits", anon, "select * from private.rate_limits".into(), DENIED),
         // RPCs: each executable by the roles it names, and no further.

@@ -25,7 +25,8 @@ create table analytics.events (
 -- An event for a capsule the store does not know yet is kept (no foreign key): a widget may run before its capsule syncs.
 create index events_capsule_time_idx on analytics.events (capsule_id, occurred_at);
 create index events_inserted_xid_idx on analytics.events (inserted_xid);
-create index events_received_idx on analytics.events (received_at);
+-- Retention deletes by time.
+create index events_occurred_idx on analytics.events (occurred_at);
 
 create table analytics.capsule_hourly_stats (
   capsule_id uuid not null,

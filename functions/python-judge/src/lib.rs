@@ -14,7 +14,7 @@ pub const FUNCTION: host::Function = host::Function {
     routes: &["POST /api/judge"],
     judges: || Ok(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>]),
     router,
-    public: false,
+    scheduled: None,
 };
 
 /// No routes beyond POST /api/judge, which the host adds for the judges above.

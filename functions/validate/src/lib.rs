@@ -22,7 +22,7 @@ pub const FUNCTION: host::Function = host::Function {
     routes: &["POST /api/judge", "POST /api/validate"],
     judges,
     router,
-    public: true,
+    scheduled: None,
 };
 
 /// WebAssembly in-process; python, java and csharp forwarded to their judge functions where their URLs are set.

@@ -70,7 +70,10 @@ fn caller_of(request: &Request) -> Result<Caller, Problem> {
     Ok(Caller {
         bearer,
         organization: uuid_header(headers, &ORGANIZATION_ID)?,
-        capsule: uuid_header(headers, &CAPSULE_ID)?,
+        capsule: match uuid_header(headers, &CAPSULE_ID)? {
+            Some(capsule) => Some(capsule),
+            None => capsule_in_query(request)?,
+        },
         ip: client_ip(request),
     })
 }
@@ -80,6 +83,19 @@ fn uuid_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<uuid::Uu
     value.to_str().ok().and_then(|value| uuid::Uuid::parse_str(value.trim()).ok()).map(Some).ok_or_else(|| {
         Problem::new(StatusCode::BAD_REQUEST, "invalid_header", format!("{name} must be a UUID"))
             .with_field(name.as_str())
+    })
+}
+
+/// `?capsule_id=`: navigator.sendBeacon cannot set headers, but it can name the capsule in the URL.
+fn capsule_in_query(request: &Request) -> Result<Option<uuid::Uuid>, Problem> {
+    let Some(value) = request.uri().query().and_then(|query| {
+        query.split('&').find_map(|pair| pair.strip_prefix("capsule_id="))
+    }) else {
+        return Ok(None);
+    };
+    uuid::Uuid::parse_str(value).map(Some).map_err(|_| {
+        Problem::new(StatusCode::BAD_REQUEST, "invalid_header", "the capsule_id query parameter must be a UUID")
+            .with_field("capsule_id")
     })
 }
 

@@ -32,6 +32,19 @@ where
 {
     type Rejection = Problem;
 
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBody(body) = JsonBody::from_request(request, state).await?;
+        parse(&body).map(Json)
+    }
+}
+
+/// A request body with the content type and size checks of [`Json`], left unparsed for routes that read it piece by
+/// piece (POST /api/events keeps the valid events of a batch with one broken event).
+pub struct JsonBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = Problem;
+
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let limit = request
             .extensions()
@@ -46,8 +59,7 @@ where
         if declared.is_some_and(|length| length > limit as u64) {
             return Err(too_large(limit));
         }
-        let body = read_limited(request, limit).await?;
-        parse(&body).map(Json)
+        read_limited(request, limit).await.map(JsonBody)
     }
 }
 

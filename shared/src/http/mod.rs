@@ -7,7 +7,7 @@ mod json;
 pub mod judge;
 mod problem;
 
-pub use json::{AcceptTextPlain, BodyLimit, Json, parse};
+pub use json::{AcceptTextPlain, BodyLimit, Json, JsonBody, parse};
 pub use problem::{PROBLEM_JSON, Problem};
 
 use crate::config::HttpConfig;

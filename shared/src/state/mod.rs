@@ -473,6 +473,48 @@ impl Store {
     }
 }
 
+/// What one batch of events did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct IngestCounts {
+    pub accepted: u64,
+    pub duplicates: u64,
+}
+
+/// What one rollup run did: `done` (with how many new events and touched hours), or `busy` (another run holds the
+/// lock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollupOutcome {
+    pub outcome: String,
+    pub events: u64,
+    pub hours: u64,
+}
+
+impl Store {
+    /// Stores validated widget events in one round trip; duplicates (by event_id) are skipped.
+    pub async fn ingest_events(&self, events: &[crate::analytics::ValidEvent]) -> Result<IngestCounts, StoreError> {
+        let events = serde_json::to_value(events)
+            .map_err(|err| StoreError::Invalid { message: format!("events cannot be encoded: {err}") })?;
+        one_row(self.rpc(&Actor::Service, "ingest_events", &[arg("events", "jsonb", events)], Returns::Rows).await?)
+    }
+
+    /// One exactly-once rollup run (`public.rollup_analytics`).
+    pub async fn rollup_analytics(&self) -> Result<RollupOutcome, StoreError> {
+        one_row(self.rpc(&Actor::Service, "rollup_analytics", &[], Returns::Rows).await?)
+    }
+
+    /// Deletes at most `max_rows` raw events older than the retention (already rolled up); how many went.
+    pub async fn prune_analytics_events(&self, retention_days: u32, max_rows: u32) -> Result<u64, StoreError> {
+        let args = [arg("retention_days", "integer", retention_days), arg("max_rows", "integer", max_rows)];
+        decode(self.rpc(&Actor::Service, "prune_analytics_events", &args, Returns::Scalar).await?)
+    }
+
+    /// Forgets at most `max_rows` rate-limit keys whose bucket is full again; how many went.
+    pub async fn prune_rate_limits(&self, max_rows: u32) -> Result<u64, StoreError> {
+        let args = [arg("max_rows", "integer", max_rows)];
+        decode(self.rpc(&Actor::Service, "prune_rate_limits", &args, Returns::Scalar).await?)
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, StoreError> {
     serde_json::from_value(value)
         .map_err(|err| StoreError::Protocol { message: format!("cannot read the answer: {err}") })

@@ -1,0 +1,89 @@
+//! The analytics-ingest function: POST /api/events.
+//!
+//! Widgets send batches (navigator.sendBeacon sends text/plain); the answer is 202 at once with what was kept:
+//! every event is checked on its own (codes in `codecapsule::analytics::codes`), the valid ones are stored in one round
+//! trip, a retried batch is a no-op (event ids), and the raw visitor id never reaches the table (hashed in SQL with the
+//! day's salt). Behind the guard: ingestion's bucket per client IP and capsule (`X-Capsule-Id`, or `capsule_id` in the
+//! query string, which sendBeacon can set), and its kill switch.
+
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Extension, Router};
+use codecapsule::analytics::{self, AnalyticsConfig, BatchError, IngestReport, RejectedWire};
+use codecapsule::guard::{Feature, Guard};
+use codecapsule::host;
+use codecapsule::http::guard::guarded;
+use codecapsule::http::{AcceptTextPlain, BodyLimit, JsonBody, Problem};
+use codecapsule::judge::Judges;
+use codecapsule::state::Store;
+
+/// The function as its binary and the local dev host see it.
+pub const FUNCTION: host::Function = host::Function {
+    name: "analytics-ingest",
+    routes: &["POST /api/events"],
+    judges: || Ok(Vec::new()),
+    router,
+    scheduled: None,
+};
+
+/// POST /api/events behind ingestion's guard; 512 KiB bodies, JSON or text/plain.
+fn router(_judges: Judges, guard: &Guard) -> Router {
+    let config = match AnalyticsConfig::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            // Read at start-up like every setting; a bad value is logged and the documented default applies.
+            tracing::error!(error = %err, "using the default analytics retention");
+            AnalyticsConfig::default()
+        }
+    };
+    let routes = Router::new().route("/api/events", post(ingest));
+    guarded(routes, guard, Feature::Ingest)
+        .layer(Extension(BodyLimit(analytics::MAX_BATCH_BYTES)))
+        .layer(Extension(AcceptTextPlain))
+        .layer(Extension(guard.store().cloned()))
+        .layer(Extension(config))
+}
+
+async fn ingest(
+    Extension(store): Extension<Option<Store>>,
+    Extension(config): Extension<AnalyticsConfig>,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, axum::Json<IngestReport>), Problem> {
+    let store = store.ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "state_unavailable",
+            "events cannot be stored: this deployment has no state (set DATABASE_URL or SUPABASE_URL)",
+        )
+    })?;
+    let checked = analytics::check_batch(&body, chrono::Utc::now(), &config).map_err(batch_problem)?;
+    let mut valid = Vec::with_capacity(checked.len());
+    let mut rejected = Vec::new();
+    for (index, event) in checked.into_iter().enumerate() {
+        match event {
+            Ok(event) => valid.push(event),
+            Err(code) => rejected.push(RejectedWire { index, code: code.to_string() }),
+        }
+    }
+    let counts = if valid.is_empty() {
+        codecapsule::state::IngestCounts { accepted: 0, duplicates: 0 }
+    } else {
+        store.ingest_events(&valid).await.map_err(|err| {
+            tracing::error!(error = %err, events = valid.len(), "storing events failed");
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "state_unavailable", format!("events could not be stored ({err}); retry the batch: retries are safe"))
+        })?
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(IngestReport { accepted: counts.accepted, duplicates: counts.duplicates, rejected })))
+}
+
+fn batch_problem(err: BatchError) -> Problem {
+    match err {
+        BatchError::NotJson(_) => Problem::new(StatusCode::BAD_REQUEST, "invalid_json", err.to_string()),
+        BatchError::NoEventsArray => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string()).with_field("events")
+        }
+        BatchError::TooManyEvents { .. } => {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_events", err.to_string()).with_field("events")
+        }
+    }
+}

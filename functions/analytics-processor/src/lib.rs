@@ -1,0 +1,85 @@
+//! The analytics-processor function: every 5 minutes (EventBridge on Lambda, a timer trigger on Azure), one
+//! exactly-once rollup of new widget events into analytics.capsule_hourly_stats, then retention.
+//!
+//! The rollup is one SQL function (`public.rollup_analytics`, supabase/migrations/*_analytics_pipeline.sql): an
+//! advisory lock keeps a second processor out, the watermark moves in the rollup's own transaction, and every hour
+//! new events touch is recomputed from its raw events. This binary only calls it and then prunes, in bounded
+//! batches within a time budget: raw events past ANALYTICS_RETENTION_DAYS, and rate-limit keys whose bucket is full.
+
+use codecapsule::analytics::AnalyticsConfig;
+use codecapsule::guard::Guard;
+use codecapsule::host;
+use codecapsule::judge::Judges;
+use codecapsule::state::{RollupOutcome, Store, StoreError};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// The function as its binary and the local dev host see it.
+pub const FUNCTION: host::Function = host::Function {
+    name: "analytics-processor",
+    routes: &["POST /analytics-processor"],
+    judges: || Ok(Vec::new()),
+    router,
+    scheduled: Some(|guard| Box::pin(run(guard))),
+};
+
+/// Rows deleted per retention statement: small enough that no statement holds many locks or runs long.
+pub const PRUNE_BATCH: u32 = 10_000;
+/// Time left for pruning after the rollup; what remains is pruned by the next run.
+pub const PRUNE_BUDGET: Duration = Duration::from_secs(20);
+
+/// What a run did, as its answer (and its log line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    pub rollup: RollupOutcome,
+    pub pruned_events: u64,
+    pub pruned_rate_limit_keys: u64,
+    pub elapsed_ms: u64,
+}
+
+/// POST /analytics-processor: the Azure timer trigger's route, and a way to run the job by hand locally.
+fn router(_judges: Judges, guard: &Guard) -> axum::Router {
+    host::timer_route("analytics-processor", FUNCTION.scheduled.expect("the processor is scheduled"), guard)
+}
+
+async fn run(guard: Guard) -> Result<serde_json::Value, String> {
+    let store = guard.store().ok_or("no state configured: set DATABASE_URL or SUPABASE_URL")?;
+    let config = AnalyticsConfig::from_env().map_err(|err| err.to_string())?;
+    let report = process(store, &config).await.map_err(|err| err.to_string())?;
+    tracing::info!(
+        outcome = %report.rollup.outcome,
+        events = report.rollup.events,
+        hours = report.rollup.hours,
+        pruned_events = report.pruned_events,
+        pruned_rate_limit_keys = report.pruned_rate_limit_keys,
+        elapsed_ms = report.elapsed_ms,
+        "analytics run"
+    );
+    serde_json::to_value(report).map_err(|err| err.to_string())
+}
+
+/// One run: the rollup, then retention within [`PRUNE_BUDGET`]. A busy rollup (another processor is running) skips
+/// the pruning too: that run does it.
+pub async fn process(store: &Store, config: &AnalyticsConfig) -> Result<RunReport, StoreError> {
+    let started = Instant::now();
+    let rollup = store.rollup_analytics().await?;
+    let (mut pruned_events, mut pruned_rate_limit_keys) = (0, 0);
+    if rollup.outcome == "done" {
+        let deadline = Instant::now() + PRUNE_BUDGET;
+        loop {
+            let deleted = store.prune_analytics_events(config.retention_days, PRUNE_BATCH).await?;
+            pruned_events += deleted;
+            if deleted < u64::from(PRUNE_BATCH) || Instant::now() > deadline {
+                break;
+            }
+        }
+        loop {
+            let deleted = store.prune_rate_limits(PRUNE_BATCH).await?;
+            pruned_rate_limit_keys += deleted;
+            if deleted < u64::from(PRUNE_BATCH) || Instant::now() > deadline {
+                break;
+            }
+        }
+    }
+    Ok(RunReport { rollup, pruned_events, pruned_rate_limit_keys, elapsed_ms: started.elapsed().as_millis() as u64 })
+}
