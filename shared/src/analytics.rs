@@ -293,7 +293,9 @@ pub fn check_event(raw: &[u8], now: DateTime<Utc>, config: &AnalyticsConfig) -> 
     }
     let duration_ms = match fields.get("duration_ms") {
         None | Some(Value::Null) => None,
-        Some(value) => Some(value.as_i64().filter(|ms| (0..=MAX_DURATION_MS).contains(ms)).ok_or(codes::INVALID_DURATION)?),
+        Some(value) => {
+            Some(value.as_i64().filter(|ms| (0..=MAX_DURATION_MS).contains(ms)).ok_or(codes::INVALID_DURATION)?)
+        }
     };
     Ok(ValidEvent {
         event_id,

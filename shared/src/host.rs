@@ -176,7 +176,11 @@ pub fn timer_route(name: &'static str, job: Scheduled, guard: &Guard) -> Router 
                     Ok(report) => (::http::StatusCode::OK, vec![format!("{name}: done")], report),
                     Err(reason) => {
                         tracing::error!(%reason, job = name, "scheduled run failed");
-                        (::http::StatusCode::INTERNAL_SERVER_ERROR, vec![format!("{name} failed: {reason}")], serde_json::Value::Null)
+                        (
+                            ::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            vec![format!("{name} failed: {reason}")],
+                            serde_json::Value::Null,
+                        )
                     }
                 };
                 (status, axum::Json(serde_json::json!({"Outputs": {}, "Logs": logs, "ReturnValue": value})))

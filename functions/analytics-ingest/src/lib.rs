@@ -70,10 +70,17 @@ async fn ingest(
     } else {
         store.ingest_events(&valid).await.map_err(|err| {
             tracing::error!(error = %err, events = valid.len(), "storing events failed");
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "state_unavailable", format!("events could not be stored ({err}); retry the batch: retries are safe"))
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "state_unavailable",
+                format!("events could not be stored ({err}); retry the batch: retries are safe"),
+            )
         })?
     };
-    Ok((StatusCode::ACCEPTED, axum::Json(IngestReport { accepted: counts.accepted, duplicates: counts.duplicates, rejected })))
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(IngestReport { accepted: counts.accepted, duplicates: counts.duplicates, rejected }),
+    ))
 }
 
 fn batch_problem(err: BatchError) -> Problem {

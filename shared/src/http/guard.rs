@@ -88,9 +88,9 @@ fn uuid_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<uuid::Uu
 
 /// `?capsule_id=`: navigator.sendBeacon cannot set headers, but it can name the capsule in the URL.
 fn capsule_in_query(request: &Request) -> Result<Option<uuid::Uuid>, Problem> {
-    let Some(value) = request.uri().query().and_then(|query| {
-        query.split('&').find_map(|pair| pair.strip_prefix("capsule_id="))
-    }) else {
+    let Some(value) =
+        request.uri().query().and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("capsule_id=")))
+    else {
         return Ok(None);
     };
     uuid::Uuid::parse_str(value).map(Some).map_err(|_| {
