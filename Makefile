@@ -13,7 +13,8 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run test lint fmt bench examples package-azure deploy-aws deploy-azure build-ValidateFunction check-sam-build
+.PHONY: run test lint fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
 run:
@@ -57,18 +58,24 @@ $(VENV)/build.installed: requirements/build.txt
 
 ## SAM's makefile build method runs `make build-<LogicalId>` with ARTIFACTS_DIR; zip functions need a `bootstrap`.
 ## (The native judges are container images: SAM builds them from their Dockerfiles.)
-build-ValidateFunction: $(VENV)/build.installed
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(CARGO) lambda build $(LAMBDA_BUILD_FLAGS) --$(LAMBDA_ARCH) --bin validate
-	cp target/lambda/validate/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
+build-ValidateFunction: LAMBDA_BIN = validate
+build-AnalyticsIngestFunction: LAMBDA_BIN = analytics-ingest
+build-AnalyticsProcessorFunction: LAMBDA_BIN = analytics-processor
+build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction: $(VENV)/build.installed
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(CARGO) lambda build $(LAMBDA_BUILD_FLAGS) --$(LAMBDA_ARCH) --bin $(LAMBDA_BIN)
+	cp target/lambda/$(LAMBDA_BIN)/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
 
 ## Offline check that SAM's makefile build method yields an executable bootstrap for every zip function (a debug
 ## build for this machine's architecture: tests never build release; the images of the judges need Docker).
+ZIP_FUNCTIONS := ValidateFunction AnalyticsIngestFunction AnalyticsProcessorFunction
 check-sam-build: $(VENV)/lint.installed $(VENV)/build.installed
-	rm -rf .aws-sam
-	SAM_CLI_TELEMETRY=0 LAMBDA_ARCH=x86-64 LAMBDA_BUILD_FLAGS="--compiler cargo" PATH="$(abspath $(VENV))/bin:$$PATH" \
-		$(VENV)/bin/sam build ValidateFunction --build-in-source
-	test -x .aws-sam/build/ValidateFunction/bootstrap
-	@echo "sam build: bootstrap for ValidateFunction is in .aws-sam/build"
+	for function in $(ZIP_FUNCTIONS); do \
+		rm -rf .aws-sam && \
+		SAM_CLI_TELEMETRY=0 LAMBDA_ARCH=x86-64 LAMBDA_BUILD_FLAGS="--compiler cargo" PATH="$(abspath $(VENV))/bin:$$PATH" \
+			$(VENV)/bin/sam build $$function --build-in-source && \
+		test -x .aws-sam/build/$$function/bootstrap && \
+		echo "sam build: bootstrap for $$function is in .aws-sam/build" || exit 1; \
+	done
 
 ## Build and deploy the stack (needs AWS credentials, and Docker for the judges' images).
 deploy-aws: $(VENV)/lint.installed $(VENV)/build.installed
@@ -81,7 +88,10 @@ package-azure:
 	$(CARGO) build --release --bin $(FUNCTION)
 	rm -rf dist/azure/$(FUNCTION)
 	mkdir -p dist/azure/$(FUNCTION)
-	cp -r azure/host.json azure/api dist/azure/$(FUNCTION)/
+	cp azure/host.json dist/azure/$(FUNCTION)/
+	# A timer-triggered function has its own folder (named as its route, POST /<name>); HTTP functions share the
+	# catch-all HTTP function.
+	if [ -d azure/$(FUNCTION) ]; then cp -r azure/$(FUNCTION) dist/azure/$(FUNCTION)/; else cp -r azure/api dist/azure/$(FUNCTION)/; fi
 	cp target/release/$(FUNCTION) dist/azure/$(FUNCTION)/handler
 
 ## Publish the package to an existing function app (Azure Functions Core Tools `func`, logged in with `az login`).
