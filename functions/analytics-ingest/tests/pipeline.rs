@@ -225,7 +225,8 @@ async fn the_rollup_is_exactly_once_whatever_happens() {
             .collect::<Vec<_>>()
     };
     let (c1, c2) = (Uuid::new_v4(), Uuid::new_v4());
-    let this_hour = Utc::now().duration_trunc(Span::hours(1)).unwrap();
+    // Two whole hours in the past, so that every minute of them is a valid (not future) timestamp.
+    let this_hour = Utc::now().duration_trunc(Span::hours(1)).unwrap() - Span::hours(1);
     let last_hour = this_hour - Span::hours(1);
     let at = |hour: DateTime<Utc>, minute: i64| hour + Span::minutes(minute);
 
