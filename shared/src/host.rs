@@ -29,8 +29,9 @@ pub struct Function {
     /// The judges behind POST /api/judge (none for functions that do not judge); configuration errors stop start-up.
     pub judges: fn() -> Result<Engines, ConfigError>,
     /// Routes beyond POST /api/judge, which [`app`] adds once for all the judges of all the functions it serves.
-    /// Public functions put their routes behind the guard (`http::guard::guarded`).
-    pub router: fn(Judges, &Guard) -> Router,
+    /// Public functions put their routes behind the guard (`http::guard::guarded`). Settings a router reads are read
+    /// here, at start-up: a malformed one stops the binary.
+    pub router: fn(Judges, &Guard) -> Result<Router, ConfigError>,
     /// For a function run on a schedule: its job. On Lambda the binary then takes EventBridge events through
     /// lambda_runtime instead of HTTP events; elsewhere its router serves the job as POST /<name> ([`timer_route`]).
     pub scheduled: Option<Scheduled>,
@@ -140,7 +141,7 @@ pub fn app(functions: &[Function], host: Host, config: &HttpConfig, guard: Guard
     let judges = Judges::new(engines);
     let mut routes = if judges.is_empty() { Router::new() } else { http::judge::routes(judges.clone(), &guard) };
     for function in functions {
-        routes = routes.merge((function.router)(judges.clone(), &guard));
+        routes = routes.merge((function.router)(judges.clone(), &guard)?);
     }
     let names: Vec<String> = functions.iter().map(|function| function.name.to_string()).collect();
     let mut paths: Vec<String> = vec!["GET /api/health".to_string()];

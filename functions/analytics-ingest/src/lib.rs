@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Router};
 use codecapsule::analytics::{self, AnalyticsConfig, BatchError, IngestReport, RejectedWire};
+use codecapsule::config::ConfigError;
 use codecapsule::guard::{Feature, Guard};
 use codecapsule::host;
 use codecapsule::http::guard::guarded;
@@ -27,21 +28,14 @@ pub const FUNCTION: host::Function = host::Function {
 };
 
 /// POST /api/events behind ingestion's guard; 512 KiB bodies, JSON or text/plain.
-fn router(_judges: Judges, guard: &Guard) -> Router {
-    let config = match AnalyticsConfig::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            // Read at start-up like every setting; a bad value is logged and the documented default applies.
-            tracing::error!(error = %err, "using the default analytics retention");
-            AnalyticsConfig::default()
-        }
-    };
+fn router(_judges: Judges, guard: &Guard) -> Result<Router, ConfigError> {
+    let config = AnalyticsConfig::from_env()?;
     let routes = Router::new().route("/api/events", post(ingest));
-    guarded(routes, guard, Feature::Ingest)
+    Ok(guarded(routes, guard, Feature::Ingest)
         .layer(Extension(BodyLimit(analytics::MAX_BATCH_BYTES)))
         .layer(Extension(AcceptTextPlain))
         .layer(Extension(guard.store().cloned()))
-        .layer(Extension(config))
+        .layer(Extension(config)))
 }
 
 async fn ingest(

@@ -7,6 +7,7 @@
 //! batches within a time budget: raw events past ANALYTICS_RETENTION_DAYS, and rate-limit keys whose bucket is full.
 
 use codecapsule::analytics::AnalyticsConfig;
+use codecapsule::config::ConfigError;
 use codecapsule::guard::Guard;
 use codecapsule::host;
 use codecapsule::judge::Judges;
@@ -20,7 +21,7 @@ pub const FUNCTION: host::Function = host::Function {
     routes: &["POST /analytics-processor"],
     judges: || Ok(Vec::new()),
     router,
-    scheduled: Some(|guard| Box::pin(run(guard))),
+    scheduled: Some(scheduled_run),
 };
 
 /// Rows deleted per retention statement: small enough that no statement holds many locks or runs long.
@@ -37,9 +38,16 @@ pub struct RunReport {
     pub elapsed_ms: u64,
 }
 
-/// POST /analytics-processor: the Azure timer trigger's route, and a way to run the job by hand locally.
-fn router(_judges: Judges, guard: &Guard) -> axum::Router {
-    host::timer_route("analytics-processor", FUNCTION.scheduled.expect("the processor is scheduled"), guard)
+/// POST /analytics-processor: the Azure timer trigger's route, and a way to run the job by hand locally. The
+/// retention setting is checked here, at start-up.
+fn router(_judges: Judges, guard: &Guard) -> Result<axum::Router, ConfigError> {
+    AnalyticsConfig::from_env()?;
+    Ok(host::timer_route("analytics-processor", scheduled_run, guard))
+}
+
+/// The job as the host calls it (EventBridge on Lambda, the timer route elsewhere).
+fn scheduled_run(guard: Guard) -> std::pin::Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>> {
+    Box::pin(run(guard))
 }
 
 async fn run(guard: Guard) -> Result<serde_json::Value, String> {

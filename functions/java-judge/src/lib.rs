@@ -2,6 +2,7 @@
 //! (codecapsule::sandbox, codecapsule::native). Same contract as the WebAssembly judge.
 
 use axum::Router;
+use codecapsule::config::ConfigError;
 use codecapsule::guard::Guard;
 use codecapsule::host;
 use codecapsule::judge::{Judge, Judges};
@@ -18,6 +19,6 @@ pub const FUNCTION: host::Function = host::Function {
 };
 
 /// No routes beyond POST /api/judge, which the host adds for the judges above.
-fn router(_judges: Judges, _guard: &Guard) -> Router {
-    Router::new()
+fn router(_judges: Judges, _guard: &Guard) -> Result<Router, ConfigError> {
+    Ok(Router::new())
 }

@@ -36,10 +36,10 @@ fn judges() -> Result<Vec<Arc<dyn Judge>>, ConfigError> {
 
 /// POST /api/validate, validating with every judge of the deployment, with the body limit of WebAssembly uploads;
 /// behind the guard (judging's bucket and kill switch).
-pub fn router(judges: Judges, guard: &Guard) -> Router {
-    guarded(Router::new().route("/api/validate", post(validate_capsule)), guard, Feature::Judging)
+pub fn router(judges: Judges, guard: &Guard) -> Result<Router, ConfigError> {
+    Ok(guarded(Router::new().route("/api/validate", post(validate_capsule)), guard, Feature::Judging)
         .layer(Extension(BodyLimit(limits::JUDGE_BODY_BYTES)))
-        .layer(Extension(judges))
+        .layer(Extension(judges)))
 }
 
 async fn validate_capsule(
