@@ -124,3 +124,11 @@ async fn without_state_a_run_fails_and_says_what_to_set() {
     let answer: Value = response.json().await.unwrap();
     assert!(answer["Logs"][0].as_str().unwrap().contains("set DATABASE_URL or SUPABASE_URL"), "{answer}");
 }
+
+#[test]
+fn a_malformed_retention_stops_the_binary_at_start_up() {
+    let output = processor(&[("ANALYTICS_RETENTION_DAYS", "1".into())]).stderr(Stdio::piped()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ANALYTICS_RETENTION_DAYS") && stderr.contains("from 2 to 3650"), "{stderr}");
+}
