@@ -10,6 +10,7 @@
 //! - [`validation`]: capsule validation over any [`judge::Judge`];
 //! - [`secrets`] (feature `secrets`): secrets from AWS Secrets Manager or the environment, lazy and cached;
 //! - [`remote`] (feature `remote`): a judge in another function, reached over HTTPS;
+//! - [`llm`] (feature `ai`): the LLM client with structured outputs, retries, pricing, and transcript replay;
 //! - [`config`]: typed configuration from the environment;
 //! - [`state`] (feature `state`): Supabase state, one interface over PostgreSQL directly or Supabase's REST API;
 //! - [`guard`]: authentication, kill switches and rate limits in front of the public routes (on with `state`).
@@ -21,6 +22,8 @@ pub mod guard;
 pub mod host;
 pub mod http;
 pub mod judge;
+#[cfg(feature = "ai")]
+pub mod llm;
 pub mod model;
 #[cfg(feature = "sandbox")]
 pub mod native;
