@@ -92,9 +92,15 @@ impl LlmConfig {
         };
         let timeout = match config::read("LLM_TIMEOUT_SECONDS") {
             None => DEFAULT_TIMEOUT,
-            Some(value) => value.trim().parse().ok().filter(|s| (1..=600).contains(s)).map(Duration::from_secs).ok_or_else(
-                || ConfigError::Invalid { var: "LLM_TIMEOUT_SECONDS", value: value.clone(), expected: "seconds from 1 to 600".into() },
-            )?,
+            Some(value) => {
+                value.trim().parse().ok().filter(|s| (1..=600).contains(s)).map(Duration::from_secs).ok_or_else(
+                    || ConfigError::Invalid {
+                        var: "LLM_TIMEOUT_SECONDS",
+                        value: value.clone(),
+                        expected: "seconds from 1 to 600".into(),
+                    },
+                )?
+            }
         };
         let pricing = match config::read("LLM_PRICING") {
             None => Pricing::default(),
@@ -157,7 +163,9 @@ impl Pricing {
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, rates)| *rates)
             .unwrap_or_else(|| {
-                self.per_million.values().fold((0.0, 0.0), |(p, c), (prompt, completion)| (p.max(*prompt), c.max(*completion)))
+                self.per_million
+                    .values()
+                    .fold((0.0, 0.0), |(p, c), (prompt, completion)| (p.max(*prompt), c.max(*completion)))
             });
         (usage.prompt_tokens as f64 * rates.0 + usage.completion_tokens as f64 * rates.1) / 1e6
     }
@@ -222,7 +230,9 @@ pub enum LlmError {
     SchemaNotStrict(&'static str, String),
     #[error("the LLM endpoint refused the credentials (HTTP {0}): check AZURE_OPENAI_KEY / OPENAI_API_KEY")]
     Unauthorized(u16),
-    #[error("the LLM endpoint has no such deployment or model (HTTP 404): check AZURE_OPENAI_DEPLOYMENT / OPENAI_MODEL")]
+    #[error(
+        "the LLM endpoint has no such deployment or model (HTTP 404): check AZURE_OPENAI_DEPLOYMENT / OPENAI_MODEL"
+    )]
     NotFound,
     #[error("the LLM account's quota is exhausted (insufficient_quota): raise it or wait for the next period")]
     QuotaExhausted,
@@ -253,7 +263,11 @@ pub struct LlmClient {
 
 impl LlmClient {
     pub fn new(config: LlmConfig) -> Result<LlmClient, LlmError> {
-        let http = reqwest::Client::builder().timeout(config.timeout).connect_timeout(Duration::from_secs(10)).build().unwrap_or_default();
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
         let replay = match &config.provider {
             Provider::Replay { transcript } => Some(replay::Transcript::load(transcript)?),
             _ => None,
@@ -267,7 +281,8 @@ impl LlmClient {
 
     /// One structured completion: sent (with retries), checked, validated, priced.
     pub async fn complete(&self, request: &StructuredRequest) -> Result<Completion, LlmError> {
-        schema::check_strict(&request.schema).map_err(|reason| LlmError::SchemaNotStrict(request.schema_name, reason))?;
+        schema::check_strict(&request.schema)
+            .map_err(|reason| LlmError::SchemaNotStrict(request.schema_name, reason))?;
         let (answer, attempts) = match &self.replay {
             Some(transcript) => (transcript.next()?, 1),
             None => self.send_with_retries(request).await?,
@@ -322,7 +337,11 @@ impl LlmClient {
             }
             let wait = match call.send().await {
                 Err(err) => {
-                    last = if err.is_timeout() { format!("no answer within {:?}", self.config.timeout) } else { err.to_string() };
+                    last = if err.is_timeout() {
+                        format!("no answer within {:?}", self.config.timeout)
+                    } else {
+                        err.to_string()
+                    };
                     backoff(attempt)
                 }
                 Ok(response) => {
@@ -335,8 +354,10 @@ impl LlmClient {
                         return Ok((answer, attempt));
                     }
                     let error: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    let code = error["error"]["code"].as_str().or(error["error"]["type"].as_str()).unwrap_or("").to_string();
-                    let message = error["error"]["message"].as_str().unwrap_or(&text).chars().take(300).collect::<String>();
+                    let code =
+                        error["error"]["code"].as_str().or(error["error"]["type"].as_str()).unwrap_or("").to_string();
+                    let message =
+                        error["error"]["message"].as_str().unwrap_or(&text).chars().take(300).collect::<String>();
                     match status {
                         _ if code == "insufficient_quota" => return Err(LlmError::QuotaExhausted),
                         _ if code == "content_filter" || code == "content_policy_violation" => {
@@ -378,7 +399,10 @@ impl LlmClient {
             .as_str()
             .ok_or_else(|| LlmError::Malformed("the answer has no message content".into()))?;
         if text.len() > MAX_CONTENT_BYTES {
-            return Err(LlmError::Malformed(format!("the answer is {} bytes; at most {MAX_CONTENT_BYTES}", text.len())));
+            return Err(LlmError::Malformed(format!(
+                "the answer is {} bytes; at most {MAX_CONTENT_BYTES}",
+                text.len()
+            )));
         }
         let content: Value =
             serde_json::from_str(text).map_err(|err| LlmError::Malformed(format!("the content is not JSON: {err}")))?;

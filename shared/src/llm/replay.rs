@@ -15,8 +15,9 @@ pub struct Transcript {
 
 impl Transcript {
     pub fn load(path: &Path) -> Result<Transcript, LlmError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| LlmError::Replay(format!("cannot read {} ({err}): check LLM_REPLAY_FILE", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            LlmError::Replay(format!("cannot read {} ({err}): check LLM_REPLAY_FILE", path.display()))
+        })?;
         Transcript::parse(&text).map_err(|reason| LlmError::Replay(format!("{}: {reason}", path.display())))
     }
 
@@ -44,7 +45,11 @@ impl Transcript {
     pub fn next(&self) -> Result<Value, LlmError> {
         let index = self.next.fetch_add(1, Ordering::SeqCst);
         self.responses.get(index).cloned().ok_or_else(|| {
-            LlmError::Replay(format!("the transcript has {} responses and call {} asked for another", self.responses.len(), index + 1))
+            LlmError::Replay(format!(
+                "the transcript has {} responses and call {} asked for another",
+                self.responses.len(),
+                index + 1
+            ))
         })
     }
 }

@@ -16,8 +16,10 @@ fn check_strict_at(schema: &Value, path: &str) -> Result<(), String> {
                 return Err(format!("{path}: objects need \"additionalProperties\": false"));
             }
             let properties = schema["properties"].as_object().ok_or(format!("{path}: objects need properties"))?;
-            let required: Vec<&str> =
-                schema["required"].as_array().map(|names| names.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|names| names.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             for (name, property) in properties {
                 if !required.contains(&name.as_str()) {
                     return Err(format!("{path}.{name}: every property must be required"));
@@ -71,7 +73,10 @@ fn validate_at(schema: &Value, value: &Value, path: &str) -> Result<(), String> 
             {
                 return Err(format!("{path}: {} items, at least {min}", items.len()));
             }
-            items.iter().enumerate().try_for_each(|(index, item)| validate_at(&schema["items"], item, &format!("{path}[{index}]")))
+            items
+                .iter()
+                .enumerate()
+                .try_for_each(|(index, item)| validate_at(&schema["items"], item, &format!("{path}[{index}]")))
         }
         Some("string") => {
             let Value::String(text) = value else { return wrong("a string") };
@@ -133,9 +138,18 @@ mod tests {
             (json!({"title": "t"}), "$: missing property `tests`"),
             (json!({"title": "t", "tests": [], "x": 1}), "$: unexpected property `x`"),
             (json!({"title": "much too long", "tests": []}), "$.title: longer than 10 characters"),
-            (json!({"title": "t", "tests": [{"stdin": 1, "kind": "a"}]}), "$.tests[0].stdin: expected a string, got a number"),
-            (json!({"title": "t", "tests": [{"stdin": "", "kind": "c"}]}), "$.tests[0].kind: \"c\" is not one of [\"a\",\"b\"]"),
-            (json!({"title": "t", "tests": [{"stdin": "", "kind": "a"}, {"stdin": "", "kind": "a"}, {"stdin": "", "kind": "a"}]}), "$.tests: 3 items, at most 2"),
+            (
+                json!({"title": "t", "tests": [{"stdin": 1, "kind": "a"}]}),
+                "$.tests[0].stdin: expected a string, got a number",
+            ),
+            (
+                json!({"title": "t", "tests": [{"stdin": "", "kind": "c"}]}),
+                "$.tests[0].kind: \"c\" is not one of [\"a\",\"b\"]",
+            ),
+            (
+                json!({"title": "t", "tests": [{"stdin": "", "kind": "a"}, {"stdin": "", "kind": "a"}, {"stdin": "", "kind": "a"}]}),
+                "$.tests: 3 items, at most 2",
+            ),
         ];
         for (value, error) in cases {
             assert_eq!(validate(&schema(), &value), Err(error.to_string()));

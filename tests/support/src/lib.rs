@@ -40,5 +40,6 @@ pub fn venv_tool(name: &str, env_var: &str) -> PathBuf {
     path
 }
 
+pub mod fake_llm;
 pub mod postgres;
 pub mod postgrest;
