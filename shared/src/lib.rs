@@ -10,6 +10,7 @@
 //! - [`validation`]: capsule validation over any [`judge::Judge`];
 //! - [`secrets`] (feature `secrets`): secrets from AWS Secrets Manager or the environment, lazy and cached;
 //! - [`remote`] (feature `remote`): a judge in another function, reached over HTTPS;
+//! - [`generation`] (feature `ai`): the AI engine that writes capsules and proves them by running them;
 //! - [`llm`] (feature `ai`): the LLM client with structured outputs, retries, pricing, and transcript replay;
 //! - [`config`]: typed configuration from the environment;
 //! - [`state`] (feature `state`): Supabase state, one interface over PostgreSQL directly or Supabase's REST API;
@@ -18,6 +19,8 @@
 pub mod analytics;
 pub mod compare;
 pub mod config;
+#[cfg(feature = "ai")]
+pub mod generation;
 pub mod guard;
 pub mod host;
 pub mod http;
