@@ -21,8 +21,17 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn judges() -> &'static Judges {
     static JUDGES: OnceLock<Judges> = OnceLock::new();
     JUDGES.get_or_init(|| {
+        // A sandbox directory of this test process's own, so that its host checks see only its own boxes.
+        let default_base = if unsafe { libc::geteuid() } == 0 {
+            Path::new("/run/codecapsule-sandbox").to_path_buf()
+        } else {
+            std::env::temp_dir().join(format!("codecapsule-sandbox-{}", unsafe { libc::geteuid() }))
+        };
         // SAFETY: set once, before any judge thread starts, while the tests holding SERIAL wait for this init.
-        unsafe { std::env::set_var("CODECAPSULE_JUDGE_SECRET", SECRET) };
+        unsafe {
+            std::env::set_var("CODECAPSULE_JUDGE_SECRET", SECRET);
+            std::env::set_var("SANDBOX_DIR", default_base.join(format!("tests-{}", std::process::id())));
+        }
         Judges::new(vec![
             Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>,
             Arc::new(NativeJudge::new(Runtime::java())),
@@ -60,12 +69,16 @@ fn run(language: &str, source: &str, stdin: &str, expected: &str, time_ms: u64) 
     report.tests.into_iter().next().unwrap()
 }
 
+/// This judge's sandbox uids. (Another judge process on the host, such as a second test run, has a block of its own:
+/// its live programs are not this judge's leftovers.)
 fn is_sandbox_uid(uid: u32) -> bool {
-    codecapsule::sandbox::SANDBOX_UID_RANGE.contains(&uid)
+    codecapsule::sandbox::uids_of_this_process().contains(&uid)
 }
 
-/// What must hold on the host after any run: no process of a sandbox uid, no child of the judge, no box left.
+/// What must hold on the host after any run: no process of this judge's sandbox uids, no child of the judge, no box
+/// of its own left.
 fn assert_host_clean(context: &str) {
+    judges(); // the sandbox directory is chosen there, before the first box
     let me = std::process::id().to_string();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
@@ -86,13 +99,9 @@ fn assert_host_clean(context: &str) {
             panic!("{context}: process {:?} ({name}) is still a child of the judge", entry.file_name());
         }
     }
-    let base = if Sandbox::get().layers().root {
-        Path::new("/run/codecapsule-sandbox").to_path_buf()
-    } else {
-        std::env::temp_dir().join("codecapsule-sandbox")
-    };
-    let left: Vec<_> =
-        std::fs::read_dir(&base).map(|dir| dir.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let left: Vec<_> = std::fs::read_dir(Sandbox::get().base_dir())
+        .map(|dir| dir.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
     assert!(left.is_empty(), "{context}: sandbox directories left behind: {left:?}");
 }
 

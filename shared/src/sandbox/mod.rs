@@ -39,6 +39,12 @@ const SANDBOX_UIDS_PER_PROCESS: u32 = 1_000;
 const SANDBOX_UID_BLOCKS: u32 = 4_096;
 pub const SANDBOX_UID_RANGE: std::ops::Range<u32> =
     SANDBOX_UID_BASE..SANDBOX_UID_BASE + SANDBOX_UID_BLOCKS * SANDBOX_UIDS_PER_PROCESS;
+
+/// The sandbox user ids this judge process gives its submissions (its block of [`SANDBOX_UID_RANGE`]).
+pub fn uids_of_this_process() -> std::ops::Range<u32> {
+    let first = SANDBOX_UID_BASE + (std::process::id() % SANDBOX_UID_BLOCKS) * SANDBOX_UIDS_PER_PROCESS;
+    first..first + SANDBOX_UIDS_PER_PROCESS
+}
 /// Size and inode caps of a run's private tmpfs work directory.
 pub const WORK_TMPFS_BYTES: u64 = 64 << 20;
 const WORK_TMPFS_INODES: u64 = 4_096;
@@ -172,9 +178,8 @@ impl Sandbox {
         let dir = self.base.join(uuid::Uuid::new_v4().to_string());
         std::fs::DirBuilder::new().mode(0o711).create(&dir)?;
         let uid = self.layers.separate_uid.then(|| {
-            let block = std::process::id() % SANDBOX_UID_BLOCKS;
             let index = self.next_uid.fetch_add(1, Ordering::Relaxed) % SANDBOX_UIDS_PER_PROCESS;
-            SANDBOX_UID_BASE + block * SANDBOX_UIDS_PER_PROCESS + index
+            uids_of_this_process().start + index
         });
         let program = dir.join("program");
         std::fs::DirBuilder::new().mode(0o755).create(&program)?;
