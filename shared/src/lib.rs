@@ -11,6 +11,7 @@
 //! - [`secrets`] (feature `secrets`): secrets from AWS Secrets Manager or the environment, lazy and cached;
 //! - [`remote`] (feature `remote`): a judge in another function, reached over HTTPS;
 //! - [`generation`] (feature `ai`): the AI engine that writes capsules and proves them by running them;
+//! - [`objects`] (feature `ai`): where capsules are published by content hash;
 //! - [`llm`] (feature `ai`): the LLM client with structured outputs, retries, pricing, and transcript replay;
 //! - [`config`]: typed configuration from the environment;
 //! - [`state`] (feature `state`): Supabase state, one interface over PostgreSQL directly or Supabase's REST API;
@@ -30,6 +31,8 @@ pub mod llm;
 pub mod model;
 #[cfg(feature = "sandbox")]
 pub mod native;
+#[cfg(feature = "ai")]
+pub mod objects;
 #[cfg(feature = "remote")]
 pub mod remote;
 #[cfg(feature = "sandbox")]

@@ -31,6 +31,10 @@ pub const KNOWN_CODES: &[&str] = &[
     "feature_disabled",
     "rate_limited",
     "state_unavailable",
+    "too_many_events",
+    "ai_disabled",
+    "organization_required",
+    "daily_budget_exhausted",
 ];
 
 /// `{type, title, status, detail, code}` plus `field` where one field is at fault. `code` is the stable machine string

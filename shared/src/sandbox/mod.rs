@@ -715,12 +715,23 @@ fn kill_all_of_uid_and_wait(uid: u32) {
 }
 
 /// Kills and reaps processes reparented to the judge (it is a child subreaper): children it did not start itself.
+/// As root, only those running as one of this judge's sandbox uids: every program it runs has one, and the host
+/// process's other children (a database the dev host or a test started, its tools) are none of its business. Without
+/// root every run shares the judge's uid, so any child it did not start is taken for a run's leftover: such a judge
+/// process (Lambda) must start nothing else, or start it through [`run_trusted`].
 fn sweep_orphans() {
     let me = std::process::id() as i32;
+    // SAFETY: no arguments.
+    let sandbox_uids = (unsafe { libc::geteuid() } == 0).then(uids_of_this_process);
+    let ours_to_kill = |pid: i32| match &sandbox_uids {
+        None => true,
+        Some(range) => uid_of(pid).is_some_and(|uid| range.contains(&uid)),
+    };
     // Held throughout, so no child can be started (and not yet registered) while the sweep runs.
     let children = OWN_CHILDREN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let own = children.as_ref();
-    for pid in children_of(me).into_iter().filter(|pid| !own.is_some_and(|own| own.contains(pid))) {
+    for pid in children_of(me).into_iter().filter(|pid| !own.is_some_and(|own| own.contains(pid)) && ours_to_kill(*pid))
+    {
         // SAFETY: signalling and reaping a child of ours that is no run's.
         unsafe {
             libc::kill(pid, libc::SIGKILL);
@@ -779,6 +790,12 @@ fn processes() -> impl Iterator<Item = ProcessInfo> {
             uid: field("Uid:")?.split_whitespace().next()?.parse().ok()?,
         })
     })
+}
+
+/// A process's real uid, from /proc (zombies included).
+fn uid_of(pid: i32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| line.strip_prefix("Uid:"))?.split_whitespace().next()?.parse().ok()
 }
 
 fn tasks_of_current_uid() -> u64 {

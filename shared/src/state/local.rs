@@ -108,6 +108,7 @@ impl LocalPostgres {
         if detail.is_empty() {
             detail = String::from_utf8_lossy(&output.stdout).trim().to_string();
         }
+        detail = format!("{} ({})", detail, output.status);
         Err(LocalPostgresError::Step { step: name, detail })
     }
 }

@@ -37,6 +37,7 @@ pub fn all() -> Vec<Migration> {
         migration!("20261126090400_analytics"),
         migration!("20261126090500_rate_limits"),
         migration!("20261126090600_analytics_pipeline"),
+        migration!("20261126090700_generation"),
     ]
 }
 

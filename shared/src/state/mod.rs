@@ -515,6 +515,92 @@ impl Store {
     }
 }
 
+/// An organization's LLM allowance today (`public.llm_allowance`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct Allowance {
+    pub tier: Tier,
+    pub spent_usd: f64,
+    pub allowance_usd: f64,
+}
+
+impl Store {
+    /// A generation job starts (service_role); its id.
+    pub async fn create_generation_job(
+        &self,
+        organization_id: Uuid,
+        requested_by: Option<Uuid>,
+        request: &Value,
+        deadline: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Uuid, StoreError> {
+        let args = [
+            arg("organization_id", "uuid", organization_id.to_string()),
+            arg("requested_by", "uuid", json!(requested_by)),
+            arg("request", "jsonb", request.clone()),
+            arg("deadline_at", "timestamptz", deadline.to_rfc3339()),
+        ];
+        decode(self.rpc(&Actor::Service, "create_generation_job", &args, Returns::Scalar).await?)
+    }
+
+    /// Appends one progress event to a job.
+    pub async fn append_generation_progress(&self, job_id: Uuid, event: &Value) -> Result<(), StoreError> {
+        let args = [arg("job_id", "uuid", job_id.to_string()), arg("event", "jsonb", event.clone())];
+        self.rpc(&Actor::Service, "append_generation_progress", &args, Returns::Nothing).await.map(drop)
+    }
+
+    /// A job ends: `status` succeeded, quarantined or failed.
+    pub async fn finish_generation_job(
+        &self,
+        job_id: Uuid,
+        status: &str,
+        result: Option<&Value>,
+        error: Option<&str>,
+        capsule_id: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        let args = [
+            arg("job_id", "uuid", job_id.to_string()),
+            arg("status", "text", status),
+            arg("result", "jsonb", result.cloned().unwrap_or(Value::Null)),
+            arg("error", "text", json!(error)),
+            arg("capsule_id", "uuid", json!(capsule_id)),
+        ];
+        self.rpc(&Actor::Service, "finish_generation_job", &args, Returns::Nothing).await.map(drop)
+    }
+
+    /// An organization's tier, LLM spend today and daily allowance; None for an unknown organization.
+    pub async fn llm_allowance(&self, organization_id: Uuid) -> Result<Option<Allowance>, StoreError> {
+        let args = [arg("organization_id", "uuid", organization_id.to_string())];
+        let mut rows: Vec<Allowance> = decode(self.rpc(&Actor::Service, "llm_allowance", &args, Returns::Rows).await?)?;
+        Ok(rows.pop())
+    }
+
+    /// A generation job as `actor` may see it (RLS: members of its organization), within `organization` when given
+    /// (callers acting as service_role for an API key).
+    pub async fn generation_job(
+        &self,
+        actor: &Actor,
+        job_id: Uuid,
+        organization: Option<Uuid>,
+    ) -> Result<Option<Value>, StoreError> {
+        const COLUMNS: &[&str] = &[
+            "id",
+            "organization_id",
+            "status",
+            "request",
+            "progress",
+            "result",
+            "error",
+            "capsule_id",
+            "created_at",
+            "updated_at",
+        ];
+        let mut filters = vec![Filter { column: "id", sql_type: "uuid", value: job_id.to_string() }];
+        if let Some(organization) = organization {
+            filters.push(Filter { column: "organization_id", sql_type: "uuid", value: organization.to_string() });
+        }
+        Ok(self.select(actor, "public", "generation_jobs", COLUMNS, &filters).await?.into_iter().next())
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, StoreError> {
     serde_json::from_value(value)
         .map_err(|err| StoreError::Protocol { message: format!("cannot read the answer: {err}") })
