@@ -4,6 +4,8 @@
 //! (initdb on first run, started on 127.0.0.1:LOCAL_POSTGRES_PORT, default 54329, stopped on exit), set up like a
 //! Supabase project and migrated. Without PostgreSQL binaries it still serves every route and says what is missing.
 //! Scheduled functions (the analytics processor) run every 5 minutes, and on demand with POST /<name>.
+//! On the embedded PostgreSQL it also keeps a development organization (pro tier) with an API key, made on the first
+//! run and kept in .data/dev-api-key, so that generation (billed to an organization) works out of the box.
 
 use codecapsule::config::{self, ConfigError, HttpConfig};
 use codecapsule::guard::{self, Guard, auth::AuthConfig};
@@ -20,6 +22,7 @@ const FUNCTIONS: &[host::Function] = &[
     csharp_judge::FUNCTION,
     analytics_ingest::FUNCTION,
     analytics_processor::FUNCTION,
+    generate::FUNCTION,
 ];
 
 /// How often the dev host runs the scheduled functions, as EventBridge and the Azure timer do in the cloud.
@@ -105,6 +108,10 @@ async fn state() -> Result<(Guard, Option<LocalPostgres>), ConfigError> {
             return Ok((Guard::off(format!("embedded PostgreSQL not set up: {err}")), Some(cluster)));
         }
     }
+    match dev_api_key(&url).await {
+        Ok(key) => println!("development organization's API key (pro tier): {key}"),
+        Err(err) => eprintln!("note: no development API key ({err}); generation needs an organization"),
+    }
     let state = StateConfig::Direct { url: config::Secret::new(url), ca_cert: None, pool_size: 4 };
     Ok((Guard::new(&state, auth, switches_ttl)?, Some(cluster)))
 }
@@ -123,6 +130,28 @@ async fn run_on_schedule(guard: Guard) {
     }
 }
 
+/// The development organization's API key: read from .data/dev-api-key, else made (with the organization) and kept.
+async fn dev_api_key(url: &str) -> Result<String, String> {
+    const DEV_API_KEY_FILE: &str = ".data/dev-api-key";
+    if let Ok(key) = std::fs::read_to_string(DEV_API_KEY_FILE) {
+        return Ok(key.trim().to_string());
+    }
+    let (client, connection) =
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|err| err.to_string())?;
+    tokio::spawn(connection);
+    let key: String = client
+        .query_one(
+            "with org as (insert into public.organizations (name, tier) values ('Local development', 'pro') returning id)
+             select public.create_api_key((select id from org), 'make run')",
+            &[],
+        )
+        .await
+        .map_err(|err| err.to_string())?
+        .get(0);
+    std::fs::write(DEV_API_KEY_FILE, &key).map_err(|err| err.to_string())?;
+    Ok(key)
+}
+
 fn announce(bound: std::net::SocketAddr) {
     let mut routes: Vec<&str> = Vec::new();
     for route in FUNCTIONS.iter().flat_map(|function| function.routes.iter().copied()) {
@@ -134,7 +163,11 @@ fn announce(bound: std::net::SocketAddr) {
     println!(
         "Try:\n  curl -s http://{bound}/api/judge -H 'content-type: application/json' -d @examples/wat-function-add.json"
     );
-    println!("  curl -s http://{bound}/api/judge -H 'content-type: application/json' -d @examples/python-sum.json\n");
+    println!("  curl -s http://{bound}/api/judge -H 'content-type: application/json' -d @examples/python-sum.json");
+    println!(
+        "  curl -sN http://{bound}/api/generate -H \"authorization: Bearer $(cat .data/dev-api-key)\" \\\n    \
+         -H 'content-type: application/json' -d @examples/generate-sum.json   (with LLM_REPLAY_FILE or an LLM)\n"
+    );
 }
 
 fn fail(err: &dyn std::fmt::Display) -> ExitCode {

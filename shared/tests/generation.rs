@@ -254,3 +254,23 @@ async fn the_budget_and_the_model_stop_a_job_with_a_clear_error() {
     let (result, _, _) = run(vec![Scripted::error(400, "content_filter", "filtered")], Budget::default()).await;
     assert_eq!(result.unwrap_err(), GenerationError::Llm { purpose: "spec", source: LlmError::ContentFiltered });
 }
+
+#[tokio::test]
+async fn the_recorded_transcript_of_make_run_generates_and_heals_a_capsule() {
+    let transcript = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/transcripts/sum-python.jsonl");
+    let llm = LlmClient::new(LlmConfig {
+        provider: Provider::Replay { transcript },
+        timeout: Duration::from_secs(5),
+        pricing: Pricing::default(),
+    })
+    .unwrap();
+    let judges = Judges::new(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>]);
+    let request =
+        GenerateRequest { prompt: "Sum two integers".into(), language: "python".into(), difficulty: "easy".into() };
+    let mut recorder = Recorder::default();
+    let generated = Engine::new(&llm, &judges, Budget::default()).generate(&request, &mut recorder).await.unwrap();
+    assert_eq!((generated.status, generated.rounds), ("validated", 1));
+    assert_eq!(generated.repairs[0].artifact, "solution");
+    assert_eq!(generated.capsule.provenance["replayed"], true, "a replayed capsule says so");
+    assert!(recorder.calls.iter().all(|call| call.replayed));
+}

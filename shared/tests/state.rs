@@ -421,6 +421,22 @@ async fn row_level_security_matrix() {
         ("rpc rollup", service, "select * from public.rollup_analytics()".into(), Ok(1)),
         ("rpc retention", owner_a, "select public.prune_analytics_events(30)".into(), DENIED),
         ("rpc stats of", member_a, "select * from analytics.hourly_stats_of('{}', '{}')".into(), DENIED),
+        (
+            "rpc new job",
+            owner_a,
+            format!("select public.create_generation_job('{org_a}', null, '{{}}', now())"),
+            DENIED,
+        ),
+        ("rpc new job", service, format!("select public.create_generation_job('{org_a}', null, '{{}}', now())"), Ok(1)),
+        ("rpc job progress", admin_a, format!("select public.append_generation_progress('{org_a}', '{{}}')"), DENIED),
+        (
+            "rpc job finish",
+            admin_a,
+            format!("select public.finish_generation_job('{org_a}', 'failed', null, null, null)"),
+            DENIED,
+        ),
+        ("rpc allowance", owner_a, format!("select * from public.llm_allowance('{org_a}')"), DENIED),
+        ("rpc allowance", service, format!("select * from public.llm_allowance('{org_a}')"), Ok(1)),
         ("limits", member_a, "select * from private.rate_limits".into(), DENIED),
         ("limits", anon, "select * from private.rate_limits".into(), DENIED),
         // RPCs: each executable by the roles it names, and no further.
