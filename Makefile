@@ -14,7 +14,7 @@ AZURE_APP ?=
 STACK_ENV ?= dev
 
 .PHONY: run test lint fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
-	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction
+	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
 run:
@@ -61,13 +61,14 @@ $(VENV)/build.installed: requirements/build.txt
 build-ValidateFunction: LAMBDA_BIN = validate
 build-AnalyticsIngestFunction: LAMBDA_BIN = analytics-ingest
 build-AnalyticsProcessorFunction: LAMBDA_BIN = analytics-processor
-build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction: $(VENV)/build.installed
+build-GenerateFunction: LAMBDA_BIN = generate
+build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction: $(VENV)/build.installed
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(CARGO) lambda build $(LAMBDA_BUILD_FLAGS) --$(LAMBDA_ARCH) --bin $(LAMBDA_BIN)
 	cp target/lambda/$(LAMBDA_BIN)/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
 
 ## Offline check that SAM's makefile build method yields an executable bootstrap for every zip function (a debug
 ## build for this machine's architecture: tests never build release; the images of the judges need Docker).
-ZIP_FUNCTIONS := ValidateFunction AnalyticsIngestFunction AnalyticsProcessorFunction
+ZIP_FUNCTIONS := ValidateFunction AnalyticsIngestFunction AnalyticsProcessorFunction GenerateFunction
 check-sam-build: $(VENV)/lint.installed $(VENV)/build.installed
 	for function in $(ZIP_FUNCTIONS); do \
 		rm -rf .aws-sam && \
