@@ -111,6 +111,7 @@ bench: $(VENV)/build.installed
 	$(CARGO) bench -p codecapsule-shared --features sandbox --bench native
 	$(CARGO) bench -p codecapsule-shared --features state --bench state
 	$(CARGO) bench -p codecapsule-analytics-ingest --bench pipeline
+	$(CARGO) bench -p codecapsule-shared --features ai,sandbox,wasm --bench generation
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" $(CARGO) bench -p codecapsule-validate --bench init
 
 ## Rebuilds examples/wasi-sum/sum.wasm and examples/wasi-sum.json (needs: rustup target add wasm32-wasip1).

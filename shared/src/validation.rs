@@ -48,7 +48,7 @@ pub fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, Jud
 }
 
 /// Problems found in the solution's runs: compile errors, failing tests, and tests that changed between runs.
-fn solution_problems(runs: &[JudgeReport]) -> Vec<Problem> {
+pub(crate) fn solution_problems(runs: &[JudgeReport]) -> Vec<Problem> {
     let Some(first) = runs.first() else {
         return Vec::new();
     };

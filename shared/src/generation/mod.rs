@@ -26,6 +26,8 @@ use crate::validation;
 use artifacts::{Spec, TestCase};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 /// Languages the engine generates for (each needs a judge in the deployment).
@@ -152,6 +154,8 @@ pub struct Engine<'a> {
     calls: Vec<Call>,
     tokens: u64,
     cost: f64,
+    /// Single judge runs by request (program and tests).
+    memo: HashMap<u64, JudgeReport>,
 }
 
 /// The artifacts of one attempt.
@@ -175,7 +179,16 @@ enum Fault {
 
 impl<'a> Engine<'a> {
     pub fn new(llm: &'a LlmClient, judges: &'a Judges, budget: Budget) -> Engine<'a> {
-        Engine { llm, judges, budget, started: Instant::now(), calls: Vec::new(), tokens: 0, cost: 0.0 }
+        Engine {
+            llm,
+            judges,
+            budget,
+            started: Instant::now(),
+            calls: Vec::new(),
+            tokens: 0,
+            cost: 0.0,
+            memo: HashMap::new(),
+        }
     }
 
     /// Generates, judges and repairs until the capsule is valid or quarantined.
@@ -282,14 +295,14 @@ impl<'a> Engine<'a> {
         request: &GenerateRequest,
         observer: &mut dyn Observer,
     ) -> Result<Option<Fault>, GenerationError> {
-        let report = self.judge_blocking(capsule.clone()).await?;
-        let solution_run = &report.report.solution_runs[0];
+        let solution_runs = self.judge_repeatedly(capsule.judge_request(&capsule.solution)).await?;
+        let solution_run = &solution_runs[0];
         if !solution_run.compile.ok {
             return Ok(Some(Fault::Solution {
                 reason: format!("it does not compile:\n{}", trim(&solution_run.compile.output)),
             }));
         }
-        if report.problems.iter().any(|problem| problem.code == "flaky_test") {
+        if validation::solution_problems(&solution_runs).iter().any(|problem| problem.code == "flaky_test") {
             return Ok(Some(Fault::Solution { reason: "its output changed between runs of the same test".into() }));
         }
         for (index, test) in solution_run.tests.iter().enumerate() {
@@ -348,7 +361,8 @@ impl<'a> Engine<'a> {
                 ),
             }));
         }
-        if report.problems.iter().any(|problem| problem.code == "starter_passes" || problem.code == "missing_starter") {
+        let starter = self.judge_once(capsule.judge_request(&capsule.starter)).await?;
+        if starter.verdict == Verdict::Accepted {
             return Ok(Some(Fault::Starter));
         }
         // The tests must reject at least one plausible wrong solution.
@@ -489,23 +503,53 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    async fn judge_blocking(&self, capsule: Capsule) -> Result<crate::model::ValidateReport, GenerationError> {
-        let judges = self.judges.clone();
-        tokio::task::spawn_blocking(move || validation::validate(capsule, &judges))
-            .await
-            .map_err(|err| GenerationError::Unjudgeable(err.to_string()))?
-            .map_err(unjudgeable)
-    }
-
-    async fn judge_once(&self, request: crate::model::JudgeRequest) -> Result<JudgeReport, GenerationError> {
+    /// The solution's runs: one, and when it passes every test, [`validation::SOLUTION_RUNS`] − 1 more at once, to
+    /// show flakiness (a failing solution is repaired anyway: more runs of it would only cost time).
+    async fn judge_repeatedly(&self, request: crate::model::JudgeRequest) -> Result<Vec<JudgeReport>, GenerationError> {
         let judges = self.judges.clone();
         tokio::task::spawn_blocking(move || {
+            let (submission, judge) = judges.prepare(request)?;
+            let first = judge.judge(&submission)?;
+            if first.verdict != Verdict::Accepted {
+                return Ok(vec![first]);
+            }
+            std::thread::scope(|scope| {
+                let more: Vec<_> =
+                    (1..validation::SOLUTION_RUNS).map(|_| scope.spawn(|| judge.judge(&submission))).collect();
+                let mut runs = vec![first];
+                for run in more {
+                    runs.push(
+                        run.join().unwrap_or_else(|_| Err(JudgeError::Internal("a judging thread panicked".into())))?,
+                    );
+                }
+                Ok(runs)
+            })
+        })
+        .await
+        .map_err(|err| GenerationError::Unjudgeable(err.to_string()))?
+        .map_err(unjudgeable)
+    }
+
+    /// One run, remembered for the rest of the job: what did not change since the last round is not run again.
+    async fn judge_once(&mut self, request: crate::model::JudgeRequest) -> Result<JudgeReport, GenerationError> {
+        let key = {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            serde_json::to_string(&request).unwrap_or_default().hash(&mut hasher);
+            hasher.finish()
+        };
+        if let Some(report) = self.memo.get(&key) {
+            return Ok(report.clone());
+        }
+        let judges = self.judges.clone();
+        let report = tokio::task::spawn_blocking(move || {
             let (submission, judge) = judges.prepare(request)?;
             judge.judge(&submission)
         })
         .await
         .map_err(|err| GenerationError::Unjudgeable(err.to_string()))?
-        .map_err(unjudgeable)
+        .map_err(unjudgeable)?;
+        self.memo.insert(key, report.clone());
+        Ok(report)
     }
 }
 
