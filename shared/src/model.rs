@@ -350,6 +350,10 @@ pub struct ValidateReport {
     pub problems: Vec<Problem>,
     pub report: ValidationRuns,
     pub capsule: Capsule,
+    /// When AI is configured and the capsule was invalid: what healing did (status, rounds, repairs with their
+    /// reasons, the problems it started from, LLM calls), or why it was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healing: Option<serde_json::Value>,
 }
 
 /// One thing wrong with a capsule, with a stable code a client can act on.

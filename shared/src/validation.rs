@@ -44,6 +44,7 @@ pub fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, Jud
         problems,
         report: ValidationRuns { solution_runs, starter_run },
         capsule,
+        healing: None,
     })
 }
 

@@ -274,3 +274,33 @@ async fn the_recorded_transcript_of_make_run_generates_and_heals_a_capsule() {
     assert_eq!(generated.capsule.provenance["replayed"], true, "a replayed capsule says so");
     assert!(recorder.calls.iter().all(|call| call.replayed));
 }
+
+#[tokio::test]
+async fn an_existing_capsule_is_healed_and_keeps_its_identity() {
+    let fake = FakeLlm::start(vec![wrong(&[OFF_BY_ONE, ABS_FIRST]), code(CORRECT), code(CORRECT)]).await;
+    let llm = LlmClient::new(LlmConfig {
+        provider: Provider::OpenAiCompatible { base_url: fake.url.clone(), model: "gpt-4o-mini".into(), key: None },
+        timeout: Duration::from_secs(5),
+        pricing: Pricing::default(),
+    })
+    .unwrap();
+    let judges = Judges::new(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>]);
+    let capsule: codecapsule::model::Capsule = serde_json::from_value(json!({
+        "id": "c-42", "slug": "sum", "title": "Sum", "description_md": "Print a + b.", "language": "python",
+        "starter": {"source": STARTER}, "solution": {"source": OFF_BY_ONE},
+        "tests": [{"id": "t1", "stdin": "1 2\n", "expected_stdout": "3\n"}, {"id": "t2", "stdin": "-5 3\n", "expected_stdout": "-2\n"}],
+        "compare": {"mode": "tokens"}
+    }))
+    .unwrap();
+    let mut recorder = Recorder::default();
+    let healed = Engine::new(&llm, &judges, Budget::default()).heal(&capsule, &mut recorder).await.unwrap();
+    assert_eq!((healed.status, healed.rounds), ("validated", 1));
+    assert_eq!(healed.repairs[0].artifact, "solution");
+    assert_eq!(healed.capsule.solution.source.as_deref(), Some(CORRECT));
+    assert_eq!((healed.capsule.id.as_deref(), healed.capsule.slug.as_deref()), (Some("c-42"), Some("sum")));
+    assert_eq!(healed.capsule.compare, capsule.compare, "the capsule's own settings are kept");
+    assert_eq!(
+        recorder.calls.iter().map(|call| call.purpose).collect::<Vec<_>>(),
+        ["wrong solutions", "second solution", "solution repair"]
+    );
+}

@@ -23,7 +23,7 @@ use codecapsule::host;
 use codecapsule::http::guard::guarded;
 use codecapsule::http::{Json, Problem};
 use codecapsule::judge::{Judge, Judges};
-use codecapsule::llm::{LlmClient, LlmConfig};
+use codecapsule::llm::LlmClient;
 use codecapsule::objects::ObjectStore;
 use codecapsule::state::{Actor, CapsuleStatus, Store, Usage, Visibility};
 use codecapsule::wasm::WasmJudge;
@@ -64,14 +64,7 @@ pub struct Generation {
 }
 
 fn router(judges: Judges, guard: &Guard) -> Result<Router, ConfigError> {
-    let llm = match LlmConfig::from_env()? {
-        None => None,
-        Some(config) => Some(Arc::new(LlmClient::new(config).map_err(|err| ConfigError::Invalid {
-            var: "LLM_REPLAY_FILE",
-            value: String::new(),
-            expected: err.to_string(),
-        })?)),
-    };
+    let llm = codecapsule::llm::client_from_env()?.map(Arc::new);
     let mut budget = Budget::default();
     if let Some(value) = codecapsule::config::read("GENERATION_DEADLINE_SECONDS") {
         let seconds: u64 =

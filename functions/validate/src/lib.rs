@@ -6,15 +6,21 @@
 use axum::routing::post;
 use axum::{Extension, Router};
 use codecapsule::config::ConfigError;
-use codecapsule::guard::{Feature, Guard};
+use codecapsule::generation::{Budget, Call, Engine, Generated, GenerationError, Observer};
+use codecapsule::guard::{Admission, Feature, Guard};
 use codecapsule::http::guard::guarded;
 use codecapsule::http::judge::blocking;
 use codecapsule::http::{BodyLimit, Json, Problem};
 use codecapsule::judge::{Judge, Judges, limits};
+use codecapsule::llm::LlmClient;
+use codecapsule::model::Capsule;
 use codecapsule::model::{ValidateReport, ValidateRequest};
+use codecapsule::state::{Store, Usage};
 use codecapsule::wasm::WasmJudge;
 use codecapsule::{host, validation};
+use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The function as its binary and the local dev host see it.
 pub const FUNCTION: host::Function = host::Function {
@@ -35,17 +41,114 @@ fn judges() -> Result<Vec<Arc<dyn Judge>>, ConfigError> {
 }
 
 /// POST /api/validate, validating with every judge of the deployment, with the body limit of WebAssembly uploads;
-/// behind the guard (judging's bucket and kill switch).
+/// behind the guard (judging's bucket and kill switch). With an LLM configured, invalid capsules are healed.
 pub fn router(judges: Judges, guard: &Guard) -> Result<Router, ConfigError> {
-    Ok(guarded(Router::new().route("/api/validate", post(validate_capsule)), guard, Feature::Judging)
-        .layer(Extension(BodyLimit(limits::JUDGE_BODY_BYTES)))
-        .layer(Extension(judges)))
+    Ok(routes(judges, guard, codecapsule::llm::client_from_env()?.map(Arc::new)))
 }
+
+/// The routes with a given LLM (the tests bring theirs).
+pub fn routes(judges: Judges, guard: &Guard, llm: Option<Arc<LlmClient>>) -> Router {
+    let healing = Healing { llm, store: guard.store().cloned() };
+    guarded(Router::new().route("/api/validate", post(validate_capsule)), guard, Feature::Judging)
+        .layer(Extension(BodyLimit(limits::JUDGE_BODY_BYTES)))
+        .layer(Extension(judges))
+        .layer(Extension(healing))
+}
+
+/// What healing needs: a model, and the state that bills it.
+#[derive(Clone)]
+struct Healing {
+    llm: Option<Arc<LlmClient>>,
+    store: Option<Store>,
+}
+
+/// Healing within API Gateway's 30 s: the job's own deadline.
+const HEALING_DEADLINE: Duration = Duration::from_secs(25);
 
 async fn validate_capsule(
     Extension(judges): Extension<Judges>,
+    Extension(healing): Extension<Healing>,
+    admission: Option<Extension<Admission>>,
     Json(request): Json<ValidateRequest>,
 ) -> Result<axum::Json<ValidateReport>, Problem> {
-    let report = blocking(move || validation::validate(request.capsule, &judges)).await??;
+    let capsule = request.capsule;
+    let judged = judges.clone();
+    let original = capsule.clone();
+    let mut report = blocking(move || validation::validate(original, &judged)).await??;
+    let Some(llm) = healing.llm.clone() else {
+        return Ok(axum::Json(report));
+    };
+    if report.valid {
+        return Ok(axum::Json(report));
+    }
+    let outcome = heal(&healing, &llm, &judges, &capsule, admission.map(|Extension(admission)| admission)).await;
+    match outcome {
+        Err(reason) => report.healing = Some(json!({"status": "skipped", "reason": reason})),
+        Ok(Err(err)) => report.healing = Some(json!({"status": "failed", "error": err.to_string()})),
+        Ok(Ok(generated)) => {
+            let before = report.problems.clone();
+            let healed = generated.capsule.clone();
+            let judged = judges.clone();
+            report = blocking(move || validation::validate(healed, &judged)).await??;
+            report.healing = Some(json!({
+                "status": generated.status, "rounds": generated.rounds, "repairs": generated.repairs,
+                "problems_before": before, "problems_left": generated.problems, "calls": generated.calls,
+            }));
+        }
+    }
     Ok(axum::Json(report))
+}
+
+/// Heals `capsule` for the caller's organization, or says why it was not tried.
+async fn heal(
+    healing: &Healing,
+    llm: &LlmClient,
+    judges: &Judges,
+    capsule: &Capsule,
+    admission: Option<Admission>,
+) -> Result<Result<Generated, GenerationError>, String> {
+    let (Some(store), Some(organization)) = (&healing.store, admission.and_then(|admission| admission.organization))
+    else {
+        return Err("healing is billed to an organization: send an organization API key, or a user token with X-Organization-Id".into());
+    };
+    if capsule.solution.source.is_none() {
+        return Err("only capsules with text sources are healed (a WebAssembly module is not rewritten)".into());
+    }
+    let allowance =
+        store.llm_allowance(organization).await.map_err(|err| err.to_string())?.ok_or("unknown organization")?;
+    let left = allowance.allowance_usd - allowance.spent_usd;
+    if left <= 0.0 {
+        return Err("the organization's LLM allowance for today is spent".into());
+    }
+    let budget = Budget {
+        deadline: HEALING_DEADLINE,
+        max_cost_usd: Budget::default().max_cost_usd.min(left),
+        ..Budget::default()
+    };
+    let mut calls = Calls(Vec::new());
+    let healed = Engine::new(llm, judges, budget).heal(capsule, &mut calls).await;
+    for call in &calls.0 {
+        let usage = Usage {
+            llm_calls: 1,
+            llm_prompt_tokens: call.prompt_tokens as i64,
+            llm_completion_tokens: call.completion_tokens as i64,
+            llm_cost_usd: call.cost_usd,
+            ..Usage::default()
+        };
+        if let Err(err) = store.record_usage(organization, &usage).await {
+            tracing::error!(error = %err, "cannot record LLM usage");
+        }
+    }
+    Ok(healed)
+}
+
+/// Collects the calls a healing makes, for the usage ledger.
+struct Calls(Vec<Call>);
+
+impl Observer for Calls {
+    fn call(&mut self, call: &Call) {
+        self.0.push(call.clone());
+    }
+
+    fn progress(&mut self, _event: codecapsule::generation::Progress) {}
 }

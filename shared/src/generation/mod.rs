@@ -167,6 +167,15 @@ struct Draft {
     wrong: Vec<String>,
     /// An independent second solution, asked for when a test is in doubt.
     second: Option<String>,
+    /// The capsule being healed, whose other fields (id, slug, limits, compare, entry…) the result keeps.
+    base: Option<Capsule>,
+}
+
+/// Where a draft's rounds ended: the capsule, and the problem left when it could not be proven.
+struct Proof {
+    capsule: Capsule,
+    rounds: u32,
+    problem: Option<String>,
 }
 
 /// Who is at fault, after judging.
@@ -198,37 +207,103 @@ impl<'a> Engine<'a> {
         observer: &mut dyn Observer,
     ) -> Result<Generated, GenerationError> {
         let mut repairs = Vec::new();
-        let mut regenerated = false;
-        loop {
-            let mut draft = self.draft(request, observer).await?;
-            let mut round = 0;
-            loop {
-                self.check_time()?;
-                let capsule = assemble(&draft, request, false);
-                observer.progress(json!({"event": "judging", "round": round}));
-                let fault = self.find_fault(&capsule, &mut draft, request, observer).await?;
-                let Some(fault) = fault else {
-                    observer.progress(json!({"event": "validated", "round": round}));
-                    let saved = assemble(&draft, request, true);
-                    return Ok(self.finish("validated", saved, repairs, round, regenerated, Vec::new()));
-                };
-                if round == self.budget.max_rounds {
-                    let problem = describe(&fault);
-                    if regenerated {
-                        observer.progress(json!({"event": "quarantined", "problem": problem}));
-                        let saved = assemble(&draft, request, true);
-                        return Ok(self.finish("quarantined", saved, repairs, round, regenerated, vec![problem]));
-                    }
-                    observer.progress(json!({"event": "regenerating", "problem": problem}));
-                    regenerated = true;
-                    break;
-                }
-                round += 1;
-                let repair = self.repair(fault, &mut draft, request, round, observer).await?;
-                observer.progress(json!({"event": "repair", "round": round, "artifact": repair.artifact,
-                                         "accepted": repair.accepted, "reason": repair.reason}));
-                repairs.push(repair);
+        let draft = self.draft(request, observer).await?;
+        let first = self.prove(draft, request, &mut repairs, observer).await?;
+        let Some(problem) = first.problem else {
+            return Ok(self.finish("validated", first.capsule, repairs, first.rounds, false, Vec::new()));
+        };
+        observer.progress(json!({"event": "regenerating", "problem": problem}));
+        let draft = self.draft(request, observer).await?;
+        let second = self.prove(draft, request, &mut repairs, observer).await?;
+        match second.problem {
+            None => Ok(self.finish("validated", second.capsule, repairs, second.rounds, true, Vec::new())),
+            Some(problem) => {
+                observer.progress(json!({"event": "quarantined", "problem": problem}));
+                Ok(self.finish("quarantined", second.capsule, repairs, second.rounds, true, vec![problem]))
             }
+        }
+    }
+
+    /// Heals an existing capsule (POST /api/validate): its tests, solution and starter are judged and repaired in
+    /// the same rounds, against wrong solutions the model proposes; a capsule that cannot be healed comes back
+    /// quarantined (there is no prompt to regenerate it from). Text sources only.
+    pub async fn heal(mut self, capsule: &Capsule, observer: &mut dyn Observer) -> Result<Generated, GenerationError> {
+        let request = GenerateRequest {
+            prompt: capsule.description_md.clone(),
+            language: capsule.language.clone(),
+            difficulty: capsule.difficulty.clone().unwrap_or_else(default_difficulty),
+        };
+        let spec = Spec {
+            title: capsule.title.clone(),
+            description_md: capsule.description_md.clone(),
+            input_format: String::new(),
+            output_format: String::new(),
+            tags: capsule.tags.clone(),
+            hints: capsule.hints.clone(),
+        };
+        let wrong: artifacts::WrongSolutions = self
+            .ask(
+                "wrong solutions",
+                artifacts::wrong_prompt(&spec, &request.language),
+                artifacts::wrong_schema(),
+                observer,
+            )
+            .await?;
+        let tests = capsule
+            .tests
+            .iter()
+            .enumerate()
+            .map(|(index, test)| TestCase {
+                id: test.id.clone().unwrap_or_else(|| format!("t{}", index + 1)),
+                stdin: test.stdin.clone(),
+                expected_stdout: test.expected_stdout.clone().unwrap_or_default(),
+                hidden: test.hidden,
+            })
+            .collect();
+        let draft = Draft {
+            spec,
+            tests,
+            solution: capsule.solution.source.clone().unwrap_or_default(),
+            starter: capsule.starter.source.clone().unwrap_or_default(),
+            wrong: wrong.solutions.into_iter().map(|wrong| wrong.source).collect(),
+            second: None,
+            base: Some(capsule.clone()),
+        };
+        let mut repairs = Vec::new();
+        let proof = self.prove(draft, &request, &mut repairs, observer).await?;
+        match proof.problem {
+            None => Ok(self.finish("validated", proof.capsule, repairs, proof.rounds, false, Vec::new())),
+            Some(problem) => Ok(self.finish("quarantined", proof.capsule, repairs, proof.rounds, false, vec![problem])),
+        }
+    }
+
+    /// Judging and repair rounds over one draft, at most [`Budget::max_rounds`] repairs.
+    async fn prove(
+        &mut self,
+        mut draft: Draft,
+        request: &GenerateRequest,
+        repairs: &mut Vec<Repair>,
+        observer: &mut dyn Observer,
+    ) -> Result<Proof, GenerationError> {
+        let mut round = 0;
+        loop {
+            self.check_time()?;
+            let capsule = assemble(&draft, request, false);
+            observer.progress(json!({"event": "judging", "round": round}));
+            let fault = self.find_fault(&capsule, &mut draft, request, observer).await?;
+            let Some(fault) = fault else {
+                observer.progress(json!({"event": "validated", "round": round}));
+                return Ok(Proof { capsule: assemble(&draft, request, true), rounds: round, problem: None });
+            };
+            if round == self.budget.max_rounds {
+                let problem = Some(describe(&fault));
+                return Ok(Proof { capsule: assemble(&draft, request, true), rounds: round, problem });
+            }
+            round += 1;
+            let repair = self.repair(fault, &mut draft, request, round, observer).await?;
+            observer.progress(json!({"event": "repair", "round": round, "artifact": repair.artifact,
+                                     "accepted": repair.accepted, "reason": repair.reason}));
+            repairs.push(repair);
         }
     }
 
@@ -284,6 +359,7 @@ impl<'a> Engine<'a> {
             starter: starter.source,
             wrong: wrong.solutions.into_iter().map(|wrong| wrong.source).collect(),
             second: None,
+            base: None,
         })
     }
 
@@ -569,6 +645,13 @@ fn assemble(draft: &Draft, request: &GenerateRequest, for_saving: bool) -> Capsu
             ..Test::stdio(&case.stdin, &case.expected_stdout)
         })
         .collect();
+    if let Some(base) = &draft.base {
+        let mut healed = base.clone();
+        healed.tests = tests;
+        healed.solution = CapsuleCode { source: Some(draft.solution.clone()), module_base64: None };
+        healed.starter = CapsuleCode { source: Some(draft.starter.clone()), module_base64: None };
+        return healed;
+    }
     Capsule {
         id: None,
         slug: Some(slug(&draft.spec.title)),

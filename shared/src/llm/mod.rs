@@ -254,6 +254,17 @@ pub enum LlmError {
     Replay(String),
 }
 
+/// The client the environment configures (see [`LlmConfig::from_env`]), or None when AI is off. A replay transcript
+/// that cannot be read is a start-up error.
+pub fn client_from_env() -> Result<Option<LlmClient>, ConfigError> {
+    let Some(config) = LlmConfig::from_env()? else { return Ok(None) };
+    LlmClient::new(config).map(Some).map_err(|err| ConfigError::Invalid {
+        var: "LLM_REPLAY_FILE",
+        value: config::read("LLM_REPLAY_FILE").unwrap_or_default(),
+        expected: err.to_string(),
+    })
+}
+
 /// A client for one configured provider.
 pub struct LlmClient {
     config: LlmConfig,
