@@ -291,6 +291,8 @@ pub struct Capsule {
     pub tags: Vec<String>,
     #[serde(default)]
     pub entry: Option<Entry>,
+    /// Absent: validation reports `missing_starter` (a stored draft may not have one yet).
+    #[serde(default)]
     pub starter: CapsuleCode,
     pub solution: CapsuleCode,
     pub tests: Vec<Test>,
@@ -336,11 +338,14 @@ impl Capsule {
     }
 }
 
-/// POST /api/validate. Validation by `capsule_id` arrives with the Supabase state; until then only inline capsules.
+/// POST /api/validate: a capsule inline, or the id of a stored one (exactly one of the two).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
-    pub capsule: Capsule,
+    #[serde(default)]
+    pub capsule: Option<Capsule>,
+    #[serde(default)]
+    pub capsule_id: Option<uuid::Uuid>,
 }
 
 /// The 200 answer of POST /api/validate.

@@ -3,6 +3,7 @@
 //! Handlers are thin: parse with the shared JSON extractor, run the blocking work on a blocking thread, answer JSON or
 //! problem+json. Judging lives in `codecapsule::judge` and `codecapsule::wasm`, validation in `codecapsule::validation`.
 
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Router};
 use codecapsule::config::ConfigError;
@@ -71,7 +72,19 @@ async fn validate_capsule(
     admission: Option<Extension<Admission>>,
     Json(request): Json<ValidateRequest>,
 ) -> Result<axum::Json<ValidateReport>, Problem> {
-    let capsule = request.capsule;
+    let admission = admission.map(|Extension(admission)| admission);
+    let capsule = match (request.capsule, request.capsule_id) {
+        (Some(capsule), None) => capsule,
+        (None, Some(id)) => stored_capsule(&healing, admission.as_ref(), id).await?,
+        _ => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "send either `capsule` (the capsule itself) or `capsule_id` (a stored capsule), not both",
+            )
+            .with_field("capsule"));
+        }
+    };
     let judged = judges.clone();
     let original = capsule.clone();
     let mut report = blocking(move || validation::validate(original, &judged)).await??;
@@ -81,7 +94,7 @@ async fn validate_capsule(
     if report.valid {
         return Ok(axum::Json(report));
     }
-    let outcome = heal(&healing, &llm, &judges, &capsule, admission.map(|Extension(admission)| admission)).await;
+    let outcome = heal(&healing, &llm, &judges, &capsule, admission).await;
     match outcome {
         Err(reason) => report.healing = Some(json!({"status": "skipped", "reason": reason})),
         Ok(Err(err)) => report.healing = Some(json!({"status": "failed", "error": err.to_string()})),
@@ -97,6 +110,61 @@ async fn validate_capsule(
         }
     }
     Ok(axum::Json(report))
+}
+
+/// A stored capsule as the caller may see it, solution included: a member's token reads through RLS, an API key
+/// reads within its organization; anonymous callers cannot (the solution is never theirs to read).
+async fn stored_capsule(healing: &Healing, admission: Option<&Admission>, id: uuid::Uuid) -> Result<Capsule, Problem> {
+    let (Some(store), Some(admission)) = (&healing.store, admission) else {
+        return Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "state_unavailable",
+            "stored capsules need state: set DATABASE_URL or SUPABASE_URL",
+        ));
+    };
+    let not_found = || {
+        Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no capsule {id} that you may validate"))
+            .with_field("capsule_id")
+    };
+    if matches!(admission.actor, codecapsule::state::Actor::Anonymous) {
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "validating a stored capsule needs a member's token or the organization's API key",
+        ));
+    }
+    let found = store
+        .capsule(&admission.actor, id)
+        .await
+        .map_err(|err| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "state_unavailable", err.to_string()))?
+        .ok_or_else(not_found)?;
+    let in_scope = match admission.actor {
+        codecapsule::state::Actor::Service => {
+            found["organization_id"].as_str() == admission.organization.map(|org| org.to_string()).as_deref()
+        }
+        _ => true,
+    };
+    if !in_scope || found.get("solution").is_none() {
+        return Err(not_found());
+    }
+    // The storage fields are not part of the contract's Capsule.
+    let mut contract = found;
+    if let Some(fields) = contract.as_object_mut() {
+        for storage in ["organization_id", "status", "visibility"] {
+            fields.remove(storage);
+        }
+        fields.insert("id".into(), json!(id.to_string()));
+        let version = fields.get("version").cloned().unwrap_or(json!(1));
+        fields.insert("version".into(), version);
+    }
+    serde_json::from_value(contract).map_err(|err| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("the stored capsule is not a valid capsule: {err}"),
+        )
+        .with_field("capsule_id")
+    })
 }
 
 /// Heals `capsule` for the caller's organization, or says why it was not tried.

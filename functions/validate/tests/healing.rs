@@ -122,3 +122,36 @@ async fn an_anonymous_caller_gets_the_plain_validation_and_the_reason() {
     assert!(report["healing"]["reason"].as_str().unwrap().contains("organization"));
     assert!(fake.requests().is_empty(), "no model call for an anonymous caller");
 }
+
+#[tokio::test]
+async fn a_stored_capsule_is_validated_by_id_for_those_who_may_read_its_solution() {
+    let postgres = TempPostgres::start().await;
+    let fixture = Fixture::create(&postgres.client().await).await;
+    let fake = FakeLlm::start(Vec::new()).await;
+    let base = serve(&postgres, &fake).await;
+    let validate = |token: Option<String>, body: Value| {
+        let base = base.clone();
+        async move {
+            let mut request = reqwest::Client::new().post(format!("{base}/api/validate")).json(&body);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let by_id = json!({"capsule_id": fixture.private_a});
+    let (status, report) = validate(Some(fixture.member_a.token.clone()), by_id.clone()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["capsule"]["id"], fixture.private_a.to_string());
+    assert_eq!(report["report"]["solution_runs"][0]["verdict"], "accepted", "the stored solution was judged: {report}");
+    assert!(report["problems"].as_array().unwrap().iter().any(|problem| problem["code"] == "missing_starter"));
+    assert_eq!(report["healing"]["status"], "skipped", "no organization named: nothing billed");
+    let (status, problem) = validate(Some(fixture.member_b.token.clone()), by_id.clone()).await;
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")), "another organization's capsule");
+    let (status, problem) = validate(None, by_id).await;
+    assert_eq!((status, problem["code"].as_str()), (401, Some("invalid_token")));
+    let both = json!({"capsule_id": fixture.private_a, "capsule": broken_capsule()["capsule"]});
+    let (status, problem) = validate(Some(fixture.member_a.token.clone()), both).await;
+    assert_eq!((status, problem["code"].as_str()), (422, Some("invalid_field")));
+}
