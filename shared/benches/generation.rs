@@ -64,12 +64,7 @@ fn script(language: &Language, repairs: usize) -> Vec<Scripted> {
 
 async fn job(language: &Language, judges: &Judges, repairs: usize) -> Duration {
     let fake = FakeLlm::start(script(language, repairs)).await;
-    let llm = LlmClient::new(LlmConfig {
-        provider: Provider::OpenAiCompatible { base_url: fake.url.clone(), model: "gpt-4o-mini".into(), key: None },
-        timeout: Duration::from_secs(5),
-        pricing: Pricing::default(),
-    })
-    .unwrap();
+    let llm = fake.client();
     let request = GenerateRequest { prompt: "sum".into(), language: language.name.into(), difficulty: "easy".into() };
     let started = Instant::now();
     let generated =

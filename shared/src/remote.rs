@@ -58,6 +58,17 @@ impl JudgeUrlAuth {
     }
 }
 
+/// The judges of a public function: WebAssembly in-process, python, java and csharp through their judge functions
+/// where their URLs are set (validate and generate).
+#[cfg(feature = "wasm")]
+pub fn wasm_and_remote_judges() -> Result<crate::judge::Engines, ConfigError> {
+    let mut judges: crate::judge::Engines = vec![std::sync::Arc::new(crate::wasm::WasmJudge)];
+    for remote in from_env()? {
+        judges.push(std::sync::Arc::new(remote));
+    }
+    Ok(judges)
+}
+
 /// One remote judge per configured URL variable (none when unset).
 pub fn from_env() -> Result<Vec<RemoteJudge>, ConfigError> {
     let auth = JudgeUrlAuth::from_env()?;

@@ -78,12 +78,7 @@ async fn run(
     budget: Budget,
 ) -> (Result<codecapsule::generation::Generated, GenerationError>, Recorder, FakeLlm) {
     let fake = FakeLlm::start(script).await;
-    let llm = LlmClient::new(LlmConfig {
-        provider: Provider::OpenAiCompatible { base_url: fake.url.clone(), model: "gpt-4o-mini".into(), key: None },
-        timeout: Duration::from_secs(5),
-        pricing: Pricing::default(),
-    })
-    .unwrap();
+    let llm = fake.client();
     let judges = Judges::new(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>]);
     let request =
         GenerateRequest { prompt: "Sum two integers".into(), language: "python".into(), difficulty: "easy".into() };
@@ -278,12 +273,7 @@ async fn the_recorded_transcript_of_make_run_generates_and_heals_a_capsule() {
 #[tokio::test]
 async fn an_existing_capsule_is_healed_and_keeps_its_identity() {
     let fake = FakeLlm::start(vec![wrong(&[OFF_BY_ONE, ABS_FIRST]), code(CORRECT), code(CORRECT)]).await;
-    let llm = LlmClient::new(LlmConfig {
-        provider: Provider::OpenAiCompatible { base_url: fake.url.clone(), model: "gpt-4o-mini".into(), key: None },
-        timeout: Duration::from_secs(5),
-        pricing: Pricing::default(),
-    })
-    .unwrap();
+    let llm = fake.client();
     let judges = Judges::new(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>]);
     let capsule: codecapsule::model::Capsule = serde_json::from_value(json!({
         "id": "c-42", "slug": "sum", "title": "Sum", "description_md": "Print a + b.", "language": "python",

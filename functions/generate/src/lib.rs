@@ -22,11 +22,10 @@ use codecapsule::guard::{Admission, Feature, Guard};
 use codecapsule::host;
 use codecapsule::http::guard::guarded;
 use codecapsule::http::{Json, Problem};
-use codecapsule::judge::{Judge, Judges};
+use codecapsule::judge::Judges;
 use codecapsule::llm::LlmClient;
 use codecapsule::objects::ObjectStore;
 use codecapsule::state::{Actor, CapsuleStatus, Store, Usage, Visibility};
-use codecapsule::wasm::WasmJudge;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -38,19 +37,10 @@ use uuid::Uuid;
 pub const FUNCTION: host::Function = host::Function {
     name: "generate",
     routes: &["POST /api/generate", "GET /api/generate/{job_id}"],
-    judges,
+    judges: codecapsule::remote::wasm_and_remote_judges,
     router,
     scheduled: None,
 };
-
-/// WebAssembly in-process; python, java and csharp through their judge functions where their URLs are set.
-fn judges() -> Result<Vec<Arc<dyn Judge>>, ConfigError> {
-    let mut judges: Vec<Arc<dyn Judge>> = vec![Arc::new(WasmJudge)];
-    for remote in codecapsule::remote::from_env()? {
-        judges.push(Arc::new(remote));
-    }
-    Ok(judges)
-}
 
 /// What a job needs, built once at start-up.
 #[derive(Clone)]

@@ -3,14 +3,11 @@
 //! object without the solution); a budget exhausted mid-job saves nothing; the daily allowance and every missing
 //! piece of setup are clear refusals; a dropped connection does not stop the job.
 
-use codecapsule::config::{HttpConfig, Secret};
+use codecapsule::config::Secret;
 use codecapsule::generation::Budget;
 use codecapsule::guard::Guard;
 use codecapsule::guard::auth::AuthConfig;
-use codecapsule::host::{self, Host};
-use codecapsule::http::{Health, service};
 use codecapsule::judge::{Judge, Judges};
-use codecapsule::llm::{LlmClient, LlmConfig, Pricing, Provider};
 use codecapsule::native::{NativeJudge, Runtime};
 use codecapsule::objects::ObjectStore;
 use codecapsule::state::StateConfig;
@@ -54,12 +51,7 @@ async fn setup(script: Vec<Scripted>, budget: Budget, with_llm: bool) -> Setup {
     let postgres = TempPostgres::start().await;
     let fixture = Fixture::create(&postgres.client().await).await;
     let fake = FakeLlm::start(script).await;
-    let llm = LlmClient::new(LlmConfig {
-        provider: Provider::OpenAiCompatible { base_url: fake.url.clone(), model: "gpt-4o-mini".into(), key: None },
-        timeout: Duration::from_secs(5),
-        pricing: Pricing::default(),
-    })
-    .unwrap();
+    let llm = fake.client();
     let state = StateConfig::Direct { url: Secret::new(postgres.url.clone()), ca_cert: None, pool_size: 4 };
     let auth = AuthConfig {
         jwt_secret: Some(Secret::new(JWT_SECRET.into())),
@@ -75,20 +67,8 @@ async fn setup(script: Vec<Scripted>, budget: Budget, with_llm: bool) -> Setup {
         budget,
         store: guard.store().cloned(),
     };
-    let health = || Health {
-        status: "ok",
-        functions: vec!["generate".into()],
-        version: "test",
-        host: "local",
-        engines: Vec::new(),
-        routes: Vec::new(),
-        guard: Value::Null,
-    };
-    let app = service(generate::routes(generation, &guard), health, &HttpConfig::default());
-    let local = Host::Local { address: ([127, 0, 0, 1], 0).into() };
-    let (ready, bound) = tokio::sync::oneshot::channel();
-    tokio::spawn(host::serve(app, ([127, 0, 0, 1], 0).into(), local, Some(ready)));
-    Setup { base: format!("http://{}", bound.await.unwrap()), postgres, fixture, objects, _fake: fake }
+    let base = codecapsule_test_support::serve(generate::routes(generation, &guard)).await;
+    Setup { base, postgres, fixture, objects, _fake: fake }
 }
 
 fn post(setup: &Setup, token: Option<&str>, organization: Option<uuid::Uuid>, body: Value) -> reqwest::RequestBuilder {

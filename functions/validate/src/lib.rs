@@ -12,12 +12,11 @@ use codecapsule::guard::{Admission, Feature, Guard};
 use codecapsule::http::guard::guarded;
 use codecapsule::http::judge::blocking;
 use codecapsule::http::{BodyLimit, Json, Problem};
-use codecapsule::judge::{Judge, Judges, limits};
+use codecapsule::judge::{Judges, limits};
 use codecapsule::llm::LlmClient;
 use codecapsule::model::Capsule;
 use codecapsule::model::{ValidateReport, ValidateRequest};
 use codecapsule::state::{Store, Usage};
-use codecapsule::wasm::WasmJudge;
 use codecapsule::{host, validation};
 use serde_json::json;
 use std::sync::Arc;
@@ -27,19 +26,10 @@ use std::time::Duration;
 pub const FUNCTION: host::Function = host::Function {
     name: "validate",
     routes: &["POST /api/judge", "POST /api/validate"],
-    judges,
+    judges: codecapsule::remote::wasm_and_remote_judges,
     router,
     scheduled: None,
 };
-
-/// WebAssembly in-process; python, java and csharp forwarded to their judge functions where their URLs are set.
-fn judges() -> Result<Vec<Arc<dyn Judge>>, ConfigError> {
-    let mut judges: Vec<Arc<dyn Judge>> = vec![Arc::new(WasmJudge)];
-    for remote in codecapsule::remote::from_env()? {
-        judges.push(Arc::new(remote));
-    }
-    Ok(judges)
-}
 
 /// POST /api/validate, validating with every judge of the deployment, with the body limit of WebAssembly uploads;
 /// behind the guard (judging's bucket and kill switch). With an LLM configured, invalid capsules are healed.

@@ -2,13 +2,10 @@
 //! organization's invalid capsule comes back healed with what changed and why (and the calls in the usage ledger); an
 //! anonymous caller gets the plain validation with the reason healing was skipped.
 
-use codecapsule::config::{HttpConfig, Secret};
+use codecapsule::config::Secret;
 use codecapsule::guard::Guard;
 use codecapsule::guard::auth::AuthConfig;
-use codecapsule::host::{self, Host};
-use codecapsule::http::{Health, service};
 use codecapsule::judge::{Judge, Judges};
-use codecapsule::llm::{LlmClient, LlmConfig, Pricing, Provider};
 use codecapsule::native::{NativeJudge, Runtime};
 use codecapsule::state::StateConfig;
 use codecapsule::wasm::WasmJudge;
@@ -23,12 +20,7 @@ const OFF_BY_ONE: &str = "a, b = map(int, input().split())\nprint(a + b + 1)\n";
 const ABS_FIRST: &str = "a, b = map(int, input().split())\nprint(abs(a) + b)\n";
 
 async fn serve(postgres: &TempPostgres, fake: &FakeLlm) -> String {
-    let llm = LlmClient::new(LlmConfig {
-        provider: Provider::OpenAiCompatible { base_url: fake.url.clone(), model: "gpt-4o-mini".into(), key: None },
-        timeout: Duration::from_secs(5),
-        pricing: Pricing::default(),
-    })
-    .unwrap();
+    let llm = fake.client();
     let state = StateConfig::Direct { url: Secret::new(postgres.url.clone()), ca_cert: None, pool_size: 2 };
     let auth = AuthConfig {
         jwt_secret: Some(Secret::new(JWT_SECRET.into())),
@@ -38,20 +30,7 @@ async fn serve(postgres: &TempPostgres, fake: &FakeLlm) -> String {
     let guard = Guard::new(&state, auth, Duration::from_secs(1)).unwrap();
     let judges =
         Judges::new(vec![Arc::new(WasmJudge) as Arc<dyn Judge>, Arc::new(NativeJudge::new(Runtime::python()))]);
-    let health = || Health {
-        status: "ok",
-        functions: vec!["validate".into()],
-        version: "test",
-        host: "local",
-        engines: Vec::new(),
-        routes: Vec::new(),
-        guard: Value::Null,
-    };
-    let app = service(validate::routes(judges, &guard, Some(Arc::new(llm))), health, &HttpConfig::default());
-    let local = Host::Local { address: ([127, 0, 0, 1], 0).into() };
-    let (ready, bound) = tokio::sync::oneshot::channel();
-    tokio::spawn(host::serve(app, ([127, 0, 0, 1], 0).into(), local, Some(ready)));
-    format!("http://{}", bound.await.unwrap())
+    codecapsule_test_support::serve(validate::routes(judges, &guard, Some(Arc::new(llm)))).await
 }
 
 fn broken_capsule() -> Value {

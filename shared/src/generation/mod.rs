@@ -241,14 +241,7 @@ impl<'a> Engine<'a> {
             tags: capsule.tags.clone(),
             hints: capsule.hints.clone(),
         };
-        let wrong: artifacts::WrongSolutions = self
-            .ask(
-                "wrong solutions",
-                artifacts::wrong_prompt(&spec, &request.language),
-                artifacts::wrong_schema(),
-                observer,
-            )
-            .await?;
+        let wrong = self.wrong_solutions(&spec, &request.language, observer).await?;
         let tests = capsule
             .tests
             .iter()
@@ -265,7 +258,7 @@ impl<'a> Engine<'a> {
             tests,
             solution: capsule.solution.source.clone().unwrap_or_default(),
             starter: capsule.starter.source.clone().unwrap_or_default(),
-            wrong: wrong.solutions.into_iter().map(|wrong| wrong.source).collect(),
+            wrong,
             second: None,
             base: Some(capsule.clone()),
         };
@@ -343,24 +336,30 @@ impl<'a> Engine<'a> {
         let starter: artifacts::Code = self
             .ask("starter", artifacts::starter_prompt(&spec, &request.language), artifacts::code_schema(), observer)
             .await?;
-        let wrong: artifacts::WrongSolutions = self
-            .ask(
-                "wrong solutions",
-                artifacts::wrong_prompt(&spec, &request.language),
-                artifacts::wrong_schema(),
-                observer,
-            )
-            .await?;
-        observer.progress(json!({"event": "starter_and_wrong_solutions", "wrong_solutions": wrong.solutions.len()}));
+        let wrong = self.wrong_solutions(&spec, &request.language, observer).await?;
+        observer.progress(json!({"event": "starter_and_wrong_solutions", "wrong_solutions": wrong.len()}));
         Ok(Draft {
             spec,
             tests: tests.tests,
             solution: solution.source,
             starter: starter.source,
-            wrong: wrong.solutions.into_iter().map(|wrong| wrong.source).collect(),
+            wrong,
             second: None,
             base: None,
         })
+    }
+
+    /// Plausible wrong programs the tests must reject (for a new draft and for a capsule being healed).
+    async fn wrong_solutions(
+        &mut self,
+        spec: &Spec,
+        language: &str,
+        observer: &mut dyn Observer,
+    ) -> Result<Vec<String>, GenerationError> {
+        let wrong: artifacts::WrongSolutions = self
+            .ask("wrong solutions", artifacts::wrong_prompt(spec, language), artifacts::wrong_schema(), observer)
+            .await?;
+        Ok(wrong.solutions.into_iter().map(|wrong| wrong.source).collect())
     }
 
     /// Judges the capsule and names the first fault, or None when it is valid.

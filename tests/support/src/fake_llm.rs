@@ -107,6 +107,20 @@ impl FakeLlm {
         self.state.lock().expect("the fake's state").requests.clone()
     }
 
+    /// A client of this server as an OpenAI-compatible provider (model gpt-4o-mini, no key, 5 s per attempt).
+    pub fn client(&self) -> codecapsule::llm::LlmClient {
+        codecapsule::llm::LlmClient::new(codecapsule::llm::LlmConfig {
+            provider: codecapsule::llm::Provider::OpenAiCompatible {
+                base_url: self.url.clone(),
+                model: "gpt-4o-mini".into(),
+                key: None,
+            },
+            timeout: Duration::from_secs(5),
+            pricing: codecapsule::llm::Pricing::default(),
+        })
+        .expect("a client of the fake")
+    }
+
     /// Adds answers to the end of the script.
     pub fn push(&self, more: impl IntoIterator<Item = Scripted>) {
         self.state.lock().expect("the fake's state").script.extend(more);

@@ -40,6 +40,24 @@ pub fn venv_tool(name: &str, env_var: &str) -> PathBuf {
     path
 }
 
+/// `routes` with the shared HTTP conventions (a minimal health answer), served on a free loopback port; its base URL.
+pub async fn serve(routes: axum::Router) -> String {
+    let health = || codecapsule::http::Health {
+        status: "ok",
+        functions: Vec::new(),
+        version: "test",
+        host: "local",
+        engines: Vec::new(),
+        routes: Vec::new(),
+        guard: serde_json::Value::Null,
+    };
+    let app = codecapsule::http::service(routes, health, &codecapsule::config::HttpConfig::default());
+    let local = codecapsule::host::Host::Local { address: ([127, 0, 0, 1], 0).into() };
+    let (ready, bound) = tokio::sync::oneshot::channel();
+    tokio::spawn(codecapsule::host::serve(app, ([127, 0, 0, 1], 0).into(), local, Some(ready)));
+    format!("http://{}", bound.await.expect("the server's address"))
+}
+
 pub mod fake_llm;
 pub mod postgres;
 pub mod postgrest;
