@@ -269,6 +269,9 @@ pub struct EngineInfo {
     /// Native runtimes: the calibrated start-up CPU time subtracted from every test's time (see crate::native).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_ms: Option<f64>,
+    /// Languages judged in WebAssembly: the interpreter that ran the program, e.g. `cpython 3.12.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
 }
 
 /// A capsule: one embeddable exercise. `solution` is server-side only and never served to widgets.

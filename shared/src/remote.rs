@@ -197,7 +197,7 @@ impl RemoteJudge {
 
 impl Judge for RemoteJudge {
     fn engine(&self) -> EngineInfo {
-        EngineInfo { name: "remote".to_string(), version: self.endpoint.clone(), startup_ms: None }
+        EngineInfo { name: "remote".to_string(), version: self.endpoint.clone(), startup_ms: None, runtime: None }
     }
 
     fn judges(&self, language: Language) -> bool {

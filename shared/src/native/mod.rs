@@ -173,7 +173,7 @@ impl Judge for NativeJudge {
             Ok(probe) => (probe.version.clone(), Some(millis(probe.startup))),
             Err(_) => ("unavailable".to_string(), None),
         };
-        EngineInfo { name: self.runtime.engine_name().to_string(), version, startup_ms }
+        EngineInfo { name: self.runtime.engine_name().to_string(), version, startup_ms, runtime: None }
     }
 
     fn judges(&self, language: Language) -> bool {

@@ -11,6 +11,7 @@
 //! - output: capped stdout/stderr that stop the program when full (see [`wasi`]);
 //! - imports: only `wasi_snapshot_preview1` functions; the WASI context is deterministic and has no files.
 
+pub mod runtimes;
 mod wasi;
 
 use crate::judge::{
@@ -22,7 +23,7 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 use wasi::{CappedOutput, judging_ctx};
 use wasmi::{
-    CompilationMode, Config, EnforcedLimits, Engine, ExternType, FuncType, Instance, Module, ResourceLimiter,
+    CompilationMode, Config, EnforcedLimits, Engine, ExternType, Func, FuncType, Instance, Module, ResourceLimiter,
     ResumableCall, Store, TrapCode, Val, ValType,
 };
 use wasmi_core::LimiterError;
@@ -54,7 +55,7 @@ pub struct WasmJudge;
 
 impl Judge for WasmJudge {
     fn engine(&self) -> EngineInfo {
-        EngineInfo { name: "wasmi".to_string(), version: WASMI_VERSION.to_string(), startup_ms: None }
+        EngineInfo { name: "wasmi".to_string(), version: WASMI_VERSION.to_string(), startup_ms: None, runtime: None }
     }
 
     fn judges(&self, language: Language) -> bool {
@@ -85,7 +86,7 @@ impl Judge for WasmJudge {
 struct CompileError(String);
 
 /// What each test's store holds.
-struct Host {
+pub(crate) struct Host {
     wasi: WasiCtx,
     memory: MemoryLimiter,
 }
@@ -194,114 +195,170 @@ impl Program {
 
     /// Runs one test in a fresh store and says how it ended.
     fn run(&self, test: &TestCase, arguments: &[Val], limits: &Limits) -> Outcome {
-        let output_cap = usize::try_from(limits.output_kb * 1024).unwrap_or(usize::MAX);
-        let stdout = CappedOutput::new(output_cap);
-        let stderr = CappedOutput::new(output_cap);
         let stdin = match &test.io {
             TestIo::Stdio { stdin, .. } => stdin.as_str(),
             TestIo::Call { .. } => "",
         };
-        let memory_cap = usize::try_from(limits.memory_mb << 20).unwrap_or(usize::MAX);
-        let host = Host { wasi: judging_ctx(stdin, &stdout, &stderr), memory: MemoryLimiter::new(memory_cap) };
-        let mut store = Store::new(&self.engine, host);
-        store.limiter(|host| &mut host.memory);
+        let setup =
+            RunSetup { stdin, args: &["main".to_string()], fuel_per_ms: FUEL_PER_MS, ..RunSetup::plain(limits) };
+        run_test(&self.engine, &setup, |store, session| {
+            let instance = session.instantiate(store, &self.module)?;
+            let func = instance.get_func(&*store, &self.entry).ok_or_else(|| {
+                Termination::Internal(format!("the export `{}` vanished after instantiation", self.entry))
+            })?;
+            let mut results: Vec<Val> = self.signature.results().iter().map(|ty| Val::default_for_ty(*ty)).collect();
+            session.call(store, &func, arguments, &mut results)?;
+            Ok(if self.entry == "_start" {
+                Termination::Exited(0)
+            } else {
+                Termination::Returned(results.iter().map(to_json).collect())
+            })
+        })
+    }
+}
 
-        let started = Instant::now();
-        let mut meter = FuelMeter { budget: limits.time_ms.saturating_mul(FUEL_PER_MS), used: 0, given: 0 };
-        let termination =
-            self.execute(&mut store, arguments, &mut meter, started + wall_deadline(limits.time_ms), limits);
-        let elapsed = started.elapsed();
+/// What one run is given beyond the module: its input, arguments and bounds.
+pub(crate) struct RunSetup<'a> {
+    pub stdin: &'a str,
+    /// WASI arguments, the program name first.
+    pub args: &'a [String],
+    pub limits: &'a Limits,
+    /// Fuel per millisecond of `limits.time_ms`: [`FUEL_PER_MS`] for compiled code, calibrated per language runtime.
+    pub fuel_per_ms: u64,
+    /// Fuel and linear memory granted on top of the limits: a language runtime's own start-up and footprint.
+    pub extra_fuel: u64,
+    pub extra_memory_bytes: usize,
+    /// Wall time granted on top of [`wall_deadline`] for that start-up.
+    pub extra_wall: Duration,
+}
 
-        let (stdout_bytes, stdout_overflowed) = stdout.take();
-        let (stderr_bytes, stderr_overflowed) = stderr.take();
-        let memory = &store.data().memory;
-        let termination = if stdout_overflowed || stderr_overflowed {
-            let stream = if stdout_overflowed { "stdout" } else { "stderr" };
-            Termination::OutputLimit(format!("{stream} went over the output limit of {} KiB", limits.output_kb))
-        } else if let (Some(asked), false) = (memory.refused, ended_normally(&termination)) {
-            Termination::MemoryLimit(format!(
-                "the program asked for {} KiB of linear memory; the memory limit is {} MiB",
-                asked / 1024,
-                limits.memory_mb
-            ))
-        } else {
-            termination
-        };
-        Outcome {
-            termination,
-            stdout: stdout_bytes,
-            stderr: stderr_bytes,
-            time_ms: millis(elapsed),
-            memory_kb: (memory.peak / 1024) as u64,
-            fuel: Some(meter.used),
+impl<'a> RunSetup<'a> {
+    fn plain(limits: &'a Limits) -> RunSetup<'a> {
+        RunSetup {
+            stdin: "",
+            args: &[],
+            limits,
+            fuel_per_ms: FUEL_PER_MS,
+            extra_fuel: 0,
+            extra_memory_bytes: 0,
+            extra_wall: Duration::ZERO,
         }
     }
+}
 
-    fn execute(
-        &self,
-        store: &mut Store<Host>,
-        arguments: &[Val],
-        meter: &mut FuelMeter,
-        deadline: Instant,
-        limits: &Limits,
-    ) -> Termination {
-        // Instantiation runs data segments and any start function: it is metered from the same budget.
-        if let Err(err) = meter.give(store, meter.remaining()) {
-            return err;
-        }
+/// Runs one test in a fresh store: `launch` instantiates the module through the [`Session`] and calls into it;
+/// an `Err` is how the run ended early. Output and memory verdicts are decided here, the same for every launch.
+pub(crate) fn run_test(
+    engine: &Engine,
+    setup: &RunSetup,
+    launch: impl FnOnce(&mut Store<Host>, &mut Session) -> Result<Termination, Termination>,
+) -> Outcome {
+    let limits = setup.limits;
+    let output_cap = usize::try_from(limits.output_kb * 1024).unwrap_or(usize::MAX);
+    let stdout = CappedOutput::new(output_cap);
+    let stderr = CappedOutput::new(output_cap);
+    let memory_cap =
+        usize::try_from(limits.memory_mb << 20).unwrap_or(usize::MAX).saturating_add(setup.extra_memory_bytes);
+    let host =
+        Host { wasi: judging_ctx(setup.stdin, setup.args, &stdout, &stderr), memory: MemoryLimiter::new(memory_cap) };
+    let mut store = Store::new(engine, host);
+    store.limiter(|host| &mut host.memory);
+
+    let started = Instant::now();
+    let budget = limits.time_ms.saturating_mul(setup.fuel_per_ms).saturating_add(setup.extra_fuel);
+    let mut session = Session {
+        meter: FuelMeter { budget, used: 0, given: 0, per_ms: setup.fuel_per_ms },
+        deadline: started + wall_deadline(limits.time_ms) + setup.extra_wall,
+        limits,
+    };
+    let termination = launch(&mut store, &mut session).unwrap_or_else(|ended| ended);
+    let elapsed = started.elapsed();
+
+    let (stdout_bytes, stdout_overflowed) = stdout.take();
+    let (stderr_bytes, stderr_overflowed) = stderr.take();
+    let memory = &store.data().memory;
+    let termination = if stdout_overflowed || stderr_overflowed {
+        let stream = if stdout_overflowed { "stdout" } else { "stderr" };
+        Termination::OutputLimit(format!("{stream} went over the output limit of {} KiB", limits.output_kb))
+    } else if let (Some(asked), false) = (memory.refused, ended_normally(&termination)) {
+        Termination::MemoryLimit(format!(
+            "the program asked for {} KiB of linear memory; the memory limit is {} MiB",
+            asked.saturating_sub(setup.extra_memory_bytes) / 1024,
+            limits.memory_mb
+        ))
+    } else {
+        termination
+    };
+    Outcome {
+        termination,
+        stdout: stdout_bytes,
+        stderr: stderr_bytes,
+        time_ms: millis(elapsed),
+        memory_kb: (memory.peak.saturating_sub(setup.extra_memory_bytes) / 1024) as u64,
+        fuel: Some(session.meter.used),
+    }
+}
+
+/// One run's fuel, wall deadline and limits: every call into the module goes through it.
+pub(crate) struct Session<'a> {
+    meter: FuelMeter,
+    deadline: Instant,
+    limits: &'a Limits,
+}
+
+impl Session<'_> {
+    /// Instantiates `module` with the WASI imports. Instantiation runs data segments and any start function: it is
+    /// metered from the same budget.
+    pub fn instantiate(&mut self, store: &mut Store<Host>, module: &Module) -> Result<Instance, Termination> {
+        self.meter.give(store, self.meter.remaining())?;
         let mut imports = Vec::new();
-        if let Err(err) = wasmi_wasi::add_to_externals(&mut *store, &self.module, &mut imports, wasi_of) {
-            return Termination::Internal(format!("WASI imports were checked at compile time, yet: {err}"));
-        }
-        let instance = Instance::new(&mut *store, &self.module, &imports);
-        meter.take_back(store);
-        let instance = match instance {
-            Ok(instance) => instance,
-            Err(err) => return classify(&err, meter, limits),
-        };
-        let Some(func) = instance.get_func(&*store, &self.entry) else {
-            return Termination::Internal(format!("the export `{}` vanished after instantiation", self.entry));
-        };
-        let mut results: Vec<Val> = self.signature.results().iter().map(|ty| Val::default_for_ty(*ty)).collect();
-        if let Err(err) = meter.give(store, FUEL_SLICE) {
-            return err;
-        }
-        let mut call = func.call_resumable(&mut *store, arguments, &mut results);
+        wasmi_wasi::add_to_externals(&mut *store, module, &mut imports, wasi_of)
+            .map_err(|err| Termination::Internal(format!("WASI imports were checked at compile time, yet: {err}")))?;
+        let instance = Instance::new(&mut *store, module, &imports);
+        self.meter.take_back(store);
+        instance.map_err(|err| classify(&err, &self.meter, self.limits))
+    }
+
+    /// Calls `func` to the end, in fuel slices with the wall clock checked between them. `Ok` when it returned.
+    pub fn call(
+        &mut self,
+        store: &mut Store<Host>,
+        func: &Func,
+        arguments: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), Termination> {
+        let meter = &mut self.meter;
+        meter.give(store, FUEL_SLICE)?;
+        let mut call = func.call_resumable(&mut *store, arguments, results);
         loop {
             match call {
                 Ok(ResumableCall::Finished) => {
                     meter.take_back(store);
-                    return if self.entry == "_start" {
-                        Termination::Exited(0)
-                    } else {
-                        Termination::Returned(results.iter().map(to_json).collect())
-                    };
+                    return Ok(());
                 }
                 Ok(ResumableCall::OutOfFuel(paused)) => {
                     meter.take_back(store);
-                    if Instant::now() >= deadline {
-                        return Termination::TimeLimit(format!(
+                    if Instant::now() >= self.deadline {
+                        return Err(Termination::TimeLimit(format!(
                             "the wall-clock deadline of {} ms passed (time limit {} ms, {} fuel used)",
-                            wall_deadline(limits.time_ms).as_millis(),
-                            limits.time_ms,
+                            wall_deadline(self.limits.time_ms).as_millis(),
+                            self.limits.time_ms,
                             meter.used
-                        ));
+                        )));
                     }
                     if meter.remaining() < paused.required_fuel() {
-                        return out_of_fuel(meter, limits);
+                        return Err(out_of_fuel(meter, self.limits));
                     }
-                    if let Err(err) = meter.give(store, FUEL_SLICE.max(paused.required_fuel())) {
-                        return err;
-                    }
-                    call = paused.resume(&mut *store, &mut results);
+                    meter.give(store, FUEL_SLICE.max(paused.required_fuel()))?;
+                    call = paused.resume(&mut *store, results);
                 }
                 Ok(ResumableCall::HostTrap(trapped)) => {
                     meter.take_back(store);
-                    return classify(trapped.host_error(), meter, limits);
+                    return Err(classify(trapped.host_error(), meter, self.limits));
                 }
                 Err(err) => {
                     meter.take_back(store);
-                    return classify(&err, meter, limits);
+                    return Err(classify(&err, meter, self.limits));
                 }
             }
         }
@@ -313,6 +370,8 @@ struct FuelMeter {
     budget: u64,
     used: u64,
     given: u64,
+    /// Fuel per millisecond of time limit, for messages.
+    per_ms: u64,
 }
 
 impl FuelMeter {
@@ -337,7 +396,7 @@ impl FuelMeter {
 fn out_of_fuel(meter: &FuelMeter, limits: &Limits) -> Termination {
     Termination::TimeLimit(format!(
         "the time limit of {} ms was exceeded: its fuel budget of {} ({} per ms) ran out",
-        limits.time_ms, meter.budget, FUEL_PER_MS
+        limits.time_ms, meter.budget, meter.per_ms
     ))
 }
 
@@ -400,7 +459,10 @@ fn check_imports(engine: &Engine, module: &Module) -> Result<(), CompileError> {
     }
     let mut probe = Store::new(
         engine,
-        Host { wasi: judging_ctx("", &CappedOutput::new(0), &CappedOutput::new(0)), memory: MemoryLimiter::new(0) },
+        Host {
+            wasi: judging_ctx("", &[], &CappedOutput::new(0), &CappedOutput::new(0)),
+            memory: MemoryLimiter::new(0),
+        },
     );
     let mut provided = Vec::new();
     wasmi_wasi::add_to_externals(&mut probe, module, &mut provided, wasi_of)

