@@ -237,6 +237,19 @@ fn report(
 }
 
 /// Milliseconds with microsecond precision, as reported in `time_ms` fields.
+/// The parser's message when a CPython run ended because the program did not parse: CPython parses the whole program
+/// before running a line, so it exits 1 having printed a SyntaxError (or IndentationError, TabError) and no traceback.
+/// Native and WebAssembly Python judges both report it as compilation_error.
+pub fn python_parse_failure(exit_status: Option<i32>, stdout: &[u8], stderr: &[u8]) -> Option<String> {
+    if exit_status != Some(1) || !stdout.is_empty() {
+        return None;
+    }
+    let stderr = String::from_utf8_lossy(stderr).into_owned();
+    let last = stderr.lines().rev().find(|line| !line.trim().is_empty())?;
+    let parse_error = ["SyntaxError:", "IndentationError:", "TabError:"].iter().any(|kind| last.starts_with(kind));
+    (parse_error && !stderr.contains("Traceback (most recent call last)")).then_some(stderr)
+}
+
 pub fn millis(duration: Duration) -> f64 {
     (duration.as_micros() as f64) / 1000.0
 }

@@ -174,13 +174,14 @@ impl Runtime {
     /// The compiler's message, when a run ended because the program did not parse: CPython exits 1 having printed
     /// a SyntaxError (or IndentationError, TabError) without any traceback, since not a line ran.
     pub fn parse_failure(&self, result: &RunResult) -> Option<String> {
-        if !self.parses_at_start() || result.exit != Exit::Code(1) || !result.stdout.is_empty() {
+        let status = match result.exit {
+            Exit::Code(status) => Some(status),
+            Exit::Signal(_) => None,
+        };
+        if !self.parses_at_start() {
             return None;
         }
-        let stderr = text(&result.stderr);
-        let last = stderr.lines().rev().find(|line| !line.trim().is_empty())?;
-        let parse_error = ["SyntaxError:", "IndentationError:", "TabError:"].iter().any(|kind| last.starts_with(kind));
-        (parse_error && !stderr.contains("Traceback (most recent call last)")).then_some(stderr)
+        crate::judge::python_parse_failure(status, &result.stdout, &result.stderr)
     }
 
     /// Writes the source into the box and compiles it there, as the box's user, under compile limits.

@@ -80,6 +80,16 @@ impl Write for CappedBuffer {
         Err(io::Error::other("output limit exceeded"))
     }
 
+    /// Takes every buffer, as `writev` does: the default writes only the first one, and some runtimes (Ruby) take
+    /// a short `writev` for a failure.
+    fn write_vectored(&mut self, buffers: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let mut written = 0;
+        for buffer in buffers {
+            written += self.write(buffer)?;
+        }
+        Ok(written)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -191,6 +201,17 @@ mod tests {
         assert!(buffer.write(b"f").is_err());
         drop(buffer);
         assert_eq!(output.take(), (b"abcde".to_vec(), true));
+    }
+
+    #[test]
+    fn vectored_writes_take_every_buffer_up_to_the_cap() {
+        let output = CappedOutput::new(6);
+        let mut buffer = output.buffer.write().unwrap();
+        let written = buffer.write_vectored(&[io::IoSlice::new(b"abc"), io::IoSlice::new(b"\n")]).unwrap();
+        assert_eq!(written, 4, "both buffers, as writev");
+        assert!(buffer.write_vectored(&[io::IoSlice::new(b"d"), io::IoSlice::new(b"ef")]).is_err());
+        drop(buffer);
+        assert_eq!(output.take(), (b"abc\nde".to_vec(), true));
     }
 
     #[test]

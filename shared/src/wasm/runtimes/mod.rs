@@ -19,7 +19,10 @@ mod snapshot;
 
 use super::{Host, MAX_RECURSION_DEPTH, MAX_STACK_BYTES, RunSetup, Session, WASMI_VERSION, run_test};
 use crate::config::{self, ConfigError};
-use crate::judge::{Code, Judge, JudgeError, Outcome, Submission, Termination, TestCase, TestIo, millis, run_tests};
+use crate::judge::{
+    Code, Judge, JudgeError, Outcome, Submission, Termination, TestCase, TestIo, compilation_failed, millis,
+    python_parse_failure, run_tests,
+};
 use crate::model::{CompileReport, EngineInfo, JudgeReport, Language, Limits};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -167,11 +170,10 @@ impl PackSource {
                 // Judging runs on a blocking thread of the Tokio runtime; outside one (benches) a small runtime is made.
                 match tokio::runtime::Handle::try_current() {
                     Ok(handle) => handle.block_on(fetch),
-                    Err(_) => tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|err| err.to_string())?
-                        .block_on(fetch),
+                    Err(_) => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(runtime) => runtime.block_on(fetch),
+                        Err(err) => Err(err.to_string()),
+                    },
                 }
                 .map_err(fetch_error)?
             }
@@ -465,6 +467,29 @@ fn run_quickjs_reactor(
     Ok(Termination::Exited(if status[0].i32() == Some(0) { 0 } else { 1 }))
 }
 
+/// The parser's message when a run ended because the program did not parse, per language: CPython as natively;
+/// QuickJS throws a SyntaxError before evaluating; Ruby prints `-e:LINE: syntax error` and exits 1.
+fn parse_failure(language: Language, outcome: &Outcome) -> Option<String> {
+    let status = match outcome.termination {
+        Termination::Exited(status) => Some(status),
+        _ => None,
+    };
+    if language == Language::Python {
+        return python_parse_failure(status, &outcome.stdout, &outcome.stderr);
+    }
+    if status != Some(1) || !outcome.stdout.is_empty() {
+        return None;
+    }
+    let stderr = String::from_utf8_lossy(&outcome.stderr).into_owned();
+    let first = stderr.lines().next().unwrap_or_default();
+    let unparsed = match language {
+        Language::Javascript => first.starts_with("SyntaxError:"),
+        Language::Ruby => first.starts_with("-e:") && first.contains("syntax error"),
+        _ => false,
+    };
+    unparsed.then_some(stderr)
+}
+
 fn runtime_config() -> Config {
     let mut config = Config::default();
     config
@@ -615,9 +640,17 @@ impl Judge for RuntimeJudge {
             .packs
             .get(submission.language)
             .map_err(|err| JudgeError::Unavailable { language: submission.language, reason: err.to_string() })?;
-        let compile = CompileReport { ok: true, output: String::new(), time_ms: millis(started.elapsed()) };
-        Ok(run_tests(submission, compile, runtime.engine_info(), |_, test| {
-            runtime.run(test, source, &submission.limits)
+        // Interpreters parse the whole program before running a line: the first test doubles as the syntax check,
+        // as in the native Python judge.
+        let first = runtime.run(&submission.tests[0], source, &submission.limits);
+        if let Some(output) = parse_failure(submission.language, &first) {
+            return Ok(compilation_failed(submission, output, started.elapsed(), runtime.engine_info()));
+        }
+        let compile = CompileReport { ok: true, output: String::new(), time_ms: 0.0 };
+        let mut first = Some(first);
+        Ok(run_tests(submission, compile, runtime.engine_info(), |index, test| match first.take() {
+            Some(first) if index == 0 => first,
+            _ => runtime.run(test, source, &submission.limits),
         }))
     }
 }
