@@ -307,3 +307,63 @@ fn a_missing_pack_or_broken_manifest_is_a_clear_error() {
     let err = judge_with(dir.path(), request("python", "print(1)", vec![Test::stdio("", "1\n")])).unwrap_err();
     assert!(err.to_string().contains("not a valid runtime manifest"), "{err}");
 }
+
+/// Packs read over HTTP from an S3 bucket (moto_server's S3, path style), as from R2's public URL: the QuickJS pack
+/// judges; the same pack with its module altered in the bucket is refused.
+#[cfg(feature = "remote")]
+#[test]
+fn packs_are_read_from_an_s3_bucket_and_checked() {
+    use codecapsule_test_support::{KillOnDrop, free_port, venv_tool, wait_for_port};
+    use std::process::{Command, Stdio};
+    let port = free_port();
+    let _moto = KillOnDrop(
+        Command::new(venv_tool("moto_server", "MOTO_SERVER"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, std::time::Duration::from_secs(30));
+    let bucket = format!("http://127.0.0.1:{port}/packs");
+    let local = packs_dir();
+    let pack = "quickjs-ng-0.17.0";
+    let module = "qjs-wasi-reactor.wasm";
+    let put = |key: String, body: Vec<u8>| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            // Public read, as an R2 bucket behind its public URL: the judge reads anonymously.
+            let response =
+                reqwest::Client::new().put(key).header("x-amz-acl", "public-read").body(body).send().await.unwrap();
+            assert!(response.status().is_success(), "{response:?}");
+        });
+    };
+    put(bucket.clone(), Vec::new());
+    put(format!("{bucket}/runtimes/index.json"), format!(r#"{{"javascript": "{pack}"}}"#).into_bytes());
+    put(
+        format!("{bucket}/runtimes/{pack}/manifest.json"),
+        std::fs::read(local.join(pack).join("manifest.json")).unwrap(),
+    );
+    let bytes = std::fs::read(local.join(pack).join(module)).unwrap();
+    put(format!("{bucket}/runtimes/{pack}/{module}"), bytes.clone());
+
+    let from_bucket =
+        || RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Url(format!("{bucket}/runtimes")), 1 << 30)));
+    let program = request("javascript", "console.log(6 * 7);", vec![Test::stdio("", "42\n")]);
+    let judge = from_bucket();
+    let submission = Submission::check(program.clone(), |language| judge.judges(language), |_| String::new()).unwrap();
+    let report = judge.judge(&submission).unwrap();
+    assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
+
+    let mut altered = bytes;
+    altered[100] ^= 1;
+    put(format!("{bucket}/runtimes/{pack}/{module}"), altered);
+    let err = from_bucket().judge(&submission).unwrap_err();
+    assert!(err.to_string().contains("SHA-256"), "{err}");
+    let missing = RuntimeJudge::new(Arc::new(RuntimePacks::new(
+        PackSource::Url(format!("http://127.0.0.1:{port}/no-such-bucket/runtimes")),
+        1 << 30,
+    )));
+    let err = missing.judge(&submission).unwrap_err();
+    assert!(err.to_string().contains("index.json") && err.to_string().contains("404"), "{err}");
+}
