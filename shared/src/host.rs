@@ -35,6 +35,10 @@ pub struct Function {
     /// For a function run on a schedule: its job. On Lambda the binary then takes EventBridge events through
     /// lambda_runtime instead of HTTP events; elsewhere its router serves the job as POST /<name> ([`timer_route`]).
     pub scheduled: Option<Scheduled>,
+    /// On Lambda, answer through response streaming (lambda_http's streaming runner; the function URL's InvokeMode is
+    /// RESPONSE_STREAM): the body reaches the client as it is written, as generate's NDJSON progress must. API
+    /// Gateway cannot stream, so such a function is reached by its function URL. Elsewhere responses always stream.
+    pub response_streaming: bool,
 }
 
 /// A scheduled job: given the deployment's guard (for its store), does one run and reports it as JSON.
@@ -101,6 +105,7 @@ fn run(functions: &[Function]) -> Result<(), HostError> {
     // Off in binaries built without the `state` feature (the native judges, reached only by validate through IAM).
     let guard = Guard::from_env()?;
     let scheduled = functions.iter().find_map(|function| function.scheduled);
+    let streaming = functions.iter().any(|function| function.response_streaming);
     let app = app(functions, host, &HttpConfig::from_env()?, guard.clone())?;
     // Lambda sends one event at a time: a single-threaded runtime starts faster. Servers use every core.
     let runtime = match host {
@@ -125,6 +130,9 @@ fn run(functions: &[Function]) -> Result<(), HostError> {
             ))
             .await
             .map_err(|err| HostError::Lambda(err.to_string())),
+            (Host::Lambda, None) if streaming => {
+                lambda_http::run_with_streaming_response(app).await.map_err(|err| HostError::Lambda(err.to_string()))
+            }
             (Host::Lambda, None) => lambda_http::run(app).await.map_err(|err| HostError::Lambda(err.to_string())),
             (Host::Azure { address } | Host::Local { address }, _) => serve(app, address, host, None).await,
         }

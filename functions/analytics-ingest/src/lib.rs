@@ -25,6 +25,7 @@ pub const FUNCTION: host::Function = host::Function {
     judges: || Ok(Vec::new()),
     router,
     scheduled: None,
+    response_streaming: false,
 };
 
 /// POST /api/events behind ingestion's guard; 512 KiB bodies, JSON or text/plain.

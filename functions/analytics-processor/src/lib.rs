@@ -22,6 +22,7 @@ pub const FUNCTION: host::Function = host::Function {
     judges: || Ok(Vec::new()),
     router,
     scheduled: Some(scheduled_run),
+    response_streaming: false,
 };
 
 /// Rows deleted per retention statement: small enough that no statement holds many locks or runs long.

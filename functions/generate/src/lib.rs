@@ -40,6 +40,7 @@ pub const FUNCTION: host::Function = host::Function {
     judges: codecapsule::remote::wasm_and_remote_judges,
     router,
     scheduled: None,
+    response_streaming: true,
 };
 
 /// What a job needs, built once at start-up.

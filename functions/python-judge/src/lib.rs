@@ -16,6 +16,7 @@ pub const FUNCTION: host::Function = host::Function {
     judges: || Ok(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>]),
     router,
     scheduled: None,
+    response_streaming: false,
 };
 
 /// No routes beyond POST /api/judge, which the host adds for the judges above.

@@ -29,6 +29,7 @@ pub const FUNCTION: host::Function = host::Function {
     judges: codecapsule::remote::wasm_and_remote_judges,
     router,
     scheduled: None,
+    response_streaming: false,
 };
 
 /// POST /api/validate, validating with every judge of the deployment, with the body limit of WebAssembly uploads;

@@ -85,3 +85,37 @@ fn every_http_function_answers_api_gateway_events_and_refuses_other_events_clean
         assert!(response["headers"]["x-request-id"].as_str().is_some_and(|id| !id.is_empty()));
     }
 }
+
+/// Invokes and returns the status, content type and raw body the emulator answers.
+fn invoke_raw(url: &str, event: &str) -> (u16, String, Vec<u8>) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let response = reqwest::Client::new().post(url).body(event.to_string()).send().await.unwrap();
+        let content_type =
+            response.headers().get("content-type").and_then(|value| value.to_str().ok()).unwrap_or("").to_string();
+        (response.status().as_u16(), content_type, response.bytes().await.unwrap().to_vec())
+    })
+}
+
+/// generate answers through Lambda's response streaming (its function URL is RESPONSE_STREAM): the emulator gets the
+/// streaming protocol's prelude (status, headers) and then the body as written, and answers them as such, where a
+/// buffered function's answer is the API Gateway envelope (`statusCode`, `body`), as validate's above.
+#[test]
+fn generate_answers_through_response_streaming() {
+    let (_emulator, _function, url) = start("generate");
+    let (status, content_type, raw) = invoke_raw(&url, include_str!("fixtures/apigw-v2-health.json"));
+    let health: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!((status, content_type.as_str()), (200, "application/json"), "{health}");
+    assert!(health.get("statusCode").is_none(), "a streamed body, not the buffered envelope: {health}");
+    assert_eq!((health["host"].as_str(), health["functions"][0].as_str()), (Some("aws-lambda"), Some("generate")));
+
+    let (status, content_type, raw) = invoke_raw(&url, include_str!("fixtures/apigw-v2-judge-malformed.json"));
+    assert_eq!((status, content_type.as_str()), (400, "application/problem+json"));
+    assert_eq!(serde_json::from_slice::<Value>(&raw).unwrap()["code"], "invalid_json");
+
+    // Non-HTTP events still fail cleanly, and the function serves on.
+    let (status, _, _) = invoke_raw(&url, SCHEDULED_EVENT);
+    assert_eq!(status, 500);
+    let (status, _, _) = invoke_raw(&url, include_str!("fixtures/apigw-v2-health.json"));
+    assert_eq!(status, 200);
+}
