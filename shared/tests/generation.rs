@@ -1,7 +1,8 @@
 //! The generation engine with a scripted model and the real Python judge: a correct capsule; a solution repaired in
 //! round 2; a wrong test blamed (two independent solutions agree) and fixed with a reason; a wrong solution that is
 //! repaired instead of the test it fails; a test fix that does not match the solutions refused; weak tests
-//! strengthened; a passing starter repaired; quarantine after a regeneration; the budget and model errors.
+//! strengthened; a passing starter repaired; quarantine after a regeneration; the budget and model errors; a Java
+//! capsule whose solution does not compile, repaired (the real javac), and a C# capsule (the real Mono).
 
 use codecapsule::generation::{Budget, Call, Engine, GenerateRequest, GenerationError, Observer, Progress};
 use codecapsule::judge::{Judge, Judges};
@@ -77,11 +78,21 @@ async fn run(
     script: Vec<Scripted>,
     budget: Budget,
 ) -> (Result<codecapsule::generation::Generated, GenerationError>, Recorder, FakeLlm) {
+    run_in("python", Runtime::python(), script, budget).await
+}
+
+/// A job for a `language` capsule, judged by the real native judge of `runtime`.
+async fn run_in(
+    language: &str,
+    runtime: Runtime,
+    script: Vec<Scripted>,
+    budget: Budget,
+) -> (Result<codecapsule::generation::Generated, GenerationError>, Recorder, FakeLlm) {
     let fake = FakeLlm::start(script).await;
     let llm = fake.client();
-    let judges = Judges::new(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>]);
+    let judges = Judges::new(vec![Arc::new(NativeJudge::new(runtime)) as Arc<dyn Judge>]);
     let request =
-        GenerateRequest { prompt: "Sum two integers".into(), language: "python".into(), difficulty: "easy".into() };
+        GenerateRequest { prompt: "Sum two integers".into(), language: language.into(), difficulty: "easy".into() };
     let mut recorder = Recorder::default();
     let result = Engine::new(&llm, &judges, budget).generate(&request, &mut recorder).await;
     (result, recorder, fake)
@@ -293,4 +304,51 @@ async fn an_existing_capsule_is_healed_and_keeps_its_identity() {
         recorder.calls.iter().map(|call| call.purpose).collect::<Vec<_>>(),
         ["wrong solutions", "second solution", "solution repair"]
     );
+}
+
+const JAVA_CORRECT: &str = "import java.util.*;\npublic class Main {\n  public static void main(String[] args) {\n    Scanner in = new Scanner(System.in);\n    long a = in.nextLong(), b = in.nextLong();\n    System.out.println(a + b);\n  }\n}\n";
+const CSHARP_CORRECT: &str = "using System;\npublic class Program {\n  public static void Main() {\n    var parts = Console.ReadLine().Split(' ');\n    Console.WriteLine(long.Parse(parts[0]) + long.Parse(parts[1]));\n  }\n}\n";
+
+/// The Python draft in another language: `solution` first, then a starter and two wrong solutions made from `correct`
+/// with its `sum` replaced by the starter's TODO and by the two flaws.
+fn draft_in(solution: &str, correct: &str, sum: &str, off_by_one: &str, abs_first: &str, todo: &str) -> Vec<Scripted> {
+    let off = correct.replace(sum, off_by_one);
+    let abs = correct.replace(sum, abs_first);
+    let starter = correct.replace(sum, todo);
+    assert!(off != correct && abs != correct && starter != correct, "the replacements apply");
+    vec![spec(), good_tests(), code(solution), code(&starter), wrong(&[&off, &abs])]
+}
+
+#[tokio::test]
+async fn a_java_capsule_is_generated_and_a_compile_error_repaired() {
+    let broken = JAVA_CORRECT.replace("long a = in.nextLong()", "long a = in.nextLong(");
+    let mut script = draft_in(&broken, JAVA_CORRECT, "a + b", "a + b + 1", "Math.abs(a) + b", "0");
+    script.push(code(JAVA_CORRECT));
+    let (result, _, fake) = run_in("java", Runtime::java(), script, Budget::default()).await;
+    let generated = result.unwrap();
+    assert_eq!((generated.status, generated.rounds), ("validated", 1), "{:#?}", generated.repairs);
+    assert_eq!(generated.repairs[0].artifact, "solution");
+    assert!(generated.repairs[0].reason.contains("does not compile"), "{}", generated.repairs[0].reason);
+    assert_eq!(generated.capsule.language, "java");
+    assert_eq!(generated.capsule.solution.source.as_deref(), Some(JAVA_CORRECT));
+    // The repair prompt carried javac's message.
+    let repair_prompt = fake.requests()[5].body["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(repair_prompt.contains("Main.java") && repair_prompt.contains("error:"), "{repair_prompt}");
+}
+
+#[tokio::test]
+async fn a_csharp_capsule_is_generated_and_validated() {
+    let script = draft_in(
+        CSHARP_CORRECT,
+        CSHARP_CORRECT,
+        "long.Parse(parts[0]) + long.Parse(parts[1])",
+        "long.Parse(parts[0]) + long.Parse(parts[1]) + 1",
+        "Math.Abs(long.Parse(parts[0])) + long.Parse(parts[1])",
+        "0",
+    );
+    let (result, recorder, _) = run_in("csharp", Runtime::csharp(), script, Budget::default()).await;
+    let generated = result.unwrap();
+    assert_eq!((generated.status, generated.rounds, generated.repairs.len()), ("validated", 0, 0));
+    assert_eq!(generated.capsule.language, "csharp");
+    assert_eq!(recorder.calls.len(), 5);
 }
