@@ -113,7 +113,8 @@ fmt:
 ## Release build, then the benchmarks; their report goes to stdout (BENCHMARKS.md holds the figures and the machine).
 bench: $(VENV)/build.installed packs
 	$(CARGO) build --release --bins -p codecapsule-validate -p codecapsule-python-judge -p codecapsule-java-judge \
-		-p codecapsule-csharp-judge -p hello-floor
+		-p codecapsule-csharp-judge -p codecapsule-generate -p codecapsule-analytics-ingest \
+		-p codecapsule-analytics-processor -p hello-floor
 	$(CARGO) bench -p codecapsule-validate --bench judge
 	$(CARGO) bench -p codecapsule-shared --features sandbox --bench native
 	$(CARGO) bench -p codecapsule-shared --features sandbox --bench runtimes

@@ -14,7 +14,16 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BINARIES: &[&str] = &["hello-floor", "validate", "python-judge", "java-judge", "csharp-judge"];
+const BINARIES: &[&str] = &[
+    "hello-floor",
+    "validate",
+    "python-judge",
+    "java-judge",
+    "csharp-judge",
+    "generate",
+    "analytics-ingest",
+    "analytics-processor",
+];
 const ROUNDS: usize = 20;
 
 fn main() {
@@ -104,7 +113,13 @@ fn lambda_start(binary: &Path, emulator_port: u16) -> Duration {
         stream.write_all(request.as_bytes()).unwrap();
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // Buffered functions answer 200 with the route's status inside the envelope; a streamed one (generate) answers
+        // the route's 404 itself; the analytics processor takes any event as its schedule and, without state, fails
+        // its run (500). Each is an answered invocation.
+        assert!(
+            ["HTTP/1.1 200", "HTTP/1.1 404", "HTTP/1.1 500"].iter().any(|status| answer.starts_with(status)),
+            "{answer}"
+        );
     });
     let _function = KillOnDrop(
         Command::new(binary)
