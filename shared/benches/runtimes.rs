@@ -45,19 +45,21 @@ fn main() {
     println!(
         "### Loading a runtime (first request for its language): read + SHA-256 + compile + snapshot + calibration\n"
     );
-    println!("| runtime | load | start-up of one test (calibrated, empty program) |");
-    println!("|---|---|---|");
+    println!("| runtime | load | start-up of one test (calibrated, empty program) | resident memory added |");
+    println!("|---|---|---|---|");
     for (language, name, judge, engine) in &sides {
         if *engine == EngineChoice::Native {
             continue;
         }
+        let resident_before = resident_bytes();
         let started = Instant::now();
         let report = judge.judge(&submission(*judge, language, sum(language), *engine)).unwrap();
         assert_eq!(report.verdict, Verdict::Accepted, "{name}: {report:#?}");
         println!(
-            "| {name} | {:.0} ms (with its first 10-test capsule) | {:.1} ms |",
+            "| {name} | {:.0} ms (with its first 10-test capsule) | {:.1} ms | {:.1} MB |",
             millis(started.elapsed()),
-            report.engine.startup_ms.unwrap_or_default()
+            report.engine.startup_ms.unwrap_or_default(),
+            resident_bytes().saturating_sub(resident_before) as f64 / 1e6
         );
     }
 
@@ -118,6 +120,12 @@ fn without_warm_up(packs: &Path) -> PathBuf {
     let module = manifest["module"].as_str().unwrap();
     std::fs::copy(packs.join(pack).join(module), copy.join(pack).join(module)).unwrap();
     copy
+}
+
+/// The process's resident memory, from /proc/self/statm (pages of 4 KiB).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()).unwrap_or(0) * 4096
 }
 
 fn median(samples: &[Duration]) -> Duration {

@@ -446,6 +446,7 @@ mod tests {
             wall: std::time::Duration::ZERO,
             cpu: std::time::Duration::ZERO,
             max_rss_kb: 0,
+            inherited_rss_kb: 0,
         };
         let python = Runtime::python();
         let unparsed = "  File \"/box/main.py\", line 1\n    print(\n         ^\nSyntaxError: '(' was never closed\n";

@@ -24,6 +24,9 @@ use crate::sandbox::{Exit, RunLimits, RunResult, Sandbox, SandboxBox, Stream, Wo
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// Pages a forked child may touch between fork and exec on top of the judge's resident set it inherits.
+const INHERITED_RSS_MARGIN_KB: u64 = 4 << 10;
+
 /// Limits of a compile step (javac, mcs, the Python syntax check): generous, but a compile-time bomb still ends.
 const COMPILE_WALL: Duration = Duration::from_secs(30);
 const COMPILE_CPU_SECONDS: u64 = 30;
@@ -124,6 +127,9 @@ impl NativeJudge {
         let used = result.cpu.saturating_sub(startup);
         let memory_bytes = result.max_rss_kb * 1024;
         let memory_limit = limits.memory_mb << 20;
+        // A peak at or just above the judge's own resident set may be inherited from the fork, not the program's:
+        // it is no evidence of running out of memory (the runtime's own error still is).
+        let peak_is_the_programs = result.max_rss_kb > result.inherited_rss_kb + INHERITED_RSS_MARGIN_KB;
         let termination = if let Some(stream) = result.output_overflow {
             let name = if stream == Stream::Stdout { "stdout" } else { "stderr" };
             Termination::OutputLimit(format!("{name} went over the output limit of {} KiB", limits.output_kb))
@@ -141,7 +147,9 @@ impl NativeJudge {
         } else if result.exit == Exit::Signal(libc::SIGXFSZ) {
             Termination::OutputLimit(format!("a file went over the {} MiB file size limit", MAX_FILE_BYTES >> 20))
         } else if self.runtime.out_of_memory(&result.stderr)
-            || (result.exit != Exit::Code(0) && memory_bytes > memory_limit + self.runtime.memory_overhead())
+            || (result.exit != Exit::Code(0)
+                && peak_is_the_programs
+                && memory_bytes > memory_limit + self.runtime.memory_overhead())
         {
             Termination::MemoryLimit(format!(
                 "the program ran out of memory: the memory limit is {} MiB (peak {} MiB)",
@@ -268,5 +276,39 @@ pub(crate) fn compile_limits(processes: u64) -> RunLimits {
         file_size: MAX_FILE_BYTES * 4,
         stack: STACK_BYTES,
         output_bytes: COMPILE_OUTPUT_BYTES,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_run(max_rss_kb: u64, inherited_rss_kb: u64) -> RunResult {
+        RunResult {
+            exit: Exit::Code(1),
+            stdout: Vec::new(),
+            stderr: b"ValueError: boom\n".to_vec(),
+            output_overflow: None,
+            timed_out: false,
+            wall: Duration::ZERO,
+            cpu: Duration::ZERO,
+            max_rss_kb,
+            inherited_rss_kb,
+        }
+    }
+
+    #[test]
+    fn a_peak_inherited_from_a_large_judge_is_not_the_programs_memory() {
+        let judge = NativeJudge::new(Runtime::python());
+        let limits = Limits { time_ms: 1000, memory_mb: 64, output_kb: 16 };
+        // The judge holds 200 MiB (say, language runtimes loaded): its forked child's peak starts there.
+        let inherited = judge.outcome(failed_run(200 << 10, 200 << 10), &limits, Duration::ZERO);
+        assert_eq!(inherited.termination, Termination::Exited(1));
+        // A program that grew well past the judge's size did run out of memory.
+        let grown = judge.outcome(failed_run(300 << 10, 200 << 10), &limits, Duration::ZERO);
+        assert!(matches!(grown.termination, Termination::MemoryLimit(_)), "{:?}", grown.termination);
+        // A small judge: the peak is the program's.
+        let small = judge.outcome(failed_run(200 << 10, 8 << 10), &limits, Duration::ZERO);
+        assert!(matches!(small.termination, Termination::MemoryLimit(_)), "{:?}", small.termination);
     }
 }

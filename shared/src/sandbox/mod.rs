@@ -327,7 +327,13 @@ pub struct RunResult {
     pub timed_out: bool,
     pub wall: Duration,
     pub cpu: Duration,
+    /// Peak resident set from wait4. It includes the judge's own resident set at the fork, which the child inherits
+    /// as its high-water mark and the kernel carries across exec: see `inherited_rss_kb`.
     pub max_rss_kb: u64,
+    /// The judge's resident set when it forked the run: a `max_rss_kb` at or below it may be the judge's, not the
+    /// program's (it matters when the judge process is larger than the program, as the dev host with its language
+    /// runtimes loaded).
+    pub inherited_rss_kb: u64,
 }
 
 /// One submission's private directory and uid.
@@ -428,6 +434,7 @@ impl SandboxBox {
         unsafe {
             command.pre_exec(move || setup.apply());
         }
+        let inherited_rss_kb = resident_kb_of_self();
         let started = Instant::now();
         let (pid, mut child) = start_registered(|| {
             let child = command.spawn()?;
@@ -473,6 +480,7 @@ impl SandboxBox {
             wall,
             cpu,
             max_rss_kb: usage.ru_maxrss as u64,
+            inherited_rss_kb,
         })
     }
 
@@ -572,6 +580,15 @@ impl ChildSetup {
         }
         Ok(())
     }
+}
+
+/// This process's resident set in KiB (/proc/self/statm; 0 when unreadable, which makes every peak attributable).
+fn resident_kb_of_self() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages = statm.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    pages * page_size / 1024
 }
 
 fn check(result: i32) -> io::Result<()> {
