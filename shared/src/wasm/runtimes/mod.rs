@@ -39,8 +39,8 @@ pub const LANGUAGES: [Language; 3] = [Language::Python, Language::Javascript, La
 const SOURCE_PLACEHOLDER: &str = "{source}";
 /// Default cap of the loaded-runtime cache.
 const DEFAULT_CACHE_MB: u64 = 384;
-/// What a compiled module costs in memory per byte of module, estimated: wasmi's translated code is a few times the
-/// size of the Wasm code it comes from (measured in BENCHMARKS.md).
+/// What a loaded module costs in memory per byte of module, estimated with a margin: loading CPython's 26 MB module
+/// added 62 MB of resident memory with its 10 MiB snapshot, Ruby's 24 MB module 24 MB (BENCHMARKS.md).
 const COMPILED_BYTES_PER_MODULE_BYTE: usize = 4;
 /// Limits of the warm-up and calibration runs, which run the runtime's own start-up.
 const LOAD_LIMITS: Limits = Limits { time_ms: 10_000, memory_mb: 512, output_kb: 64 };
