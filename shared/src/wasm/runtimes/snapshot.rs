@@ -92,8 +92,9 @@ pub fn expose_mutable_globals(module: &[u8]) -> Result<(Vec<u8>, Vec<String>), B
     Ok((out, names))
 }
 
-/// The address of the flag with which `_start` refuses to run twice: its body opens (after an optional `block`)
-/// with `i32.const A; i32.load offset=O` and soon sets the same word with `i32.const A; i32.const 1; i32.store`.
+/// The address of the flag with which `_start` refuses to run twice: among `_start`'s first instructions, a load
+/// `i32.const A; i32.load offset=O` of the word that is then set with `i32.const A; i32.const 1; i32.store`. A plain
+/// wasi-libc `_start` opens with it; one instrumented by Asyncify (Ruby) has its state checks around it.
 pub fn start_guard(module: &[u8]) -> Result<u32, BinaryError> {
     let sections = sections(module)?;
     let imported_functions = match sections.iter().find(|section| section.id == SECTION_IMPORT) {
@@ -120,31 +121,31 @@ pub fn start_guard(module: &[u8]) -> Result<u32, BinaryError> {
         reader.leb()?;
         reader.byte()?;
     }
-    let opening = &body[reader.position..body.len().min(reader.position + 64)];
-    let mut ops = Reader::new(opening);
-    if ops.peek() == Some(0x02) {
-        ops.byte()?;
-        ops.byte()?; // block type: empty
+    let opening = &body[reader.position..body.len().min(reader.position + START_GUARD_WINDOW)];
+    (0..opening.len())
+        .filter(|&at| opening[at] == 0x41)
+        .find_map(|at| guard_at(opening, at))
+        .ok_or_else(|| BinaryError("`_start` does not open with wasi-libc's run-once check".into()))
+}
+
+/// How far into `_start` the run-once check is looked for.
+const START_GUARD_WINDOW: usize = 128;
+
+/// The flag's address when `opening[at..]` loads a constant address that `opening` later sets to 1.
+fn guard_at(opening: &[u8], at: usize) -> Option<u32> {
+    let mut ops = Reader::new(&opening[at..]);
+    ops.byte().ok()?; // i32.const
+    let address = ops.sleb32().ok()?;
+    if ops.byte().ok()? != 0x28 {
+        return None; // not an i32.load
     }
-    let not_found = || BinaryError("`_start` does not open with wasi-libc's run-once check".into());
-    if ops.byte()? != 0x41 {
-        return Err(not_found());
-    }
-    let address = ops.sleb32()?;
-    if ops.byte()? != 0x28 {
-        return Err(not_found());
-    }
-    ops.leb()?; // alignment
-    let offset = ops.leb()?;
-    let flag = (address as u32).checked_add(u32::try_from(offset).map_err(|_| not_found())?).ok_or_else(not_found)?;
-    // The same address must be set to 1 right after the check.
-    let mut store_pattern = vec![0x41];
-    write_sleb32(&mut store_pattern, address);
-    store_pattern.extend_from_slice(&[0x41, 0x01, 0x36]);
-    if !opening[ops.position..].windows(store_pattern.len()).any(|window| window == store_pattern) {
-        return Err(not_found());
-    }
-    Ok(flag)
+    ops.leb().ok()?; // alignment
+    let offset = u32::try_from(ops.leb().ok()?).ok()?;
+    let mut store = vec![0x41];
+    write_sleb32(&mut store, address);
+    store.extend_from_slice(&[0x41, 0x01, 0x36]);
+    let after = &opening[at + ops.position..];
+    after.windows(store.len()).any(|window| window == store).then(|| (address as u32).checked_add(offset))?
 }
 
 struct Section<'a> {
@@ -381,6 +382,20 @@ mod tests {
     #[test]
     fn the_run_once_flag_of_start_is_found() {
         assert_eq!(start_guard(&command()), Ok(1024));
+    }
+
+    #[test]
+    fn the_flag_is_found_behind_asyncify_state_checks() {
+        let module = wat::parse_str(
+            r#"(module
+            (memory (export "memory") 1)
+            (global $state (mut i32) (i32.const 0))
+            (func (export "_start") (local $started i32)
+              (if (i32.eqz (global.get $state)) (then (local.set $started (i32.load (i32.const 2048)))))
+              (if (i32.eqz (local.get $started)) (then (i32.store (i32.const 2048) (i32.const 1))))))"#,
+        )
+        .unwrap();
+        assert_eq!(start_guard(&module), Ok(2048));
     }
 
     #[test]
