@@ -79,8 +79,10 @@ PACKS = [
             "runtime": "quickjs-ng",
             "version": "0.17.0",
             "fuel_per_ms": 3_000_000,
-            # --std: the std and os modules as globals (std.in reads stdin); -e: the program's text.
-            "launch": {"kind": "quickjs_reactor", "args": ["qjs", "--std", "-e", "{source}"]},
+            # --std: the std and os modules as globals (std.in reads stdin); -m: the program is a module, which
+            # qjs awaits, running promise jobs to the end (a script's would be dropped: the reactor exports no event
+            # loop) and allowing top-level await; -e: the program's text.
+            "launch": {"kind": "quickjs_reactor", "args": ["qjs", "--std", "-m", "-e", "{source}"]},
         },
     },
 ]

@@ -367,3 +367,14 @@ fn packs_are_read_from_an_s3_bucket_and_checked() {
     let err = missing.judge(&submission).unwrap_err();
     assert!(err.to_string().contains("index.json") && err.to_string().contains("404"), "{err}");
 }
+
+#[test]
+fn javascript_runs_promise_jobs_and_top_level_await() {
+    let test = single(
+        "javascript",
+        "Promise.resolve().then(() => console.log('later'));\nconsole.log('now');\nconst x = await Promise.resolve(42);\nconsole.log(x);",
+        "",
+        "now\nlater\n42\n",
+    );
+    assert_eq!(test.verdict, Verdict::Accepted, "{test:#?}");
+}
