@@ -378,3 +378,16 @@ fn javascript_runs_promise_jobs_and_top_level_await() {
     );
     assert_eq!(test.verdict, Verdict::Accepted, "{test:#?}");
 }
+
+/// The README's examples for these languages are accepted as they are.
+#[test]
+fn the_readme_examples_are_accepted() {
+    for example in [
+        include_str!("../../examples/python-wasm-sum.json"),
+        include_str!("../../examples/javascript-sum.json"),
+        include_str!("../../examples/ruby-sum.json"),
+    ] {
+        let report = judge(serde_json::from_str(example).unwrap()).unwrap();
+        assert_eq!(report.verdict, Verdict::Accepted, "{example}: {report:#?}");
+    }
+}
