@@ -112,9 +112,11 @@ fmt:
 
 ## Release build, then the benchmarks; their report goes to stdout (BENCHMARKS.md holds the figures and the machine).
 bench: $(VENV)/build.installed packs
-	$(CARGO) build --release --bins -p codecapsule-validate -p codecapsule-python-judge -p codecapsule-java-judge \
-		-p codecapsule-csharp-judge -p codecapsule-generate -p codecapsule-analytics-ingest \
-		-p codecapsule-analytics-processor -p hello-floor
+	# One build per function: built together, cargo would unify the shared library's features across them and every
+	# binary would link what the largest one needs (the sizes measured would be wrong).
+	for package in codecapsule-validate codecapsule-python-judge codecapsule-java-judge codecapsule-csharp-judge \
+		codecapsule-generate codecapsule-analytics-ingest codecapsule-analytics-processor hello-floor; do \
+		$(CARGO) build --release --bins -p $$package || exit 1; done
 	$(CARGO) bench -p codecapsule-validate --bench judge
 	$(CARGO) bench -p codecapsule-shared --features sandbox --bench native
 	$(CARGO) bench -p codecapsule-shared --features sandbox --bench runtimes
