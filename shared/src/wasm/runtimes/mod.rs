@@ -583,12 +583,6 @@ impl RuntimePacks {
         state.loaded.push(entry);
         Some(runtime)
     }
-
-    /// Languages whose runtimes are loaded now.
-    pub fn loaded(&self) -> Vec<Language> {
-        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.loaded.iter().map(|(language, _)| *language).collect()
-    }
 }
 
 /// The judge of python, javascript and ruby in WebAssembly.
@@ -627,7 +621,6 @@ impl Judge for RuntimeJudge {
         let mut description = serde_json::to_value(self.engine()).unwrap_or_default();
         description["languages"] = LANGUAGES.iter().map(|language| language.as_str()).collect();
         description["packs"] = self.packs.source().describe().into();
-        description["loaded"] = self.packs.loaded().iter().map(|language| language.as_str()).collect();
         description
     }
 
