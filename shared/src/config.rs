@@ -109,6 +109,19 @@ pub fn read(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|value| !value.trim().is_empty())
 }
 
+/// AWS credentials from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), as Lambda sets
+/// them for the function's role; `None` unless both keys are set.
+#[cfg(any(feature = "remote", feature = "s3"))]
+pub fn aws_environment_credentials() -> Option<aws_credential_types::Credentials> {
+    Some(aws_credential_types::Credentials::new(
+        read("AWS_ACCESS_KEY_ID")?,
+        read("AWS_SECRET_ACCESS_KEY")?,
+        read("AWS_SESSION_TOKEN"),
+        None,
+        "environment",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,9 @@
 //! Backends: a local directory (OBJECTS_DIR, default .data/objects: the embedded default of `make run`), or, with the
 //! `s3` feature, Cloudflare R2 or any S3 through the S3 API: OBJECTS_S3_BUCKET, OBJECTS_S3_ENDPOINT
 //! (`https://<account>.r2.cloudflarestorage.com`), OBJECTS_S3_REGION (default `auto`, R2's), path-style addressing,
-//! and CLOUDFLARE_R2_ACCESS_KEY / CLOUDFLARE_R2_SECRET_KEY (else the default AWS credential chain). The S3 client is
-//! built on first use, never at start-up.
+//! and CLOUDFLARE_R2_ACCESS_KEY / CLOUDFLARE_R2_SECRET_KEY (else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+//! AWS_SESSION_TOKEN, as Lambda sets them for the function's role). The S3 client is built on first use, never at
+//! start-up, with rustls on ring (no aws-config, no aws-lc-rs: the binary stays small).
 
 use crate::config::{self, ConfigError};
 use crate::model::{Capsule, CapsuleCode};
@@ -127,25 +128,34 @@ pub mod s3 {
         async fn client(&self) -> &aws_sdk_s3::Client {
             self.client
                 .get_or_init(|| async {
-                    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                        .region(aws_config::Region::new(self.region.clone()));
+                    use aws_smithy_http_client::tls;
+                    let http = aws_smithy_http_client::Builder::new()
+                        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+                        .build_https();
+                    // R2 (and most S3-compatible stores) want path-style URLs: <endpoint>/<bucket>/<key>.
+                    let mut config = aws_sdk_s3::Config::builder()
+                        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                        .region(aws_sdk_s3::config::Region::new(self.region.clone()))
+                        .http_client(http)
+                        .force_path_style(true);
                     if let Some(endpoint) = &self.endpoint {
-                        loader = loader.endpoint_url(endpoint);
+                        config = config.endpoint_url(endpoint);
                     }
-                    if let Some((access, secret)) = &self.credentials {
-                        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                    let credentials = match &self.credentials {
+                        Some((access, secret)) => Some(aws_credential_types::Credentials::new(
                             access.expose(),
                             secret.expose(),
                             None,
                             None,
                             "cloudflare-r2",
-                        ));
+                        )),
+                        // Without R2 keys: the function's role, whose credentials Lambda puts in the environment.
+                        None => config::aws_environment_credentials(),
+                    };
+                    if let Some(credentials) = credentials {
+                        config = config.credentials_provider(credentials);
                     }
-                    let shared = loader.load().await;
-                    // R2 (and most S3-compatible stores) want path-style URLs: <endpoint>/<bucket>/<key>.
-                    aws_sdk_s3::Client::from_conf(
-                        aws_sdk_s3::config::Builder::from(&shared).force_path_style(true).build(),
-                    )
+                    aws_sdk_s3::Client::from_conf(config.build())
                 })
                 .await
         }

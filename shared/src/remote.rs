@@ -162,19 +162,13 @@ impl RemoteJudge {
     /// The SigV4 headers (authorization, x-amz-date, x-amz-security-token) of a POST of `body` to the judge.
     fn sigv4_headers(&self, region: &str, body: &[u8]) -> Result<Vec<(String, String)>, JudgeError> {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-        let credential = |var: &str| {
-            config::read(var).ok_or_else(|| JudgeError::Unavailable {
-                language: self.language,
-                reason: format!("requests to the {} judge must be signed, but {var} is not set", self.language),
-            })
-        };
-        let credentials = aws_credential_types::Credentials::new(
-            credential("AWS_ACCESS_KEY_ID")?,
-            credential("AWS_SECRET_ACCESS_KEY")?,
-            config::read("AWS_SESSION_TOKEN"),
-            None,
-            "environment",
-        );
+        let credentials = config::aws_environment_credentials().ok_or_else(|| JudgeError::Unavailable {
+            language: self.language,
+            reason: format!(
+                "requests to the {} judge must be signed, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+                self.language
+            ),
+        })?;
         let identity: aws_smithy_runtime_api::client::identity::Identity = credentials.into();
         let failed =
             |err: &dyn std::fmt::Display| JudgeError::Internal(format!("the request could not be signed: {err}"));
