@@ -4,24 +4,12 @@
 use codecapsule::config::Secret;
 use codecapsule::model::Capsule;
 use codecapsule::objects::{ObjectError, ObjectStore, s3::S3Store};
-use codecapsule_test_support::{KillOnDrop, free_port, venv_tool, wait_for_port};
+use codecapsule_test_support::start_moto;
 use serde_json::json;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 #[tokio::test]
 async fn capsules_are_published_by_content_hash_without_their_solution() {
-    let port = free_port();
-    let _moto = KillOnDrop(
-        Command::new(venv_tool("moto_server", "MOTO_SERVER"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, Duration::from_secs(30));
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let (_moto, endpoint) = start_moto();
     let keys = Some((Secret::new("testing".into()), Secret::new("testing".into())));
     let store = S3Store::new("capsules".into(), Some(endpoint.clone()), "us-east-1".into(), keys.clone());
     // The bucket, made with a plain HTTP PUT (path style), as an operator would have made it in R2's dashboard.

@@ -2,23 +2,8 @@
 //! TTL, refreshed on demand after a rotation; missing secrets and unset variables are clear errors.
 
 use codecapsule::secrets::{SecretError, SecretSource, SecretsManagerSecret};
-use codecapsule_test_support::{KillOnDrop, free_port, venv_tool, wait_for_port};
-use std::process::{Command, Stdio};
+use codecapsule_test_support::start_moto;
 use std::time::Duration;
-
-/// moto_server from the project's venv, on a free port.
-fn start_moto() -> (KillOnDrop, String) {
-    let port = free_port();
-    let child = Command::new(venv_tool("moto_server", "MOTO_SERVER"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let moto = KillOnDrop(child);
-    wait_for_port(port, Duration::from_secs(30));
-    (moto, format!("http://127.0.0.1:{port}"))
-}
 
 #[tokio::test]
 async fn secrets_manager_secrets_are_cached_and_refreshed() {

@@ -41,7 +41,10 @@ fn request(language: &str, source: &str, tests: Vec<Test>) -> JudgeRequest {
 }
 
 fn judge(request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
-    let judge = judge_of_packs();
+    judge_by(judge_of_packs(), request)
+}
+
+fn judge_by(judge: &RuntimeJudge, request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
     let submission = Submission::check(request, |language| judge.judges(language), |_| String::new())?;
     judge.judge(&submission)
 }
@@ -274,9 +277,10 @@ mod tempdir {
 }
 
 fn judge_with(dir: &Path, request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
-    let judge = RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(dir.to_path_buf()), 1 << 30)));
-    let submission = Submission::check(request, |language| judge.judges(language), |_| String::new())?;
-    judge.judge(&submission)
+    judge_by(
+        &RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(dir.to_path_buf()), 1 << 30))),
+        request,
+    )
 }
 
 #[test]
@@ -313,19 +317,8 @@ fn a_missing_pack_or_broken_manifest_is_a_clear_error() {
 #[cfg(feature = "remote")]
 #[test]
 fn packs_are_read_from_an_s3_bucket_and_checked() {
-    use codecapsule_test_support::{KillOnDrop, free_port, venv_tool, wait_for_port};
-    use std::process::{Command, Stdio};
-    let port = free_port();
-    let _moto = KillOnDrop(
-        Command::new(venv_tool("moto_server", "MOTO_SERVER"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, std::time::Duration::from_secs(30));
-    let bucket = format!("http://127.0.0.1:{port}/packs");
+    let (_moto, endpoint) = codecapsule_test_support::start_moto();
+    let bucket = format!("{endpoint}/packs");
     let local = packs_dir();
     let pack = "quickjs-ng-0.17.0";
     let module = "qjs-wasi-reactor.wasm";
@@ -349,22 +342,20 @@ fn packs_are_read_from_an_s3_bucket_and_checked() {
 
     let from_bucket =
         || RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Url(format!("{bucket}/runtimes")), 1 << 30)));
-    let program = request("javascript", "console.log(6 * 7);", vec![Test::stdio("", "42\n")]);
-    let judge = from_bucket();
-    let submission = Submission::check(program.clone(), |language| judge.judges(language), |_| String::new()).unwrap();
-    let report = judge.judge(&submission).unwrap();
+    let program = || request("javascript", "console.log(6 * 7);", vec![Test::stdio("", "42\n")]);
+    let report = judge_by(&from_bucket(), program()).unwrap();
     assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
 
     let mut altered = bytes;
     altered[100] ^= 1;
     put(format!("{bucket}/runtimes/{pack}/{module}"), altered);
-    let err = from_bucket().judge(&submission).unwrap_err();
+    let err = judge_by(&from_bucket(), program()).unwrap_err();
     assert!(err.to_string().contains("SHA-256"), "{err}");
     let missing = RuntimeJudge::new(Arc::new(RuntimePacks::new(
-        PackSource::Url(format!("http://127.0.0.1:{port}/no-such-bucket/runtimes")),
+        PackSource::Url(format!("{endpoint}/no-such-bucket/runtimes")),
         1 << 30,
     )));
-    let err = missing.judge(&submission).unwrap_err();
+    let err = judge_by(&missing, program()).unwrap_err();
     assert!(err.to_string().contains("index.json") && err.to_string().contains("404"), "{err}");
 }
 

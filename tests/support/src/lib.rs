@@ -40,6 +40,21 @@ pub fn venv_tool(name: &str, env_var: &str) -> PathBuf {
     path
 }
 
+/// moto_server from the project's venv on a free loopback port (S3 and Secrets Manager), killed with the guard; its
+/// base URL.
+pub fn start_moto() -> (KillOnDrop, String) {
+    let port = free_port();
+    let child = std::process::Command::new(venv_tool("moto_server", "MOTO_SERVER"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let moto = KillOnDrop(child);
+    wait_for_port(port, Duration::from_secs(30));
+    (moto, format!("http://127.0.0.1:{port}"))
+}
+
 /// `routes` with the shared HTTP conventions (a minimal health answer), served on a free loopback port; its base URL.
 pub async fn serve(routes: axum::Router) -> String {
     let health = || codecapsule::http::Health {
