@@ -597,10 +597,18 @@ impl RuntimeJudge {
     }
 
     /// The judge when a packs store is configured and has an index, else `None` (the function then judges these
-    /// languages natively or not at all).
+    /// languages natively or not at all). Every judge made here shares one cache: the dev host serves validate and
+    /// generate from one process, and a runtime is loaded once for both.
     pub fn from_env() -> Result<Option<RuntimeJudge>, ConfigError> {
-        let packs = RuntimePacks::from_env()?;
-        Ok(packs.source().has_index().then(|| RuntimeJudge::new(Arc::new(packs))))
+        static SHARED: std::sync::OnceLock<Arc<RuntimePacks>> = std::sync::OnceLock::new();
+        let packs = match SHARED.get() {
+            Some(packs) => packs.clone(),
+            None => {
+                let packs = Arc::new(RuntimePacks::from_env()?);
+                SHARED.get_or_init(|| packs).clone()
+            }
+        };
+        Ok(packs.source().has_index().then(|| RuntimeJudge::new(packs)))
     }
 }
 
