@@ -192,8 +192,8 @@ pub struct LoadedRuntime {
     engine: Engine,
     module: Module,
     snapshot: Option<Snapshot>,
-    /// Why there is no snapshot, for /api/health.
-    pub snapshot_unavailable: Option<String>,
+    /// Why there is no snapshot (logged at load).
+    snapshot_unavailable: Option<String>,
     /// What running an empty program costs: granted on top of every test's limits.
     pub startup: Calibration,
     footprint: usize,
@@ -560,6 +560,7 @@ impl RuntimePacks {
             load_ms = millis(started.elapsed()),
             startup_ms = millis(runtime.startup.time),
             snapshot = runtime.snapshot.is_some(),
+            without_snapshot = runtime.snapshot_unavailable.as_deref().unwrap_or(""),
             "language runtime loaded"
         );
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
