@@ -21,16 +21,10 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn judges() -> &'static Judges {
     static JUDGES: OnceLock<Judges> = OnceLock::new();
     JUDGES.get_or_init(|| {
-        // A sandbox directory of this test process's own, so that its host checks see only its own boxes.
-        let default_base = if unsafe { libc::geteuid() } == 0 {
-            Path::new("/run/codecapsule-sandbox").to_path_buf()
-        } else {
-            std::env::temp_dir().join(format!("codecapsule-sandbox-{}", unsafe { libc::geteuid() }))
-        };
         // SAFETY: set once, before any judge thread starts, while the tests holding SERIAL wait for this init.
         unsafe {
             std::env::set_var("CODECAPSULE_JUDGE_SECRET", SECRET);
-            std::env::set_var("SANDBOX_DIR", default_base.join(format!("tests-{}", std::process::id())));
+            std::env::set_var("SANDBOX_DIR", codecapsule_test_support::test_sandbox_dir("tests"));
         }
         Judges::new(vec![
             Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>,

@@ -216,14 +216,8 @@ fn the_program_is_data_not_arguments() {
 #[test]
 fn native_and_wasm_python_agree_on_every_verdict() {
     use codecapsule::native::{NativeJudge, Runtime};
-    // A sandbox directory of this test process's own, as in tests/native_judges.rs.
-    let base = if unsafe { libc::geteuid() } == 0 {
-        PathBuf::from("/run/codecapsule-sandbox")
-    } else {
-        std::env::temp_dir().join(format!("codecapsule-sandbox-{}", unsafe { libc::geteuid() }))
-    };
     // SAFETY: set before the native judge's first box; this test binary has no other native judge.
-    unsafe { std::env::set_var("SANDBOX_DIR", base.join(format!("runtimes-{}", std::process::id()))) };
+    unsafe { std::env::set_var("SANDBOX_DIR", codecapsule_test_support::test_sandbox_dir("runtimes")) };
     let native = NativeJudge::new(Runtime::python());
     for (expected, python, _, _) in VERDICT_PROGRAMS {
         let mut native_request = verdict_request("python", python);

@@ -248,14 +248,7 @@ impl Job {
                         let _ = client.send(event);
                     }
                     Record::Call(call) => {
-                        let usage = Usage {
-                            llm_calls: 1,
-                            llm_prompt_tokens: call.prompt_tokens as i64,
-                            llm_completion_tokens: call.completion_tokens as i64,
-                            llm_cost_usd: call.cost_usd,
-                            ..Usage::default()
-                        };
-                        if let Err(err) = store.record_usage(organization, &usage).await {
+                        if let Err(err) = store.record_usage(organization, &Usage::from(&call)).await {
                             tracing::error!(error = %err, %job_id, "cannot record LLM usage");
                         }
                     }

@@ -3,16 +3,12 @@
 //! object without the solution); a budget exhausted mid-job saves nothing; the daily allowance and every missing
 //! piece of setup are clear refusals; a dropped connection does not stop the job.
 
-use codecapsule::config::Secret;
 use codecapsule::generation::Budget;
-use codecapsule::guard::Guard;
-use codecapsule::guard::auth::AuthConfig;
 use codecapsule::judge::{Judge, Judges};
 use codecapsule::native::{NativeJudge, Runtime};
 use codecapsule::objects::ObjectStore;
-use codecapsule::state::StateConfig;
 use codecapsule_test_support::fake_llm::{FakeLlm, Scripted};
-use codecapsule_test_support::postgres::{Fixture, JWT_SECRET, TempPostgres};
+use codecapsule_test_support::postgres::{Fixture, TempPostgres};
 use generate::Generation;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -52,13 +48,7 @@ async fn setup(script: Vec<Scripted>, budget: Budget, with_llm: bool) -> Setup {
     let fixture = Fixture::create(&postgres.client().await).await;
     let fake = FakeLlm::start(script).await;
     let llm = fake.client();
-    let state = StateConfig::Direct { url: Secret::new(postgres.url.clone()), ca_cert: None, pool_size: 4 };
-    let auth = AuthConfig {
-        jwt_secret: Some(Secret::new(JWT_SECRET.into())),
-        jwks_url: None,
-        audience: "authenticated".into(),
-    };
-    let guard = Guard::new(&state, auth, Duration::from_secs(1)).unwrap();
+    let guard = postgres.guard(4);
     let objects = std::env::temp_dir().join(format!("codecapsule-objects-{}", uuid::Uuid::new_v4()));
     let generation = Generation {
         judges: Judges::new(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>]),

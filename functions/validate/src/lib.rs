@@ -187,14 +187,7 @@ async fn heal(
     let mut calls = Calls(Vec::new());
     let healed = Engine::new(llm, judges, budget).heal(capsule, &mut calls).await;
     for call in &calls.0 {
-        let usage = Usage {
-            llm_calls: 1,
-            llm_prompt_tokens: call.prompt_tokens as i64,
-            llm_completion_tokens: call.completion_tokens as i64,
-            llm_cost_usd: call.cost_usd,
-            ..Usage::default()
-        };
-        if let Err(err) = store.record_usage(organization, &usage).await {
+        if let Err(err) = store.record_usage(organization, &Usage::from(call)).await {
             tracing::error!(error = %err, "cannot record LLM usage");
         }
     }

@@ -2,18 +2,13 @@
 //! organization's invalid capsule comes back healed with what changed and why (and the calls in the usage ledger); an
 //! anonymous caller gets the plain validation with the reason healing was skipped.
 
-use codecapsule::config::Secret;
-use codecapsule::guard::Guard;
-use codecapsule::guard::auth::AuthConfig;
 use codecapsule::judge::{Judge, Judges};
 use codecapsule::native::{NativeJudge, Runtime};
-use codecapsule::state::StateConfig;
 use codecapsule::wasm::WasmJudge;
 use codecapsule_test_support::fake_llm::{FakeLlm, Scripted};
-use codecapsule_test_support::postgres::{Fixture, JWT_SECRET, TempPostgres};
+use codecapsule_test_support::postgres::{Fixture, TempPostgres};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
 const CORRECT: &str = "a, b = map(int, input().split())\nprint(a + b)\n";
 const OFF_BY_ONE: &str = "a, b = map(int, input().split())\nprint(a + b + 1)\n";
@@ -21,13 +16,7 @@ const ABS_FIRST: &str = "a, b = map(int, input().split())\nprint(abs(a) + b)\n";
 
 async fn serve(postgres: &TempPostgres, fake: &FakeLlm) -> String {
     let llm = fake.client();
-    let state = StateConfig::Direct { url: Secret::new(postgres.url.clone()), ca_cert: None, pool_size: 2 };
-    let auth = AuthConfig {
-        jwt_secret: Some(Secret::new(JWT_SECRET.into())),
-        jwks_url: None,
-        audience: "authenticated".into(),
-    };
-    let guard = Guard::new(&state, auth, Duration::from_secs(1)).unwrap();
+    let guard = postgres.guard(2);
     let judges =
         Judges::new(vec![Arc::new(WasmJudge) as Arc<dyn Judge>, Arc::new(NativeJudge::new(Runtime::python()))]);
     codecapsule_test_support::serve(validate::routes(judges, &guard, Some(Arc::new(llm)))).await

@@ -188,7 +188,15 @@ impl Sandbox {
         if let Some(uid) = uid {
             chown(&build, uid)?;
         }
-        Ok(SandboxBox { sandbox: self, dir, program, build, uid, runs: AtomicU32::new(0) })
+        Ok(SandboxBox {
+            sandbox: self,
+            dir,
+            program,
+            build,
+            uid,
+            runs: AtomicU32::new(0),
+            inherited_rss_kb: resident_kb_of_self(),
+        })
     }
 }
 
@@ -330,9 +338,9 @@ pub struct RunResult {
     /// Peak resident set from wait4. It includes the judge's own resident set at the fork, which the child inherits
     /// as its high-water mark and the kernel carries across exec: see `inherited_rss_kb`.
     pub max_rss_kb: u64,
-    /// The judge's resident set when it forked the run: a `max_rss_kb` at or below it may be the judge's, not the
-    /// program's (it matters when the judge process is larger than the program, as the dev host with its language
-    /// runtimes loaded).
+    /// The judge's resident set when the submission's box was made: a `max_rss_kb` at or below it may be the
+    /// judge's, not the program's (it matters when the judge process is larger than the program, as the dev host with
+    /// its language runtimes loaded).
     pub inherited_rss_kb: u64,
 }
 
@@ -344,6 +352,9 @@ pub struct SandboxBox {
     build: PathBuf,
     uid: Option<u32>,
     runs: AtomicU32,
+    /// The judge's resident set when the box was made: what its runs' children inherit as their high-water mark
+    /// (read once per submission, not on every run's path).
+    inherited_rss_kb: u64,
 }
 
 impl SandboxBox {
@@ -434,7 +445,6 @@ impl SandboxBox {
         unsafe {
             command.pre_exec(move || setup.apply());
         }
-        let inherited_rss_kb = resident_kb_of_self();
         let started = Instant::now();
         let (pid, mut child) = start_registered(|| {
             let child = command.spawn()?;
@@ -480,7 +490,7 @@ impl SandboxBox {
             wall,
             cpu,
             max_rss_kb: usage.ru_maxrss as u64,
-            inherited_rss_kb,
+            inherited_rss_kb: self.inherited_rss_kb,
         })
     }
 

@@ -159,6 +159,20 @@ pub struct Usage {
     pub judge_cpu_ms: i64,
 }
 
+/// One LLM call as the ledger counts it (generate's jobs and validate's healing both write every call).
+#[cfg(feature = "ai")]
+impl From<&crate::generation::Call> for Usage {
+    fn from(call: &crate::generation::Call) -> Usage {
+        Usage {
+            llm_calls: 1,
+            llm_prompt_tokens: i64::try_from(call.prompt_tokens).unwrap_or(i64::MAX),
+            llm_completion_tokens: i64::try_from(call.completion_tokens).unwrap_or(i64::MAX),
+            llm_cost_usd: call.cost_usd,
+            ..Usage::default()
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
     #[error("conflict: {message}")]

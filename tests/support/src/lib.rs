@@ -40,6 +40,20 @@ pub fn venv_tool(name: &str, env_var: &str) -> PathBuf {
     path
 }
 
+/// A sandbox directory of this test process's own (for SANDBOX_DIR), under the judge's default base, so that its host
+/// checks see only its own boxes: /run/codecapsule-sandbox as root, else a directory of the uid under the temp dir.
+pub fn test_sandbox_dir(label: &str) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective uid.
+    let uid = std::fs::metadata("/proc/self").map(|meta| meta.uid()).unwrap_or(u32::MAX);
+    let base = if uid == 0 {
+        PathBuf::from("/run/codecapsule-sandbox")
+    } else {
+        std::env::temp_dir().join(format!("codecapsule-sandbox-{uid}"))
+    };
+    base.join(format!("{label}-{}", std::process::id()))
+}
+
 /// moto_server from the project's venv on a free loopback port (S3 and Secrets Manager), killed with the guard; its
 /// base URL.
 pub fn start_moto() -> (KillOnDrop, String) {

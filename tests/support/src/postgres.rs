@@ -43,6 +43,19 @@ impl TempPostgres {
     }
 
     /// A superuser connection.
+    /// A guard over this cluster (direct transport, `pool_size` connections) accepting HS256 tokens signed with
+    /// [`JWT_SECRET`]; switches cached for 1 s, so tests see their changes quickly.
+    pub fn guard(&self, pool_size: usize) -> codecapsule::guard::Guard {
+        let state =
+            codecapsule::state::StateConfig::Direct { url: Secret::new(self.url.clone()), ca_cert: None, pool_size };
+        let auth = codecapsule::guard::auth::AuthConfig {
+            jwt_secret: Some(Secret::new(JWT_SECRET.into())),
+            jwks_url: None,
+            audience: "authenticated".into(),
+        };
+        codecapsule::guard::Guard::new(&state, auth, std::time::Duration::from_secs(1)).expect("a valid guard")
+    }
+
     pub async fn client(&self) -> tokio_postgres::Client {
         connect(&self.url).await
     }
