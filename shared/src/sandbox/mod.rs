@@ -14,20 +14,24 @@
 //! - as root: an unprivileged uid/gid with no supplementary groups, an empty network namespace (made once, joined per
 //!   run), private IPC and UTS namespaces, and a private mount namespace for the tmpfs.
 
+mod pipes;
 mod seccomp;
+mod spawn;
+
+use pipes::Streams;
+use spawn::ChildSetup;
 
 use serde::Serialize;
 use std::collections::HashSet;
 use std::ffi::{CString, OsString};
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// First of the user ids given to sandboxes when the judge runs as root (one per submission, recycled).
@@ -52,6 +56,9 @@ const WORK_TMPFS_INODES: u64 = 4_096;
 /// program can neither leave files there for a later run nor fill the host's disk.
 const MASKED_DIRS: &[&std::ffi::CStr] = &[c"/tmp", c"/var/tmp", c"/dev/shm", c"/run/lock"];
 const MASK_TMPFS_OPTIONS: &std::ffi::CStr = c"size=16m,nr_inodes=1024,mode=1777";
+/// How long the judge reads a run's pipes after it has ended and every process of it was killed: they reach end of
+/// file at once then; the bound only keeps a judge from waiting on a pipe something outside the run still holds.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// The layers this host allows, as GET /api/health reports them.
 #[derive(Debug, Clone, Serialize)]
@@ -418,8 +425,12 @@ impl SandboxBox {
 
     fn run_in(&self, run: &Run, work: &Path) -> io::Result<RunResult> {
         let sandbox = self.sandbox;
+        let (program, args, env) = spawn::command_line(run.program, &run.args, &run.env)?;
         let setup = ChildSetup {
-            cwd: CString::new(work.as_os_str().as_bytes())?,
+            program,
+            args,
+            env,
+            cwd: spawn::c_string(work.as_os_str().as_bytes())?,
             tmpfs: (run.work_dir == WorkDir::Fresh && sandbox.layers.mount_namespace_tmpfs).then(|| {
                 let uid = self.uid.unwrap_or(0);
                 CString::new(format!(
@@ -430,37 +441,25 @@ impl SandboxBox {
             namespaces: sandbox.namespaces.as_ref().map(|n| [n.net.as_raw_fd(), n.ipc.as_raw_fd(), n.uts.as_raw_fd()]),
             rlimits: rlimits(&run.limits, self.uid.is_none()),
             uid: self.uid,
-            filter: sandbox.filter.clone(),
+            filter: &sandbox.filter,
         };
-        let mut command = Command::new(run.program);
-        command
-            .args(&run.args)
-            .env_clear()
-            .envs(run.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(work)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // SAFETY: `setup` only makes async-signal-safe syscalls on memory prepared before the fork.
-        unsafe {
-            command.pre_exec(move || setup.apply());
-        }
         let started = Instant::now();
-        let (pid, mut child) = start_registered(|| {
-            let child = command.spawn()?;
-            Ok((child.id() as i32, child))
+        let (pid, child) = start_registered(|| {
+            let child = spawn::spawn(&setup)?;
+            Ok((child.pid, child))
         })?;
-        let overflow = Arc::new(Mutex::new(None));
-        let stdout = capped_reader(child.stdout.take(), run.limits.output_bytes, Stream::Stdout, pid, &overflow);
-        let stderr = capped_reader(child.stderr.take(), run.limits.output_bytes, Stream::Stderr, pid, &overflow);
-        let stdin_data = run.stdin.to_vec();
-        let stdin = child.stdin.take().map(|mut pipe| {
-            std::thread::spawn(move || {
-                // A program that exits or closes stdin early makes this fail: that is its business.
-                let _ = pipe.write_all(&stdin_data);
-            })
-        });
-        let timed_out = wait_until_exit(pid, run.limits.wall);
+        let streams = Streams::new(child.stdin, child.stdout, child.stderr, run.stdin, run.limits.output_bytes);
+        let mut streams = match streams {
+            Ok(streams) => streams,
+            Err(err) => {
+                kill_group(pid);
+                let _ = reap(pid);
+                unregister(pid);
+                return Err(err);
+            }
+        };
+        let exited = streams.pump(Some(child.pidfd.as_fd()), started + run.limits.wall, || kill_group(pid));
+        let timed_out = !exited;
         if timed_out {
             kill_group(pid);
         }
@@ -468,24 +467,22 @@ impl SandboxBox {
         unregister(pid);
         let (status, usage) = reaped?;
         let wall = started.elapsed();
+        // Every writer of the pipes dies here, so what is left in them can be read to its end.
         self.kill_leftovers(pid);
-        let stdout = stdout.join().unwrap_or_default();
-        let stderr = stderr.join().unwrap_or_default();
-        if let Some(stdin) = stdin {
-            let _ = stdin.join();
-        }
+        streams.close_input();
+        streams.pump(None, Instant::now() + DRAIN_GRACE, || kill_group(pid));
+        let collected = streams.finish();
         let exit = if libc::WIFSIGNALED(status) {
             Exit::Signal(libc::WTERMSIG(status))
         } else {
             Exit::Code(libc::WEXITSTATUS(status))
         };
         let cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
-        let output_overflow = *overflow.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         Ok(RunResult {
             exit,
-            stdout,
-            stderr,
-            output_overflow,
+            stdout: collected.stdout,
+            stderr: collected.stderr,
+            output_overflow: collected.overflow,
             timed_out,
             wall,
             cpu,
@@ -516,82 +513,6 @@ impl Drop for SandboxBox {
     }
 }
 
-/// What the child does between fork and exec. Everything is prepared in the parent: no allocation happens here.
-struct ChildSetup {
-    cwd: CString,
-    tmpfs: Option<CString>,
-    namespaces: Option<[i32; 3]>,
-    rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
-    uid: Option<u32>,
-    filter: Vec<libc::sock_filter>,
-}
-
-impl ChildSetup {
-    fn apply(&self) -> io::Result<()> {
-        // SAFETY: every call is a syscall wrapper on valid, pre-allocated memory.
-        unsafe {
-            check(libc::setsid())?;
-            if let Some([net, ipc, uts]) = self.namespaces {
-                check(libc::setns(net, libc::CLONE_NEWNET))?;
-                check(libc::setns(ipc, libc::CLONE_NEWIPC))?;
-                check(libc::setns(uts, libc::CLONE_NEWUTS))?;
-            }
-            if let Some(options) = &self.tmpfs {
-                check(libc::unshare(libc::CLONE_NEWNS))?;
-                check(libc::mount(
-                    c"none".as_ptr(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ))?;
-                check(libc::mount(
-                    c"tmpfs".as_ptr(),
-                    self.cwd.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NODEV,
-                    options.as_ptr().cast(),
-                ))?;
-                for dir in MASKED_DIRS {
-                    // A directory this host lacks is skipped: ENOENT is not a failure of the sandbox.
-                    let mounted = libc::mount(
-                        c"tmpfs".as_ptr(),
-                        dir.as_ptr(),
-                        c"tmpfs".as_ptr(),
-                        libc::MS_NOSUID | libc::MS_NODEV,
-                        MASK_TMPFS_OPTIONS.as_ptr().cast(),
-                    );
-                    if mounted < 0 && *libc::__errno_location() != libc::ENOENT {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-            }
-            // Again after the mount, so the working directory is the tmpfs and not what it covers.
-            check(libc::chdir(self.cwd.as_ptr()))?;
-            for (resource, value) in &self.rlimits {
-                let limit = libc::rlimit { rlim_cur: *value, rlim_max: *value };
-                check(libc::setrlimit(*resource, &limit))?;
-            }
-            if let Some(uid) = self.uid {
-                check(libc::setgroups(0, std::ptr::null()))?;
-                check(libc::setresgid(uid, uid, uid))?;
-                check(libc::setresuid(uid, uid, uid))?;
-            }
-            // After setuid, which clears it: the program dies with the judge.
-            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
-            check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
-            if !self.filter.is_empty() {
-                let program = libc::sock_fprog {
-                    len: self.filter.len() as u16,
-                    filter: self.filter.as_ptr() as *mut libc::sock_filter,
-                };
-                check(libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &program) as i32)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// This process's resident set in KiB (/proc/self/statm; 0 when unreadable, which makes every peak attributable).
 fn resident_kb_of_self() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -599,10 +520,6 @@ fn resident_kb_of_self() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
     pages * page_size / 1024
-}
-
-fn check(result: i32) -> io::Result<()> {
-    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
 fn rlimits(limits: &RunLimits, shared_uid: bool) -> Vec<(libc::__rlimit_resource_t, u64)> {
@@ -623,51 +540,6 @@ fn rlimits(limits: &RunLimits, shared_uid: bool) -> Vec<(libc::__rlimit_resource
         list.push((libc::RLIMIT_AS, bytes));
     }
     list
-}
-
-/// Waits for `pid` to exit, at most `wall`. Returns true on timeout. Uses a pidfd, so no polling loop.
-fn wait_until_exit(pid: i32, wall: Duration) -> bool {
-    // SAFETY: pidfd_open returns a new descriptor we own, or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
-    if raw < 0 {
-        return wait_by_polling(pid, wall);
-    }
-    let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let deadline = Instant::now() + wall;
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return true;
-        }
-        let mut poll = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        let timeout = remaining.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        let ready = unsafe { libc::poll(&mut poll, 1, timeout) };
-        if ready > 0 {
-            return false;
-        }
-        if ready < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return wait_by_polling(pid, deadline.saturating_duration_since(Instant::now()));
-        }
-    }
-}
-
-/// Fallback for kernels without pidfd_open: waitid with WNOWAIT every millisecond.
-fn wait_by_polling(pid: i32, wall: Duration) -> bool {
-    let deadline = Instant::now() + wall;
-    loop {
-        // SAFETY: siginfo is plain memory for waitid to fill.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let done =
-            unsafe { libc::waitid(libc::P_PID, pid as u32, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
-        if done == 0 && unsafe { info.si_pid() } == pid {
-            return false;
-        }
-        if Instant::now() >= deadline {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 fn reap(pid: i32) -> io::Result<(i32, libc::rusage)> {
@@ -832,42 +704,6 @@ fn tasks_of_current_uid() -> u64 {
         .filter(|process| process.uid == uid)
         .map(|process| std::fs::read_dir(format!("/proc/{}/task", process.pid)).map_or(1, |tasks| tasks.count() as u64))
         .sum()
-}
-
-/// Reads a pipe to its end keeping at most `cap` bytes; past the cap it records the overflow and kills the group.
-fn capped_reader(
-    pipe: Option<impl Read + Send + 'static>,
-    cap: usize,
-    stream: Stream,
-    pid: i32,
-    overflow: &Arc<Mutex<Option<Stream>>>,
-) -> std::thread::JoinHandle<Vec<u8>> {
-    let overflow = overflow.clone();
-    std::thread::spawn(move || {
-        let Some(mut pipe) = pipe else {
-            return Vec::new();
-        };
-        let mut kept = Vec::new();
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match pipe.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(read) => {
-                    let room = cap - kept.len();
-                    if read > room {
-                        kept.extend_from_slice(&chunk[..room]);
-                        overflow.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get_or_insert(stream);
-                        kill_group(pid);
-                        break;
-                    }
-                    kept.extend_from_slice(&chunk[..read]);
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        kept
-    })
 }
 
 fn chown(path: &Path, uid: u32) -> io::Result<()> {

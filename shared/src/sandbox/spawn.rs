@@ -1,0 +1,320 @@
+//! Starting a sandboxed program: what posix_spawn does, with the sandbox's setup between the clone and the exec.
+//!
+//! std's `Command` forks as soon as it is given a `pre_exec` hook, copying the judge's page tables on every run (and
+//! the judge then takes copy-on-write faults on its own memory). posix_spawn avoids both with
+//! clone(CLONE_VM | CLONE_VFORK): the child borrows the judge's memory, on a stack of its own, until it execs, while
+//! the calling thread waits. It takes no hook, so this module does the same by hand:
+//! - everything the child needs (paths, argv, envp, rlimits, the seccomp program) is prepared in the parent; the
+//!   child allocates nothing, takes no lock and cannot panic;
+//! - the child makes plain syscalls only. glibc's setuid family is avoided: it would signal every thread glibc knows,
+//!   which in a child sharing the judge's memory are the judge's threads; raw syscalls change the child alone;
+//! - every signal is blocked in the calling thread around the clone, and the child resets every handler to the
+//!   default before unblocking, so no handler of the judge's ever runs on the judge's memory in the child;
+//! - a failure before exec is written to the shared `failure` slot, which the parent reads once it resumes.
+
+use std::ffi::{CStr, CString, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+
+use super::{MASK_TMPFS_OPTIONS, MASKED_DIRS};
+
+/// The child's stack until exec: its frames are a few syscall wrappers deep.
+const CHILD_STACK_BYTES: usize = 64 * 1024;
+
+/// What the child does between clone and exec, all of it prepared by the parent.
+pub(super) struct ChildSetup<'a> {
+    pub program: CString,
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
+    pub cwd: CString,
+    /// The options of a private tmpfs mounted over `cwd` in a mount namespace of the run's own, which also covers the
+    /// host's shared writable directories; None: no mount namespace.
+    pub tmpfs: Option<CString>,
+    /// The prepared network, IPC and UTS namespaces to join.
+    pub namespaces: Option<[RawFd; 3]>,
+    pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    pub uid: Option<u32>,
+    pub filter: &'a [libc::sock_filter],
+}
+
+/// A started program: its pid, a pidfd that becomes readable when it exits, and the judge's ends of its pipes.
+pub(super) struct Child {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// The step of the child's setup that failed, for the error message.
+#[derive(Debug, Clone, Copy)]
+#[repr(u8)]
+enum Step {
+    Streams = 1,
+    Session,
+    JoinNamespaces,
+    MountNamespace,
+    WorkTmpfs,
+    MaskTmpfs,
+    WorkDirectory,
+    Rlimits,
+    DropPrivileges,
+    DeathSignal,
+    NoNewPrivileges,
+    Seccomp,
+    Signals,
+    Exec,
+}
+
+impl Step {
+    fn from_u8(value: u8) -> Option<Step> {
+        use Step::*;
+        [
+            Streams,
+            Session,
+            JoinNamespaces,
+            MountNamespace,
+            WorkTmpfs,
+            MaskTmpfs,
+            WorkDirectory,
+            Rlimits,
+            DropPrivileges,
+            DeathSignal,
+            NoNewPrivileges,
+            Seccomp,
+            Signals,
+            Exec,
+        ]
+        .into_iter()
+        .find(|step| *step as u8 == value)
+    }
+}
+
+/// Everything the child reads, in the parent's memory: pointers are made before the clone.
+struct Plan<'a> {
+    setup: &'a ChildSetup<'a>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    /// The child's ends of stdin, stdout and stderr.
+    streams: [RawFd; 3],
+    failed_step: AtomicU8,
+    failed_errno: AtomicI32,
+}
+
+/// Starts `setup.program` in the sandbox with three fresh pipes as its standard streams.
+pub(super) fn spawn(setup: &ChildSetup<'_>) -> io::Result<Child> {
+    let (stdin_read, stdin_write) = pipe()?;
+    let (stdout_read, stdout_write) = pipe()?;
+    let (stderr_read, stderr_write) = pipe()?;
+    let null_terminated = |strings: &[CString]| {
+        strings.iter().map(|string| string.as_ptr()).chain(std::iter::once(std::ptr::null())).collect::<Vec<_>>()
+    };
+    let plan = Plan {
+        setup,
+        argv: null_terminated(&setup.args),
+        envp: null_terminated(&setup.env),
+        streams: [stdin_read.as_raw_fd(), stdout_write.as_raw_fd(), stderr_write.as_raw_fd()],
+        failed_step: AtomicU8::new(0),
+        failed_errno: AtomicI32::new(0),
+    };
+    let mut stack = vec![0u8; CHILD_STACK_BYTES];
+    // The stack grows down from its end, 16-byte aligned as both ABIs require.
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK_BYTES) & !15;
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: every signal is blocked in this thread while the child borrows its memory (the previous mask restored
+    // right after); `plan` and `stack` outlive the child's use of them, since CLONE_VFORK resumes this thread only
+    // once the child has exec'd or exited.
+    let pid = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+        let pid = libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+            &plan as *const Plan as *mut libc::c_void,
+            &mut pidfd as *mut libc::c_int,
+        );
+        let error = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(error);
+        }
+        pid
+    };
+    drop(stack);
+    if pidfd < 0 {
+        // SAFETY: the child is ours; without a pidfd it cannot be supervised, so it goes at once.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        return Err(io::Error::other(
+            "this kernel gave no pidfd for the sandboxed program: Linux 5.3 or later is needed",
+        ));
+    }
+    // SAFETY: CLONE_PIDFD stored a new descriptor of ours.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    if let Some(step) = Step::from_u8(plan.failed_step.load(Ordering::Acquire)) {
+        let errno = io::Error::from_raw_os_error(plan.failed_errno.load(Ordering::Acquire));
+        // SAFETY: reaping the child that just exited.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        let what = setup.program.to_string_lossy();
+        return Err(io::Error::new(
+            errno.kind(),
+            format!("starting {what} in the sandbox failed at {step:?}: {errno}"),
+        ));
+    }
+    Ok(Child { pid, pidfd, stdin: stdin_write, stdout: stdout_read, stderr: stderr_read })
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut ends = [0; 2];
+    // SAFETY: pipe2 fills the array with two new descriptors, which we own.
+    if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) })
+}
+
+/// The child: set up, exec; on failure record the step and errno and exit.
+extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: the parent passed a pointer to a Plan that lives until it resumes.
+    let plan = unsafe { &*(plan as *const Plan) };
+    // SAFETY: plain syscalls on memory the parent prepared (see the module's comment).
+    let (step, errno) = unsafe { plan.set_up_and_exec() };
+    plan.failed_errno.store(errno, Ordering::Release);
+    plan.failed_step.store(step as u8, Ordering::Release);
+    // SAFETY: leaving without running anything of the judge's.
+    unsafe { libc::_exit(127) }
+}
+
+/// A syscall's result, or the step that failed and its errno.
+fn check(step: Step, result: libc::c_long) -> Result<(), (Step, i32)> {
+    if result < 0 { Err((step, io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))) } else { Ok(()) }
+}
+
+impl Plan<'_> {
+    /// Returns only on failure.
+    unsafe fn set_up_and_exec(&self) -> (Step, i32) {
+        match unsafe { self.set_up() } {
+            Err(failure) => failure,
+            Ok(()) => {
+                unsafe { libc::execve(self.setup.program.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+                (Step::Exec, io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+            }
+        }
+    }
+
+    unsafe fn set_up(&self) -> Result<(), (Step, i32)> {
+        let setup = self.setup;
+        unsafe {
+            // The pipes become 0, 1, 2 (dup2 clears close-on-exec on the copy); everything else the judge has open
+            // is closed at exec, whether or not it was opened close-on-exec.
+            for (target, fd) in self.streams.iter().enumerate() {
+                let target = target as RawFd;
+                if *fd == target {
+                    check(Step::Streams, libc::fcntl(target, libc::F_SETFD, 0).into())?;
+                } else {
+                    check(Step::Streams, libc::dup2(*fd, target).into())?;
+                }
+            }
+            libc::syscall(libc::SYS_close_range, 3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC);
+            check(Step::Session, libc::setsid().into())?;
+            if let Some([net, ipc, uts]) = setup.namespaces {
+                check(Step::JoinNamespaces, libc::setns(net, libc::CLONE_NEWNET).into())?;
+                check(Step::JoinNamespaces, libc::setns(ipc, libc::CLONE_NEWIPC).into())?;
+                check(Step::JoinNamespaces, libc::setns(uts, libc::CLONE_NEWUTS).into())?;
+            }
+            if let Some(options) = &setup.tmpfs {
+                check(Step::MountNamespace, libc::unshare(libc::CLONE_NEWNS).into())?;
+                let private = libc::MS_REC | libc::MS_PRIVATE;
+                check(Step::MountNamespace, mount(c"none", c"/", None, private, None))?;
+                let flags = libc::MS_NOSUID | libc::MS_NODEV;
+                check(Step::WorkTmpfs, mount(c"tmpfs", &setup.cwd, Some(c"tmpfs"), flags, Some(options)))?;
+                for dir in MASKED_DIRS {
+                    // A directory this host lacks is skipped: ENOENT is not a failure of the sandbox.
+                    let mounted = mount(c"tmpfs", dir, Some(c"tmpfs"), flags, Some(MASK_TMPFS_OPTIONS));
+                    if mounted < 0 && *libc::__errno_location() != libc::ENOENT {
+                        check(Step::MaskTmpfs, mounted)?;
+                    }
+                }
+            }
+            // After the mount, so the working directory is the tmpfs and not what it covers.
+            check(Step::WorkDirectory, libc::chdir(setup.cwd.as_ptr()).into())?;
+            for (resource, value) in &setup.rlimits {
+                let limit = libc::rlimit { rlim_cur: *value, rlim_max: *value };
+                check(Step::Rlimits, libc::setrlimit(*resource, &limit).into())?;
+            }
+            if let Some(uid) = setup.uid {
+                let id = libc::c_long::from(uid);
+                check(Step::DropPrivileges, libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()))?;
+                check(Step::DropPrivileges, libc::syscall(libc::SYS_setresgid, id, id, id))?;
+                check(Step::DropPrivileges, libc::syscall(libc::SYS_setresuid, id, id, id))?;
+            }
+            // After setuid, which clears it: the program dies with the judge.
+            check(Step::DeathSignal, libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0).into())?;
+            check(Step::NoNewPrivileges, libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).into())?;
+            if !setup.filter.is_empty() {
+                let program = libc::sock_fprog {
+                    len: setup.filter.len() as u16,
+                    filter: setup.filter.as_ptr() as *mut libc::sock_filter,
+                };
+                check(Step::Seccomp, libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &program))?;
+            }
+            // Default dispositions (the judge ignores SIGPIPE, as every Rust program does), then the signals the
+            // parent blocked around the clone are unblocked: the program starts with none blocked.
+            let mut default: libc::sigaction = std::mem::zeroed();
+            default.sa_sigaction = libc::SIG_DFL;
+            for signal in 1..=libc::SIGRTMAX() {
+                if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                    libc::sigaction(signal, &default, std::ptr::null_mut());
+                }
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            check(Step::Signals, libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()).into())?;
+        }
+        Ok(())
+    }
+}
+
+/// mount(2) with optional filesystem type and options.
+unsafe fn mount(
+    source: &CStr,
+    target: &CStr,
+    kind: Option<&CStr>,
+    flags: libc::c_ulong,
+    options: Option<&CStr>,
+) -> libc::c_long {
+    let kind = kind.map_or(std::ptr::null(), CStr::as_ptr);
+    let options = options.map_or(std::ptr::null(), |options| options.as_ptr().cast());
+    // SAFETY: NUL-terminated strings or null pointers, as mount(2) takes.
+    unsafe { libc::mount(source.as_ptr(), target.as_ptr(), kind, flags, options) }.into()
+}
+
+/// A C string of a path or an argument (the sandbox's inputs never hold NUL: the judge builds them).
+pub(super) fn c_string(bytes: impl AsRef<[u8]>) -> io::Result<CString> {
+    CString::new(bytes.as_ref()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in an argument"))
+}
+
+/// argv for `program` and `args`, and `KEY=value` strings for the environment.
+pub(super) fn command_line(
+    program: &Path,
+    args: &[OsString],
+    env: &[(OsString, OsString)],
+) -> io::Result<(CString, Vec<CString>, Vec<CString>)> {
+    let program = c_string(program.as_os_str().as_bytes())?;
+    let args = std::iter::once(Ok(program.clone()))
+        .chain(args.iter().map(|arg| c_string(arg.as_bytes())))
+        .collect::<io::Result<Vec<_>>>()?;
+    let env = env
+        .iter()
+        .map(|(key, value)| c_string([key.as_bytes(), b"=", value.as_bytes()].concat()))
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok((program, args, env))
+}
