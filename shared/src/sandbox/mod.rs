@@ -9,7 +9,9 @@
 //! - its own session and process group, killed at the end together with every process of its uid and every orphan
 //!   that reparented to the judge (a child subreaper): nothing outlives a run;
 //! - a wall-clock timeout; CPU time and peak RSS from wait4's rusage;
-//! - stdout/stderr read concurrently with caps (the group is killed at the cap), stdin fed from a thread;
+//! - stdout/stderr read concurrently with caps (the group is killed at the cap) and stdin fed, all from the judging
+//!   thread with poll (see [`pipes`]);
+//! - started the way posix_spawn starts a program, without copying the judge's page tables (see [`spawn`]);
 //! - no_new_privs and a seccomp filter (see [`seccomp`]);
 //! - as root: an unprivileged uid/gid with no supplementary groups, an empty network namespace (made once, joined per
 //!   run), private IPC and UTS namespaces, and a private mount namespace for the tmpfs.
@@ -49,6 +51,8 @@ pub fn uids_of_this_process() -> std::ops::Range<u32> {
     let first = SANDBOX_UID_BASE + (std::process::id() % SANDBOX_UID_BLOCKS) * SANDBOX_UIDS_PER_PROCESS;
     first..first + SANDBOX_UIDS_PER_PROCESS
 }
+/// In a box, where each run's private tmpfs work directory is mounted (in the run's own mount namespace).
+const MOUNT_POINT: &str = "work";
 /// Size and inode caps of a run's private tmpfs work directory.
 pub const WORK_TMPFS_BYTES: u64 = 64 << 20;
 const WORK_TMPFS_INODES: u64 = 4_096;
@@ -190,6 +194,9 @@ impl Sandbox {
         });
         let program = dir.join("program");
         std::fs::DirBuilder::new().mode(0o755).create(&program)?;
+        if self.layers.mount_namespace_tmpfs {
+            std::fs::DirBuilder::new().mode(0o700).create(dir.join(MOUNT_POINT))?;
+        }
         let build = dir.join("build");
         std::fs::DirBuilder::new().mode(0o700).create(&build)?;
         if let Some(uid) = uid {
@@ -404,23 +411,24 @@ impl SandboxBox {
 
     /// Runs one program to its end, its timeout or its output cap, then removes everything it left behind.
     pub fn run(&self, run: &Run) -> io::Result<RunResult> {
-        let work = match run.work_dir {
-            WorkDir::Build => self.build.clone(),
+        let private_tmpfs = self.sandbox.layers.mount_namespace_tmpfs;
+        match run.work_dir {
+            WorkDir::Build => self.run_in(run, &self.build),
+            // Each run mounts a new tmpfs over the box's one mount point, in a mount namespace of its own that dies
+            // with it: the directory on the host is never written, so it serves every run.
+            WorkDir::Fresh if private_tmpfs => self.run_in(run, &self.dir.join(MOUNT_POINT)),
             WorkDir::Fresh => {
                 let work = self.dir.join(format!("work-{}", self.runs.fetch_add(1, Ordering::Relaxed)));
                 std::fs::DirBuilder::new().mode(0o700).create(&work)?;
                 if let Some(uid) = self.uid {
                     chown(&work, uid)?;
                 }
-                work
+                let result = self.run_in(run, &work);
+                // remove_dir_all does not follow symbolic links the program may have planted.
+                let _ = std::fs::remove_dir_all(&work);
+                result
             }
-        };
-        let result = self.run_in(run, &work);
-        if run.work_dir == WorkDir::Fresh {
-            // remove_dir_all does not follow symbolic links the program may have planted.
-            let _ = std::fs::remove_dir_all(&work);
         }
-        result
     }
 
     fn run_in(&self, run: &Run, work: &Path) -> io::Result<RunResult> {
