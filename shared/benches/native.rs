@@ -63,7 +63,7 @@ fn main() {
 }
 
 fn sandbox_overhead() {
-    const ROUNDS: usize = 100;
+    const ROUNDS: usize = 200;
     let sandbox_box = Sandbox::get().new_box().unwrap();
     let limits = RunLimits {
         wall: Duration::from_secs(5),
@@ -76,12 +76,14 @@ fn sandbox_overhead() {
         output_bytes: 64 << 10,
     };
     println!("### Sandbox overhead: a trivial program, {ROUNDS} runs each way, interleaved\n");
-    println!("| program | plain spawn + wait, mean | through the sandbox, mean | ratio |\n|---|---|---|---|");
+    println!(
+        "| program | plain spawn + wait, median | through the sandbox, median | ratio of medians | ratio of means |\n|---|---|---|---|---|"
+    );
     for (name, program, args) in [
         ("/bin/true", "/bin/true", vec![]),
         ("python3 -I -S -c pass", "/usr/bin/python3", vec!["-I", "-S", "-c", "pass"]),
     ] {
-        let (mut plain, mut boxed) = (Duration::ZERO, Duration::ZERO);
+        let (mut plain, mut boxed) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
         for _ in 0..ROUNDS {
             let started = Instant::now();
             let status = Command::new(program)
@@ -93,7 +95,7 @@ fn sandbox_overhead() {
                 .output()
                 .unwrap();
             assert!(status.status.success());
-            plain += started.elapsed();
+            plain.push(started.elapsed());
             let started = Instant::now();
             let result = sandbox_box
                 .run(&Run {
@@ -106,10 +108,15 @@ fn sandbox_overhead() {
                 })
                 .unwrap();
             assert_eq!(result.exit, Exit::Code(0));
-            boxed += started.elapsed();
+            boxed.push(started.elapsed());
         }
-        let (plain, boxed) = (plain / ROUNDS as u32, boxed / ROUNDS as u32);
-        println!("| {name} | {} | {} | {:.2} |", ms(plain), ms(boxed), boxed.as_secs_f64() / plain.as_secs_f64());
+        let mean = |runs: &[Duration]| runs.iter().sum::<Duration>().as_secs_f64() / runs.len() as f64;
+        let ratio_of_means = mean(&boxed) / mean(&plain);
+        plain.sort();
+        boxed.sort();
+        let (plain, boxed) = (plain[ROUNDS / 2], boxed[ROUNDS / 2]);
+        let ratio = boxed.as_secs_f64() / plain.as_secs_f64();
+        println!("| {name} | {} | {} | {ratio:.2} | {ratio_of_means:.2} |", ms(plain), ms(boxed));
     }
     println!();
 }
@@ -155,5 +162,5 @@ fn bench_language(judges: &Judges, language: &str, source: &str, bare: &[&str]) 
 }
 
 fn ms(duration: Duration) -> String {
-    format!("{:.1} ms", duration.as_secs_f64() * 1e3)
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
 }
