@@ -303,6 +303,13 @@ fn attack_battery_leaves_the_host_untouched() {
     let port = listener.local_addr().unwrap().port();
     let sentinel_path = sentinel.path.display().to_string();
     let host_tmp_marker = format!("/tmp/codecapsule-pwned-{}", std::process::id());
+    // A descriptor of the judge's opened without close-on-exec, on a file holding the secret: no program may get it.
+    let judges_file = std::env::temp_dir().join(format!("codecapsule-judge-fd-{}", std::process::id()));
+    std::fs::write(&judges_file, SECRET).unwrap();
+    let judges_path = std::ffi::CString::new(judges_file.display().to_string()).unwrap();
+    // SAFETY: open without O_CLOEXEC on purpose; closed at the end of the test.
+    let judges_fd = unsafe { libc::open(judges_path.as_ptr(), libc::O_RDONLY) };
+    assert!(judges_fd > 2, "{}", std::io::Error::last_os_error());
     let py = |body: &str| body.to_string();
     let attacks = vec![
         attack(
@@ -416,6 +423,24 @@ fn attack_battery_leaves_the_host_untouched() {
         },
         attack("python sleeps forever", "python", py("import time\ntime.sleep(10**6)"), &[Verdict::TimeLimitExceeded]),
         attack(
+            "python looks for the judge's descriptors and signal state",
+            "python",
+            // Accepted only when nothing but 0-2 is open, no signal is blocked, and none is ignored beyond the two
+            // CPython ignores itself (SIGPIPE, SIGXFSZ): anything else is printed and judged a wrong answer.
+            py("import os, signal
+leaked = []
+for fd in range(3, 1024):
+    try:
+        os.fstat(fd)
+        leaked.append((fd, os.pread(fd, 64, 0)))
+    except OSError: pass
+status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines())
+blocked = int(status['SigBlk'], 16)
+ignored = int(status['SigIgn'], 16) & ~((1 << (signal.SIGPIPE - 1)) | (1 << (signal.SIGXFSZ - 1)))
+print(3 if not leaked and not blocked and not ignored else (leaked, hex(blocked), hex(ignored)))"),
+            &[Verdict::Accepted],
+        ),
+        attack(
             "java fork bomb",
             "java",
             "class A { public static void main(String[] a) throws Exception { while (true) new ProcessBuilder(\"/bin/sleep\", \"1000\").start(); } }",
@@ -512,6 +537,45 @@ fn attack_battery_leaves_the_host_untouched() {
     }
     // Still alive and well: the judge process was neither killed nor traced.
     assert_eq!(run("python", "print(1 + 2)", "", "3\n", 1000).verdict, Verdict::Accepted);
+    // SAFETY: the descriptor opened above.
+    unsafe { libc::close(judges_fd) };
+    let _ = std::fs::remove_file(&judges_file);
+}
+
+/// A program the sandbox cannot start is an error naming the program and the step, and leaves nothing behind.
+#[test]
+fn a_program_that_cannot_start_is_a_clear_error() {
+    use codecapsule::sandbox::{Run, RunLimits, WorkDir};
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    judges();
+    let sandbox_box = Sandbox::get().new_box().unwrap();
+    let limits = RunLimits {
+        wall: Duration::from_secs(5),
+        cpu_seconds: 5,
+        address_space: None,
+        processes: 16,
+        open_files: 64,
+        file_size: 1 << 20,
+        stack: 8 << 20,
+        output_bytes: 1 << 10,
+    };
+    for work_dir in [WorkDir::Fresh, WorkDir::Build] {
+        let err = sandbox_box
+            .run(&Run {
+                program: Path::new("/nonexistent/codecapsule-runtime"),
+                args: vec![],
+                env: vec![],
+                work_dir,
+                stdin: b"input",
+                limits: limits.clone(),
+            })
+            .unwrap_err();
+        let message = err.to_string();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{message}");
+        assert!(message.contains("/nonexistent/codecapsule-runtime") && message.contains("Exec"), "{message}");
+    }
+    drop(sandbox_box);
+    assert_host_clean("a program that cannot start");
 }
 
 /// The same battery with the judge running unprivileged, as on AWS Lambda: no uid switch, no namespaces, no tmpfs.

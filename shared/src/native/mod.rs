@@ -24,7 +24,8 @@ use crate::sandbox::{Exit, RunLimits, RunResult, Sandbox, SandboxBox, Stream, Wo
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Pages a forked child may touch between fork and exec on top of the judge's resident set it inherits.
+/// Slack on top of the judge's peak resident set, which a run inherits as its high-water mark (see
+/// `RunResult::inherited_rss_kb`): a peak within it is not taken as the program's.
 const INHERITED_RSS_MARGIN_KB: u64 = 4 << 10;
 
 /// Limits of a compile step (javac, mcs, the Python syntax check): generous, but a compile-time bomb still ends.
@@ -127,7 +128,7 @@ impl NativeJudge {
         let used = result.cpu.saturating_sub(startup);
         let memory_bytes = result.max_rss_kb * 1024;
         let memory_limit = limits.memory_mb << 20;
-        // A peak at or just above the judge's own resident set may be inherited from the fork, not the program's:
+        // A peak at or just above the judge's own peak resident set may be inherited from it, not the program's:
         // it is no evidence of running out of memory (the runtime's own error still is).
         let peak_is_the_programs = result.max_rss_kb > result.inherited_rss_kb + INHERITED_RSS_MARGIN_KB;
         let termination = if let Some(stream) = result.output_overflow {

@@ -202,15 +202,7 @@ impl Sandbox {
         if let Some(uid) = uid {
             chown(&build, uid)?;
         }
-        Ok(SandboxBox {
-            sandbox: self,
-            dir,
-            program,
-            build,
-            uid,
-            runs: AtomicU32::new(0),
-            inherited_rss_kb: resident_kb_of_self(),
-        })
+        Ok(SandboxBox { sandbox: self, dir, program, build, uid, runs: AtomicU32::new(0) })
     }
 }
 
@@ -349,12 +341,13 @@ pub struct RunResult {
     pub timed_out: bool,
     pub wall: Duration,
     pub cpu: Duration,
-    /// Peak resident set from wait4. It includes the judge's own resident set at the fork, which the child inherits
-    /// as its high-water mark and the kernel carries across exec: see `inherited_rss_kb`.
+    /// Peak resident set from wait4. It includes the judge's own peak resident set: the child starts on the judge's
+    /// memory (CLONE_VM) and at exec the kernel records that memory's high-water mark as the child's: see
+    /// `inherited_rss_kb`.
     pub max_rss_kb: u64,
-    /// The judge's resident set when the submission's box was made: a `max_rss_kb` at or below it may be the
-    /// judge's, not the program's (it matters when the judge process is larger than the program, as the dev host with
-    /// its language runtimes loaded).
+    /// The judge's peak resident set, read after the run (it only grows, so it bounds what the child inherited): a
+    /// `max_rss_kb` at or below it may be the judge's, not the program's. It matters when the judge process is larger
+    /// than the program, as the dev host with its language runtimes loaded.
     pub inherited_rss_kb: u64,
 }
 
@@ -366,9 +359,6 @@ pub struct SandboxBox {
     build: PathBuf,
     uid: Option<u32>,
     runs: AtomicU32,
-    /// The judge's resident set when the box was made: what its runs' children inherit as their high-water mark
-    /// (read once per submission, not on every run's path).
-    inherited_rss_kb: u64,
 }
 
 impl SandboxBox {
@@ -495,7 +485,7 @@ impl SandboxBox {
             wall,
             cpu,
             max_rss_kb: usage.ru_maxrss as u64,
-            inherited_rss_kb: self.inherited_rss_kb,
+            inherited_rss_kb: peak_resident_kb_of_self(),
         })
     }
 
@@ -521,13 +511,12 @@ impl Drop for SandboxBox {
     }
 }
 
-/// This process's resident set in KiB (/proc/self/statm; 0 when unreadable, which makes every peak attributable).
-fn resident_kb_of_self() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages = statm.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    pages * page_size / 1024
+/// This process's peak resident set in KiB (getrusage: one syscall, cheap enough for every run).
+fn peak_resident_kb_of_self() -> u64 {
+    // SAFETY: rusage is plain memory for getrusage to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    u64::try_from(usage.ru_maxrss).unwrap_or(0)
 }
 
 fn rlimits(limits: &RunLimits, shared_uid: bool) -> Vec<(libc::__rlimit_resource_t, u64)> {

@@ -21,6 +21,10 @@ use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 use super::{MASK_TMPFS_OPTIONS, MASKED_DIRS};
 
+/// Signals the kernel knows (1 to 64), and the size of its signal set, as rt_sigaction takes them.
+const KERNEL_SIGNALS: libc::c_int = 64;
+const SIGSET_BYTES: libc::size_t = 8;
+
 /// The child's stack until exec: its frames are a few syscall wrappers deep.
 const CHILD_STACK_BYTES: usize = 64 * 1024;
 
@@ -266,13 +270,16 @@ impl Plan<'_> {
                 };
                 check(Step::Seccomp, libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &program))?;
             }
-            // Default dispositions (the judge ignores SIGPIPE, as every Rust program does), then the signals the
-            // parent blocked around the clone are unblocked: the program starts with none blocked.
-            let mut default: libc::sigaction = std::mem::zeroed();
-            default.sa_sigaction = libc::SIG_DFL;
-            for signal in 1..=libc::SIGRTMAX() {
+            // Default dispositions for every signal (the judge ignores SIGPIPE, as every Rust program does, and
+            // ignored signals survive exec), then the signals the parent blocked around the clone are unblocked: the
+            // program starts with none blocked. The raw syscall, because glibc refuses to touch its own two
+            // real-time signals (32, 33), which an ignoring parent may also have passed on. All-zero is SIG_DFL
+            // with no flags and an empty mask in the kernel's struct on every architecture.
+            let default = [0u64; 4];
+            for signal in 1..=KERNEL_SIGNALS {
                 if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                    libc::sigaction(signal, &default, std::ptr::null_mut());
+                    let no_old_action = std::ptr::null_mut::<u64>();
+                    libc::syscall(libc::SYS_rt_sigaction, signal, default.as_ptr(), no_old_action, SIGSET_BYTES);
                 }
             }
             let mut none: libc::sigset_t = std::mem::zeroed();
