@@ -10,14 +10,15 @@
 //!   which in a child sharing the judge's memory are the judge's threads; raw syscalls change the child alone;
 //! - every signal is blocked in the calling thread around the clone, and the child resets every handler to the
 //!   default before unblocking, so no handler of the judge's ever runs on the judge's memory in the child;
-//! - a failure before exec is written to the shared `failure` slot, which the parent reads once it resumes.
+//! - a failure before exec is written to the plan's `failure` slot, in the shared memory, which the parent reads once
+//!   it resumes.
 
+use std::cell::UnsafeCell;
 use std::ffi::{CStr, CString, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 use super::{MASK_TMPFS_OPTIONS, MASKED_DIRS};
 
@@ -55,9 +56,8 @@ pub(super) struct Child {
 
 /// The step of the child's setup that failed, for the error message.
 #[derive(Debug, Clone, Copy)]
-#[repr(u8)]
 enum Step {
-    Streams = 1,
+    Streams,
     Session,
     JoinNamespaces,
     MountNamespace,
@@ -73,30 +73,6 @@ enum Step {
     Exec,
 }
 
-impl Step {
-    fn from_u8(value: u8) -> Option<Step> {
-        use Step::*;
-        [
-            Streams,
-            Session,
-            JoinNamespaces,
-            MountNamespace,
-            WorkTmpfs,
-            MaskTmpfs,
-            WorkDirectory,
-            Rlimits,
-            DropPrivileges,
-            DeathSignal,
-            NoNewPrivileges,
-            Seccomp,
-            Signals,
-            Exec,
-        ]
-        .into_iter()
-        .find(|step| *step as u8 == value)
-    }
-}
-
 /// Everything the child reads, in the parent's memory: pointers are made before the clone.
 struct Plan<'a> {
     setup: &'a ChildSetup<'a>,
@@ -104,8 +80,9 @@ struct Plan<'a> {
     envp: Vec<*const libc::c_char>,
     /// The child's ends of stdin, stdout and stderr.
     streams: [RawFd; 3],
-    failed_step: AtomicU8,
-    failed_errno: AtomicI32,
+    /// Written by the child when a step fails (the parent is suspended until the child has exited then, so the two
+    /// never touch it at once), read by the parent once it resumes.
+    failure: UnsafeCell<Option<(Step, i32)>>,
 }
 
 /// Starts `setup.program` in the sandbox with three fresh pipes as its standard streams.
@@ -121,8 +98,7 @@ pub(super) fn spawn(setup: &ChildSetup<'_>) -> io::Result<Child> {
         argv: null_terminated(&setup.args),
         envp: null_terminated(&setup.env),
         streams: [stdin_read.as_raw_fd(), stdout_write.as_raw_fd(), stderr_write.as_raw_fd()],
-        failed_step: AtomicU8::new(0),
-        failed_errno: AtomicI32::new(0),
+        failure: UnsafeCell::new(None),
     };
     let mut stack = vec![0u8; CHILD_STACK_BYTES];
     // The stack grows down from its end, 16-byte aligned as both ABIs require.
@@ -163,8 +139,9 @@ pub(super) fn spawn(setup: &ChildSetup<'_>) -> io::Result<Child> {
     }
     // SAFETY: CLONE_PIDFD stored a new descriptor of ours.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    if let Some(step) = Step::from_u8(plan.failed_step.load(Ordering::Acquire)) {
-        let errno = io::Error::from_raw_os_error(plan.failed_errno.load(Ordering::Acquire));
+    // SAFETY: the child is gone (exec'd or exited): nothing else touches the slot now.
+    if let Some((step, errno)) = unsafe { std::ptr::read_volatile(plan.failure.get()) } {
+        let errno = io::Error::from_raw_os_error(errno);
         // SAFETY: reaping the child that just exited.
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
         let what = setup.program.to_string_lossy();
@@ -190,9 +167,9 @@ extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
     // SAFETY: the parent passed a pointer to a Plan that lives until it resumes.
     let plan = unsafe { &*(plan as *const Plan) };
     // SAFETY: plain syscalls on memory the parent prepared (see the module's comment).
-    let (step, errno) = unsafe { plan.set_up_and_exec() };
-    plan.failed_errno.store(errno, Ordering::Release);
-    plan.failed_step.store(step as u8, Ordering::Release);
+    let failure = unsafe { plan.set_up_and_exec() };
+    // SAFETY: the parent is suspended until this child exits, so the slot is this child's alone.
+    unsafe { std::ptr::write_volatile(plan.failure.get(), Some(failure)) };
     // SAFETY: leaving without running anything of the judge's.
     unsafe { libc::_exit(127) }
 }
