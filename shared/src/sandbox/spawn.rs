@@ -26,7 +26,7 @@ use super::{MASK_TMPFS_OPTIONS, MASKED_DIRS};
 const KERNEL_SIGNALS: libc::c_int = 64;
 const SIGSET_BYTES: libc::size_t = 8;
 
-/// The child's stack until exec: its frames are a few syscall wrappers deep.
+/// The child's stack until exec: its frames are a few syscall wrappers deep (posix_spawn's is smaller).
 const CHILD_STACK_BYTES: usize = 64 * 1024;
 
 /// What the child does between clone and exec, all of it prepared by the parent.
@@ -100,9 +100,7 @@ pub(super) fn spawn(setup: &ChildSetup<'_>) -> io::Result<Child> {
         streams: [stdin_read.as_raw_fd(), stdout_write.as_raw_fd(), stderr_write.as_raw_fd()],
         failure: UnsafeCell::new(None),
     };
-    let mut stack = vec![0u8; CHILD_STACK_BYTES];
-    // The stack grows down from its end, 16-byte aligned as both ABIs require.
-    let top = (stack.as_mut_ptr() as usize + CHILD_STACK_BYTES) & !15;
+    let stack = ChildStack::new()?;
     let mut pidfd: libc::c_int = -1;
     // SAFETY: every signal is blocked in this thread while the child borrows its memory (the previous mask restored
     // right after); `plan` and `stack` outlive the child's use of them, since CLONE_VFORK resumes this thread only
@@ -114,7 +112,7 @@ pub(super) fn spawn(setup: &ChildSetup<'_>) -> io::Result<Child> {
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
         let pid = libc::clone(
             child_main,
-            top as *mut libc::c_void,
+            stack.top(),
             libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
             &plan as *const Plan as *mut libc::c_void,
             &mut pidfd as *mut libc::c_int,
@@ -151,6 +149,52 @@ pub(super) fn spawn(setup: &ChildSetup<'_>) -> io::Result<Child> {
         ));
     }
     Ok(Child { pid, pidfd, stdin: stdin_write, stdout: stdout_read, stderr: stderr_read })
+}
+
+/// The child's stack: its own mapping with a guard page below it, so an overflow faults in the child instead of
+/// writing over the judge's memory.
+struct ChildStack {
+    mapping: *mut libc::c_void,
+    length: usize,
+}
+
+impl ChildStack {
+    fn new() -> io::Result<ChildStack> {
+        // SAFETY: sysconf has no preconditions; mmap makes a new private mapping, mprotect changes only its first page.
+        unsafe {
+            let page = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)).unwrap_or(4096);
+            let length = CHILD_STACK_BYTES + page;
+            let mapping = libc::mmap(
+                std::ptr::null_mut(),
+                length,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if mapping == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            let stack = ChildStack { mapping, length };
+            if libc::mprotect(mapping, page, libc::PROT_NONE) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(stack)
+        }
+    }
+
+    /// Where the stack starts: it grows down from the mapping's end (page-aligned, so 16-byte aligned as both ABIs
+    /// require).
+    fn top(&self) -> *mut libc::c_void {
+        self.mapping.wrapping_byte_add(self.length)
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, no longer used (the child has exec'd or exited).
+        unsafe { libc::munmap(self.mapping, self.length) };
+    }
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
