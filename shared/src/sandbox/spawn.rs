@@ -132,7 +132,7 @@ pub(super) fn spawn(setup: &ChildSetup<'_>) -> io::Result<Child> {
             libc::waitpid(pid, std::ptr::null_mut(), 0);
         }
         return Err(io::Error::other(
-            "this kernel gave no pidfd for the sandboxed program: Linux 5.3 or later is needed",
+            "this kernel gave no pidfd for the sandboxed program: the sandbox needs Linux 5.9 or later",
         ));
     }
     // SAFETY: CLONE_PIDFD stored a new descriptor of ours.
@@ -248,7 +248,10 @@ impl Plan<'_> {
                     check(Step::Streams, libc::dup2(*fd, target).into())?;
                 }
             }
-            libc::syscall(libc::SYS_close_range, 3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC);
+            check(
+                Step::Streams,
+                libc::syscall(libc::SYS_close_range, 3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC),
+            )?;
             check(Step::Session, libc::setsid().into())?;
             if let Some([net, ipc, uts]) = setup.namespaces {
                 check(Step::JoinNamespaces, libc::setns(net, libc::CLONE_NEWNET).into())?;
