@@ -45,7 +45,7 @@ impl ObjectStore {
         let mut public = capsule.clone();
         public.solution = CapsuleCode::default();
         let body = serde_json::to_vec_pretty(&public).unwrap_or_default();
-        let hash = Sha256::digest(&body).iter().map(|byte| format!("{byte:02x}")).collect::<String>();
+        let hash = format!("{:x}", Sha256::digest(&body));
         let key = format!("capsules/{hash}.json");
         match self {
             ObjectStore::Local { root } => {

@@ -39,16 +39,8 @@ fn test(stdin: &str, expected: &str) -> Test {
 }
 
 fn request(language: &str, source: &str, tests: Vec<Test>, time_ms: u64) -> JudgeRequest {
-    JudgeRequest {
-        language: language.into(),
-        source: Some(source.into()),
-        module_base64: None,
-        entry: None,
-        tests,
-        limits: LimitsRequest { time_ms: Some(time_ms), memory_mb: Some(128), output_kb: Some(64) },
-        compare: Default::default(),
-        engine: None,
-    }
+    let limits = LimitsRequest { time_ms: Some(time_ms), memory_mb: Some(128), output_kb: Some(64) };
+    codecapsule_test_support::source_request(language, source, tests, limits)
 }
 
 fn judge(request: JudgeRequest) -> Result<JudgeReport, JudgeError> {

@@ -28,15 +28,10 @@ fn judge_of_packs() -> &'static RuntimeJudge {
 }
 
 fn request(language: &str, source: &str, tests: Vec<Test>) -> JudgeRequest {
+    let limits = LimitsRequest { time_ms: Some(1_000), memory_mb: Some(64), output_kb: Some(16) };
     JudgeRequest {
-        language: language.into(),
-        source: Some(source.into()),
-        module_base64: None,
-        entry: None,
-        tests,
-        limits: LimitsRequest { time_ms: Some(1_000), memory_mb: Some(64), output_kb: Some(16) },
-        compare: Default::default(),
         engine: Some(EngineChoice::Wasm),
+        ..codecapsule_test_support::source_request(language, source, tests, limits)
     }
 }
 

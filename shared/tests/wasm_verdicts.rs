@@ -35,16 +35,8 @@ fn call_test(args: serde_json::Value, expected: serde_json::Value) -> Test {
 }
 
 fn wat_request(wat: &str, tests: Vec<Test>) -> JudgeRequest {
-    JudgeRequest {
-        language: "wat".into(),
-        source: Some(wat.into()),
-        module_base64: None,
-        entry: None,
-        tests,
-        limits: LimitsRequest { time_ms: Some(200), memory_mb: Some(16), output_kb: Some(4) },
-        compare: Compare::default(),
-        engine: None,
-    }
+    let limits = LimitsRequest { time_ms: Some(200), memory_mb: Some(16), output_kb: Some(4) };
+    codecapsule_test_support::source_request("wat", wat, tests, limits)
 }
 
 fn wasm_request(module: &[u8], tests: Vec<Test>) -> JudgeRequest {

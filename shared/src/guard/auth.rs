@@ -202,8 +202,7 @@ impl ApiKey {
         if !hex(prefix, 12) || !hex(secret, 64) {
             return None;
         }
-        let digest = Sha256::digest(presented.as_bytes());
-        let hash = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        let hash = format!("{:x}", Sha256::digest(presented.as_bytes()));
         Some(ApiKey { prefix: prefix.to_string(), hash })
     }
 }

@@ -236,7 +236,6 @@ fn report(
     }
 }
 
-/// Milliseconds with microsecond precision, as reported in `time_ms` fields.
 /// The parser's message when a CPython run ended because the program did not parse: CPython parses the whole program
 /// before running a line, so it exits 1 having printed a SyntaxError (or IndentationError, TabError) and no traceback.
 /// Native and WebAssembly Python judges both report it as compilation_error.
@@ -250,6 +249,7 @@ pub fn python_parse_failure(exit_status: Option<i32>, stdout: &[u8], stderr: &[u
     (parse_error && !stderr.contains("Traceback (most recent call last)")).then_some(stderr)
 }
 
+/// Milliseconds with microsecond precision, as reported in `time_ms` fields.
 pub fn millis(duration: Duration) -> f64 {
     (duration.as_micros() as f64) / 1000.0
 }

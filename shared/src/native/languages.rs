@@ -174,13 +174,13 @@ impl Runtime {
     /// The compiler's message, when a run ended because the program did not parse: CPython exits 1 having printed
     /// a SyntaxError (or IndentationError, TabError) without any traceback, since not a line ran.
     pub fn parse_failure(&self, result: &RunResult) -> Option<String> {
+        if !self.parses_at_start() {
+            return None;
+        }
         let status = match result.exit {
             Exit::Code(status) => Some(status),
             Exit::Signal(_) => None,
         };
-        if !self.parses_at_start() {
-            return None;
-        }
         crate::judge::python_parse_failure(status, &result.stdout, &result.stderr)
     }
 

@@ -1,7 +1,8 @@
 //! A WASI preview 1 context for judging: deterministic, sealed and bounded.
 //!
 //! - stdin is the test's input; stdout and stderr are [`CappedOutput`]s, never wasi-common's unbounded in-memory pipe;
-//! - arguments as the caller gives them (the program name; a language runtime's flags and program), no environment, no preopened directory (wasi-common's are read-write);
+//! - arguments as the caller gives them (the program name; a language runtime's flags and program), no environment,
+//!   no preopened directory (wasi-common's are read-write);
 //! - clocks and randomness are virtual: time starts at a fixed instant and moves only when the program reads a clock
 //!   (by 1 µs, so consecutive reads differ) or sleeps (by the time asked, at once); the RNG has a fixed seed. The same
 //!   program with the same input therefore prints the same output every time, and sleeping costs no wall time.

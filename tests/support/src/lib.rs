@@ -54,6 +54,25 @@ pub fn test_sandbox_dir(label: &str) -> PathBuf {
     base.join(format!("{label}-{}", std::process::id()))
 }
 
+/// A judge request for `source` in `language` with `tests` under `limits` (default comparison, no engine choice).
+pub fn source_request(
+    language: &str,
+    source: &str,
+    tests: Vec<codecapsule::model::Test>,
+    limits: codecapsule::model::LimitsRequest,
+) -> codecapsule::model::JudgeRequest {
+    codecapsule::model::JudgeRequest {
+        language: language.into(),
+        source: Some(source.into()),
+        module_base64: None,
+        entry: None,
+        tests,
+        limits,
+        compare: Default::default(),
+        engine: None,
+    }
+}
+
 /// moto_server from the project's venv on a free loopback port (S3 and Secrets Manager), killed with the guard; its
 /// base URL.
 pub fn start_moto() -> (KillOnDrop, String) {

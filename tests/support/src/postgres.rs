@@ -42,7 +42,6 @@ impl TempPostgres {
         postgres
     }
 
-    /// A superuser connection.
     /// A guard over this cluster (direct transport, `pool_size` connections) accepting HS256 tokens signed with
     /// [`JWT_SECRET`]; switches cached for 1 s, so tests see their changes quickly.
     pub fn guard(&self, pool_size: usize) -> codecapsule::guard::Guard {
@@ -56,6 +55,7 @@ impl TempPostgres {
         codecapsule::guard::Guard::new(&state, auth, std::time::Duration::from_secs(1)).expect("a valid guard")
     }
 
+    /// A superuser connection.
     pub async fn client(&self) -> tokio_postgres::Client {
         connect(&self.url).await
     }

@@ -232,7 +232,7 @@ impl LoadedRuntime {
         }
 
         let bytes = source.read(&format!("{pack}/{}", manifest.module), MAX_RUNTIME_MODULE_BYTES)?;
-        let actual = hex(&Sha256::digest(&bytes));
+        let actual = format!("{:x}", Sha256::digest(&bytes));
         if !actual.eq_ignore_ascii_case(&manifest.sha256) {
             return Err(RuntimeError::HashMismatch {
                 pack,
@@ -500,10 +500,6 @@ fn runtime_config() -> Config {
         .set_max_recursion_depth(MAX_RECURSION_DEPTH)
         .set_max_stack_height(MAX_STACK_BYTES);
     config
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The loaded runtimes of one process, shared by all requests.

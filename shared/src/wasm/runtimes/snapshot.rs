@@ -1,8 +1,8 @@
 //! Snapshots of a language runtime after its start-up, so that every test starts from a booted interpreter.
 //!
-//! The runtime (a WASI command such as CPython) is run once with a warm-up program that imports what programs
-//! commonly need and then leaves through `os._exit(0)`: WASI's `proc_exit` ends the call at once, without
-//! finalisation, so linear memory holds the fully initialised interpreter. That memory and the module's mutable
+//! The runtime (a WASI command such as CPython) is run once with a warm-up program that leaves at once through
+//! `os._exit(0)` (it imports nothing: CPython would finalise every imported module again at the end of each test);
+//! WASI's `proc_exit` ends the call at once, without finalisation, so linear memory holds the fully initialised interpreter. That memory and the module's mutable
 //! globals (the shadow-stack pointer) are the snapshot. Each test instantiates the module afresh, writes the
 //! snapshot back and calls `_start` again with the test's arguments: the interpreter finds itself initialised and
 //! only reconfigures (`Py_InitializeFromConfig` on an initialised runtime), then runs the program. The shadow stack
@@ -16,8 +16,6 @@
 //!
 //! A module where either cannot be found is run from scratch every test instead (the loader says so).
 
-use std::fmt;
-
 /// Prefix of the export names given to mutable globals.
 pub const GLOBAL_EXPORT_PREFIX: &str = "__codecapsule_global_";
 
@@ -27,14 +25,9 @@ const SECTION_EXPORT: u8 = 7;
 const SECTION_CODE: u8 = 10;
 
 /// Why a module's binary could not be read for snapshotting.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct BinaryError(String);
-
-impl fmt::Display for BinaryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// What the snapshot restores into a fresh instance.
 #[derive(Clone)]
