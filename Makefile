@@ -13,7 +13,7 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run packs test lint fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: run packs test lint check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
@@ -47,6 +47,11 @@ lint: $(VENV)/lint.installed
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --template template.yaml
+
+## The domain core builds for wasm32-unknown-unknown (the edge Worker shares it): no I/O, no async runtime, no libc.
+check-core-wasm:
+	rustup target add wasm32-unknown-unknown
+	$(CARGO) check --target wasm32-unknown-unknown -p codecapsule-core
 
 $(VENV)/lint.installed: requirements/lint.txt
 	$(PYTHON) -m venv $(VENV)
@@ -112,17 +117,17 @@ fmt:
 
 ## Release build, then the benchmarks; their report goes to stdout (BENCHMARKS.md holds the figures and the machine).
 bench: $(VENV)/build.installed packs
-	# One build per function: built together, cargo would unify the shared library's features across them and every
-	# binary would link what the largest one needs (the sizes measured would be wrong).
+	# One build per function, so that each binary's size is that of the crates it links alone (built together, cargo
+	# would unify the features of shared dependencies, such as codecapsule-ai's `s3`, across them).
 	for package in codecapsule-validate codecapsule-python-judge codecapsule-java-judge codecapsule-csharp-judge \
 		codecapsule-generate codecapsule-analytics-ingest codecapsule-analytics-processor hello-floor; do \
 		$(CARGO) build --release --bins -p $$package || exit 1; done
 	$(CARGO) bench -p codecapsule-validate --bench judge
-	$(CARGO) bench -p codecapsule-shared --features sandbox --bench native
-	$(CARGO) bench -p codecapsule-shared --features sandbox --bench runtimes
-	$(CARGO) bench -p codecapsule-shared --features state --bench state
+	$(CARGO) bench -p codecapsule-native --bench native
+	$(CARGO) bench -p codecapsule-wasm --bench runtimes
+	$(CARGO) bench -p codecapsule-state --bench state
 	$(CARGO) bench -p codecapsule-analytics-ingest --bench pipeline
-	$(CARGO) bench -p codecapsule-shared --features ai,sandbox,wasm --bench generation
+	$(CARGO) bench -p codecapsule-ai --bench generation
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" $(CARGO) bench -p codecapsule-validate --bench init
 
 ## Rebuilds examples/wasi-sum/sum.wasm and examples/wasi-sum.json (needs: rustup target add wasm32-wasip1).

@@ -7,19 +7,20 @@
 //! On the embedded PostgreSQL it also keeps a development organization (pro tier) with an API key, made on the first
 //! run and kept in .data/dev-api-key, so that generation (billed to an organization) works out of the box.
 
-use codecapsule::config::{self, ConfigError, HttpConfig};
-use codecapsule::guard::{self, Guard, auth::AuthConfig};
-use codecapsule::host::{self, Host};
-use codecapsule::state::local::LocalPostgres;
-use codecapsule::state::{StateConfig, migrations};
+use codecapsule_core::config::{self, ConfigError, HttpConfig};
+use codecapsule_devdb::local::LocalPostgres;
+use codecapsule_devdb::migrations;
+use codecapsule_state::StateConfig;
+use codecapsule_state::guard::{self, Stateful, auth::AuthConfig};
+use codecapsule_web::host::{self, Host};
 use std::process::ExitCode;
 
 /// Every function that exists so far; each new function adds its `FUNCTION` here.
-const FUNCTIONS: &[host::Function] = &[
+const FUNCTIONS: &[host::Function<Stateful>] = &[
     validate::FUNCTION,
-    python_judge::FUNCTION,
-    java_judge::FUNCTION,
-    csharp_judge::FUNCTION,
+    python_judge::function(),
+    java_judge::function(),
+    csharp_judge::function(),
     analytics_ingest::FUNCTION,
     analytics_processor::FUNCTION,
     generate::FUNCTION,
@@ -46,21 +47,20 @@ fn main() -> ExitCode {
         Err(err) => return fail(&err),
     };
     // Held until the server stops: dropping it stops the embedded PostgreSQL.
-    let (guard, _local_postgres) = match runtime.block_on(state()) {
+    let (deployment, _local_postgres) = match runtime.block_on(state()) {
         Ok(state) => state,
         Err(err) => return fail(&err),
     };
     let host = Host::Local { address };
-    let scheduler_guard = guard.clone();
-    let app = match host::app(FUNCTIONS, host, &http, guard) {
+    let app = match host::app(FUNCTIONS, host, &http, &deployment) {
         Ok(app) => app,
         Err(err) => return fail(&err),
     };
     let served = runtime.block_on(async move {
         let (ready, bound) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(host::serve(app, address, host, Some(ready)));
-        if scheduler_guard.is_on() {
-            tokio::spawn(run_on_schedule(scheduler_guard));
+        if deployment.store.is_some() {
+            tokio::spawn(run_on_schedule(deployment));
         }
         if let Ok(bound) = bound.await {
             announce(bound);
@@ -74,13 +74,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// The guard over the configured state, else over an embedded PostgreSQL, else off (with the reason printed).
-async fn state() -> Result<(Guard, Option<LocalPostgres>), ConfigError> {
+/// The configured state, else an embedded PostgreSQL, else none (the guard off, with the reason printed).
+async fn state() -> Result<(Stateful, Option<LocalPostgres>), ConfigError> {
     let auth = AuthConfig::from_env()?;
     let switches_ttl = guard::switches_ttl_from_env()?;
     let configured = StateConfig::from_env()?;
     if !matches!(configured, StateConfig::None { .. }) {
-        return Ok((Guard::new(&configured, auth, switches_ttl)?, None));
+        return Ok((Stateful::new(&configured, auth, switches_ttl)?, None));
     }
     let port = match config::read("LOCAL_POSTGRES_PORT") {
         None => 54329,
@@ -95,7 +95,7 @@ async fn state() -> Result<(Guard, Option<LocalPostgres>), ConfigError> {
         Ok(cluster) => cluster,
         Err(reason) => {
             eprintln!("note: serving without state (no rate limits, API keys or kill switches): {reason}");
-            return Ok((Guard::off(format!("no embedded PostgreSQL: {reason}")), None));
+            return Ok((Stateful::without_state(format!("no embedded PostgreSQL: {reason}")), None));
         }
     };
     let url = cluster.url("postgres");
@@ -105,7 +105,7 @@ async fn state() -> Result<(Guard, Option<LocalPostgres>), ConfigError> {
         }
         Err(err) => {
             eprintln!("note: serving without state: the embedded PostgreSQL could not be set up: {err}");
-            return Ok((Guard::off(format!("embedded PostgreSQL not set up: {err}")), Some(cluster)));
+            return Ok((Stateful::without_state(format!("embedded PostgreSQL not set up: {err}")), Some(cluster)));
         }
     }
     match dev_api_key(&url).await {
@@ -113,17 +113,17 @@ async fn state() -> Result<(Guard, Option<LocalPostgres>), ConfigError> {
         Err(err) => eprintln!("note: no development API key ({err}); generation needs an organization"),
     }
     let state = StateConfig::Direct { url: config::Secret::new(url), ca_cert: None, pool_size: 4 };
-    Ok((Guard::new(&state, auth, switches_ttl)?, Some(cluster)))
+    Ok((Stateful::new(&state, auth, switches_ttl)?, Some(cluster)))
 }
 
 /// Every [`SCHEDULE_EVERY`], each scheduled function's job (its failures are logged by the job).
-async fn run_on_schedule(guard: Guard) {
+async fn run_on_schedule(deployment: Stateful) {
     let mut ticks = tokio::time::interval(SCHEDULE_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         for job in FUNCTIONS.iter().filter_map(|function| function.scheduled) {
-            if let Err(reason) = job(guard.clone()).await {
+            if let Err(reason) = job(deployment.clone()).await {
                 tracing::error!(%reason, "scheduled run failed");
             }
         }

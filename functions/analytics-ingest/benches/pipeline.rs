@@ -5,13 +5,13 @@
 //! 2. the processor: an empty run, and a rollup of 1,000,000 raw events (2,000 capsules × 24 hours).
 
 use chrono::Utc;
-use codecapsule::analytics::AnalyticsConfig;
-use codecapsule::config::{HttpConfig, Secret};
-use codecapsule::guard::Guard;
-use codecapsule::guard::auth::AuthConfig;
-use codecapsule::host::{self, Host};
-use codecapsule::state::{StateConfig, Store};
+use codecapsule_core::analytics::AnalyticsConfig;
+use codecapsule_core::config::{HttpConfig, Secret};
+use codecapsule_state::guard::Stateful;
+use codecapsule_state::guard::auth::AuthConfig;
+use codecapsule_state::{StateConfig, Store};
 use codecapsule_test_support::postgres::TempPostgres;
+use codecapsule_web::host::{self, Host};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -28,14 +28,14 @@ async fn main() {
     let store: Store = state.store().unwrap().unwrap();
     println!("## Analytics pipeline (analytics issue)\n");
     postgres.client().await.execute("update public.runtime_config set rate_limit_multiplier = 999", &[]).await.unwrap();
-    let guard = Guard::new(&state, AuthConfig::default(), Duration::from_secs(30)).unwrap();
-    ingest_throughput(guard).await;
+    let deployment = Stateful::new(&state, AuthConfig::default(), Duration::from_secs(30)).unwrap();
+    ingest_throughput(deployment).await;
     processor(&postgres, &store).await;
 }
 
-async fn ingest_throughput(guard: Guard) {
+async fn ingest_throughput(deployment: Stateful) {
     let local = Host::Local { address: ([127, 0, 0, 1], 0).into() };
-    let router = host::app(&[analytics_ingest::FUNCTION], local, &HttpConfig::default(), guard).unwrap();
+    let router = host::app(&[analytics_ingest::FUNCTION], local, &HttpConfig::default(), &deployment).unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(router, ([127, 0, 0, 1], 0).into(), local, Some(ready)));
     let url = format!("http://{}/api/events", bound.await.unwrap());

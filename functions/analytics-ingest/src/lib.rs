@@ -1,7 +1,7 @@
 //! The analytics-ingest function: POST /api/events.
 //!
 //! Widgets send batches (navigator.sendBeacon sends text/plain); the answer is 202 at once with what was kept:
-//! every event is checked on its own (codes in `codecapsule::analytics::codes`), the valid ones are stored in one round
+//! every event is checked on its own (codes in `codecapsule_core::analytics::codes`), the valid ones are stored in one round
 //! trip, a retried batch is a no-op (event ids), and the raw visitor id never reaches the table (hashed in SQL with the
 //! day's salt). Behind the guard: ingestion's bucket per client IP and capsule (`X-Capsule-Id`, or `capsule_id` in the
 //! query string, which sendBeacon can set), and its kill switch.
@@ -9,17 +9,18 @@
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Router};
-use codecapsule::analytics::{self, AnalyticsConfig, BatchError, IngestReport, RejectedWire};
-use codecapsule::config::ConfigError;
-use codecapsule::guard::{Feature, Guard};
-use codecapsule::host;
-use codecapsule::http::guard::guarded;
-use codecapsule::http::{AcceptTextPlain, BodyLimit, JsonBody, Problem};
-use codecapsule::judge::Judges;
-use codecapsule::state::Store;
+use codecapsule_core::access::{Deployment, Feature};
+use codecapsule_core::analytics::{self, AnalyticsConfig, BatchError, IngestReport, RejectedWire};
+use codecapsule_core::config::ConfigError;
+use codecapsule_core::judge::Judges;
+use codecapsule_state::Store;
+use codecapsule_state::guard::Stateful;
+use codecapsule_web::guard::guarded;
+use codecapsule_web::host;
+use codecapsule_web::{AcceptTextPlain, BodyLimit, JsonBody, Problem};
 
 /// The function as its binary and the local dev host see it.
-pub const FUNCTION: host::Function = host::Function {
+pub const FUNCTION: host::Function<Stateful> = host::Function {
     name: "analytics-ingest",
     routes: &["POST /api/events"],
     judges: || Ok(Vec::new()),
@@ -29,13 +30,13 @@ pub const FUNCTION: host::Function = host::Function {
 };
 
 /// POST /api/events behind ingestion's guard; 512 KiB bodies, JSON or text/plain.
-fn router(_judges: Judges, guard: &Guard) -> Result<Router, ConfigError> {
+fn router(_judges: Judges, deployment: &Stateful) -> Result<Router, ConfigError> {
     let config = AnalyticsConfig::from_env()?;
     let routes = Router::new().route("/api/events", post(ingest));
-    Ok(guarded(routes, guard, Feature::Ingest)
+    Ok(guarded(routes, deployment.guard(), Feature::Ingest)
         .layer(Extension(BodyLimit(analytics::MAX_BATCH_BYTES)))
         .layer(Extension(AcceptTextPlain))
-        .layer(Extension(guard.store().cloned()))
+        .layer(Extension(deployment.store.clone()))
         .layer(Extension(config)))
 }
 
@@ -61,7 +62,7 @@ async fn ingest(
         }
     }
     let counts = if valid.is_empty() {
-        codecapsule::state::IngestCounts { accepted: 0, duplicates: 0 }
+        codecapsule_state::IngestCounts { accepted: 0, duplicates: 0 }
     } else {
         store.ingest_events(&valid).await.map_err(|err| {
             tracing::error!(error = %err, events = valid.len(), "storing events failed");

@@ -1,5 +1,5 @@
 //! The analytics-ingest function binary: AWS Lambda, Azure custom handler or local server, picked from the environment.
 
 fn main() -> std::process::ExitCode {
-    codecapsule::host::main(&[analytics_ingest::FUNCTION])
+    codecapsule_web::host::main(&[analytics_ingest::FUNCTION])
 }

@@ -4,13 +4,13 @@
 //! transaction that commits late; after all of it the hourly stats equal a from-scratch recomputation.
 
 use chrono::{DateTime, Duration as Span, DurationRound, Utc};
-use codecapsule::analytics::{AnalyticsConfig, MAX_BATCH_BYTES, MAX_EVENT_BYTES, MAX_EVENTS};
-use codecapsule::config::{HttpConfig, Secret};
-use codecapsule::guard::Guard;
-use codecapsule::guard::auth::AuthConfig;
-use codecapsule::host::{self, Host};
-use codecapsule::state::{StateConfig, Store};
+use codecapsule_core::analytics::{AnalyticsConfig, MAX_BATCH_BYTES, MAX_EVENT_BYTES, MAX_EVENTS};
+use codecapsule_core::config::{HttpConfig, Secret};
+use codecapsule_state::guard::Stateful;
+use codecapsule_state::guard::auth::AuthConfig;
+use codecapsule_state::{StateConfig, Store};
 use codecapsule_test_support::postgres::TempPostgres;
+use codecapsule_web::host::{self, Host};
 use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
@@ -21,13 +21,13 @@ fn direct(postgres: &TempPostgres, pool_size: usize) -> StateConfig {
 
 /// analytics-ingest behind its guard, on a free port, with a widget origin allowed.
 async fn serve(state: &StateConfig) -> String {
-    let guard = Guard::new(state, AuthConfig::default(), Duration::from_secs(1)).unwrap();
+    let deployment = Stateful::new(state, AuthConfig::default(), Duration::from_secs(1)).unwrap();
     let http = HttpConfig {
         cors_origins: vec![http::HeaderValue::from_static("https://blog.example.com")],
         cors_any_origin: false,
     };
     let local = Host::Local { address: ([127, 0, 0, 1], 0).into() };
-    let app = host::app(&[analytics_ingest::FUNCTION], local, &http, guard).unwrap();
+    let app = host::app(&[analytics_ingest::FUNCTION], local, &http, &deployment).unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(app, ([127, 0, 0, 1], 0).into(), local, Some(ready)));
     format!("http://{}", bound.await.unwrap())
@@ -218,7 +218,7 @@ async fn the_rollup_is_exactly_once_whatever_happens() {
     let config = &config;
     let checked = |events: Vec<Value>| {
         let body = json!({"events": events}).to_string();
-        codecapsule::analytics::check_batch(body.as_bytes(), Utc::now(), config)
+        codecapsule_core::analytics::check_batch(body.as_bytes(), Utc::now(), config)
             .unwrap()
             .into_iter()
             .map(|event| event.expect("valid"))

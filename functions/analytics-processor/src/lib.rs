@@ -6,17 +6,17 @@
 //! new events touch is recomputed from its raw events. This binary only calls it and then prunes, in bounded
 //! batches within a time budget: raw events past ANALYTICS_RETENTION_DAYS, and rate-limit keys whose bucket is full.
 
-use codecapsule::analytics::AnalyticsConfig;
-use codecapsule::config::ConfigError;
-use codecapsule::guard::Guard;
-use codecapsule::host;
-use codecapsule::judge::Judges;
-use codecapsule::state::{RollupOutcome, Store, StoreError};
+use codecapsule_core::analytics::AnalyticsConfig;
+use codecapsule_core::config::ConfigError;
+use codecapsule_core::judge::Judges;
+use codecapsule_state::guard::Stateful;
+use codecapsule_state::{RollupOutcome, Store, StoreError};
+use codecapsule_web::host;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
 /// The function as its binary and the local dev host see it.
-pub const FUNCTION: host::Function = host::Function {
+pub const FUNCTION: host::Function<Stateful> = host::Function {
     name: "analytics-processor",
     routes: &["POST /analytics-processor"],
     judges: || Ok(Vec::new()),
@@ -41,18 +41,20 @@ pub struct RunReport {
 
 /// POST /analytics-processor: the Azure timer trigger's route, and a way to run the job by hand locally. The
 /// retention setting is checked here, at start-up.
-fn router(_judges: Judges, guard: &Guard) -> Result<axum::Router, ConfigError> {
+fn router(_judges: Judges, deployment: &Stateful) -> Result<axum::Router, ConfigError> {
     AnalyticsConfig::from_env()?;
-    Ok(host::timer_route("analytics-processor", scheduled_run, guard))
+    Ok(host::timer_route("analytics-processor", scheduled_run, deployment))
 }
 
 /// The job as the host calls it (EventBridge on Lambda, the timer route elsewhere).
-fn scheduled_run(guard: Guard) -> std::pin::Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>> {
-    Box::pin(run(guard))
+fn scheduled_run(
+    deployment: Stateful,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>> {
+    Box::pin(run(deployment))
 }
 
-async fn run(guard: Guard) -> Result<serde_json::Value, String> {
-    let store = guard.store().ok_or("no state configured: set DATABASE_URL or SUPABASE_URL")?;
+async fn run(deployment: Stateful) -> Result<serde_json::Value, String> {
+    let store = deployment.store.as_ref().ok_or("no state configured: set DATABASE_URL or SUPABASE_URL")?;
     let config = AnalyticsConfig::from_env().map_err(|err| err.to_string())?;
     let report = process(store, &config).await.map_err(|err| err.to_string())?;
     tracing::info!(

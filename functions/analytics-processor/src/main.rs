@@ -2,5 +2,5 @@
 //! /analytics-processor locally.
 
 fn main() -> std::process::ExitCode {
-    codecapsule::host::main(&[analytics_processor::FUNCTION])
+    codecapsule_web::host::main(&[analytics_processor::FUNCTION])
 }

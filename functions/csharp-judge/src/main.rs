@@ -1,5 +1,5 @@
 //! The csharp-judge function binary: AWS Lambda, Azure custom handler or local server, picked from the environment.
 
 fn main() -> std::process::ExitCode {
-    codecapsule::host::main(&[csharp_judge::FUNCTION])
+    codecapsule_web::host::main(&[csharp_judge::function::<codecapsule_web::host::Stateless>()])
 }

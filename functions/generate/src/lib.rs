@@ -1,5 +1,5 @@
 //! The generate function: POST /api/generate turns a prompt into a capsule proven by running it
-//! (`codecapsule::generation`), streaming progress as NDJSON; GET /api/generate/{job_id} returns a job's state, so a
+//! (`codecapsule_ai::generation`), streaming progress as NDJSON; GET /api/generate/{job_id} returns a job's state, so a
 //! client whose connection dropped can still learn how it ended.
 //!
 //! A job runs on its own task: it goes on when the client goes away, and every progress event is written to
@@ -16,16 +16,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use bytes::Bytes;
-use codecapsule::config::ConfigError;
-use codecapsule::generation::{Budget, Call, Engine, GenerateRequest, GenerationError, Observer};
-use codecapsule::guard::{Admission, Feature, Guard};
-use codecapsule::host;
-use codecapsule::http::guard::guarded;
-use codecapsule::http::{Json, Problem};
-use codecapsule::judge::Judges;
-use codecapsule::llm::LlmClient;
-use codecapsule::objects::ObjectStore;
-use codecapsule::state::{Actor, CapsuleStatus, Store, Usage, Visibility};
+use codecapsule_ai::generation::{Budget, Call, Engine, GenerateRequest, GenerationError, Observer};
+use codecapsule_ai::llm::LlmClient;
+use codecapsule_ai::objects::ObjectStore;
+use codecapsule_core::access::{Admission, Deployment, Feature, Guard};
+use codecapsule_core::config::ConfigError;
+use codecapsule_core::judge::Judges;
+use codecapsule_state::guard::Stateful;
+use codecapsule_state::{Actor, CapsuleStatus, Store, Usage, Visibility};
+use codecapsule_web::guard::guarded;
+use codecapsule_web::host;
+use codecapsule_web::{Json, Problem};
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -34,10 +35,10 @@ use tokio_stream::StreamExt;
 use uuid::Uuid;
 
 /// The function as its binary and the local dev host see it.
-pub const FUNCTION: host::Function = host::Function {
+pub const FUNCTION: host::Function<Stateful> = host::Function {
     name: "generate",
     routes: &["POST /api/generate", "GET /api/generate/{job_id}"],
-    judges: codecapsule::remote::wasm_and_remote_judges,
+    judges: codecapsule_remote::wasm_and_remote_judges,
     router,
     scheduled: None,
     response_streaming: true,
@@ -54,10 +55,10 @@ pub struct Generation {
     pub store: Option<Store>,
 }
 
-fn router(judges: Judges, guard: &Guard) -> Result<Router, ConfigError> {
-    let llm = codecapsule::llm::client_from_env()?.map(Arc::new);
+fn router(judges: Judges, deployment: &Stateful) -> Result<Router, ConfigError> {
+    let llm = codecapsule_ai::llm::client_from_env()?.map(Arc::new);
     let mut budget = Budget::default();
-    if let Some(value) = codecapsule::config::read("GENERATION_DEADLINE_SECONDS") {
+    if let Some(value) = codecapsule_core::config::read("GENERATION_DEADLINE_SECONDS") {
         let seconds: u64 =
             value.trim().parse().ok().filter(|s| (10..=900).contains(s)).ok_or_else(|| ConfigError::Invalid {
                 var: "GENERATION_DEADLINE_SECONDS",
@@ -67,8 +68,8 @@ fn router(judges: Judges, guard: &Guard) -> Result<Router, ConfigError> {
         budget.deadline = std::time::Duration::from_secs(seconds);
     }
     let generation =
-        Generation { judges, llm, objects: ObjectStore::from_env()?, budget, store: guard.store().cloned() };
-    Ok(routes(generation, guard))
+        Generation { judges, llm, objects: ObjectStore::from_env()?, budget, store: deployment.store.clone() };
+    Ok(routes(generation, deployment.guard()))
 }
 
 /// The routes over a given setup (the tests build theirs).
@@ -121,7 +122,7 @@ async fn start(
     })?;
     let (llm, store, admission, organization) =
         prerequisites(&generation, admission.map(|Extension(admission)| admission))?;
-    let unavailable = |err: codecapsule::state::StoreError| {
+    let unavailable = |err: codecapsule_state::StoreError| {
         problem(StatusCode::SERVICE_UNAVAILABLE, "state_unavailable", err.to_string())
     };
     let allowance = store.llm_allowance(organization).await.map_err(unavailable)?.ok_or_else(|| {
@@ -285,7 +286,7 @@ impl Job {
     /// The capsule row, then its public object: only a finished job writes them.
     async fn save(
         &self,
-        generated: codecapsule::generation::Generated,
+        generated: codecapsule_ai::generation::Generated,
     ) -> Result<(&'static str, Value, Uuid), (&'static str, String)> {
         let mut capsule = generated.capsule.clone();
         let slug = capsule.slug.clone().unwrap_or_else(|| "capsule".into());

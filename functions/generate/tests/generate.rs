@@ -3,10 +3,10 @@
 //! object without the solution); a budget exhausted mid-job saves nothing; the daily allowance and every missing
 //! piece of setup are clear refusals; a dropped connection does not stop the job.
 
-use codecapsule::generation::Budget;
-use codecapsule::judge::{Judge, Judges};
-use codecapsule::native::{NativeJudge, Runtime};
-use codecapsule::objects::ObjectStore;
+use codecapsule_ai::generation::Budget;
+use codecapsule_ai::objects::ObjectStore;
+use codecapsule_core::judge::{Judge, Judges};
+use codecapsule_native::{NativeJudge, Runtime};
 use codecapsule_test_support::fake_llm::{FakeLlm, Scripted};
 use codecapsule_test_support::postgres::{Fixture, TempPostgres};
 use generate::Generation;
@@ -48,16 +48,16 @@ async fn setup(script: Vec<Scripted>, budget: Budget, with_llm: bool) -> Setup {
     let fixture = Fixture::create(&postgres.client().await).await;
     let fake = FakeLlm::start(script).await;
     let llm = fake.client();
-    let guard = postgres.guard(4);
+    let deployment = postgres.deployment(4);
     let objects = std::env::temp_dir().join(format!("codecapsule-objects-{}", uuid::Uuid::new_v4()));
     let generation = Generation {
         judges: Judges::new(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>]),
         llm: with_llm.then(|| Arc::new(llm)),
         objects: ObjectStore::Local { root: objects.clone() },
         budget,
-        store: guard.store().cloned(),
+        store: deployment.store.clone(),
     };
-    let base = codecapsule_test_support::serve(generate::routes(generation, &guard)).await;
+    let base = codecapsule_test_support::serve(generate::routes(generation, &deployment.guard)).await;
     Setup { base, postgres, fixture, objects, _fake: fake }
 }
 

@@ -7,9 +7,9 @@
 //!
 //! Needs the release binary (`cargo build --release -p codecapsule-validate`); `make bench` builds it first.
 
-use codecapsule::config::HttpConfig;
-use codecapsule::guard::Guard;
-use codecapsule::host::{self, Host};
+use codecapsule_core::config::HttpConfig;
+use codecapsule_state::guard::Stateful;
+use codecapsule_web::host::{self, Host};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,8 +34,8 @@ fn main() {
 
 /// How long the fuel budget of a 1,000 ms limit takes to burn: a busy loop and a recursive fib, in-process.
 fn fuel_calibration() {
-    use codecapsule::judge::{Judge, Submission};
-    use codecapsule::wasm::WasmJudge;
+    use codecapsule_core::judge::{Judge, Submission};
+    use codecapsule_wasm::WasmJudge;
     let programs = [
         ("`(loop (br 0))`", "(module (func (export \"_start\") (loop (br 0))))"),
         (
@@ -87,9 +87,13 @@ fn judge_body() -> String {
 
 async fn local_server() -> String {
     let address = ([127, 0, 0, 1], 0).into();
-    let app =
-        host::app(&[validate::FUNCTION], Host::Local { address }, &HttpConfig::default(), Guard::off("not under test"))
-            .unwrap();
+    let app = host::app(
+        &[validate::FUNCTION],
+        Host::Local { address },
+        &HttpConfig::default(),
+        &Stateful::without_state("not under test"),
+    )
+    .unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(app, address, Host::Local { address }, Some(ready)));
     format!("http://{}", bound.await.unwrap())

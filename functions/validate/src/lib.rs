@@ -1,32 +1,34 @@
 //! The validate function: judges WebAssembly in-process (POST /api/judge) and validates capsules (POST /api/validate).
 //!
 //! Handlers are thin: parse with the shared JSON extractor, run the blocking work on a blocking thread, answer JSON or
-//! problem+json. Judging lives in `codecapsule::judge` and `codecapsule::wasm`, validation in `codecapsule::validation`.
+//! problem+json. Judging lives in `codecapsule_core::judge` and `codecapsule_wasm`, validation in `codecapsule_core::validation`.
 
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Router};
-use codecapsule::config::ConfigError;
-use codecapsule::generation::{Budget, Call, Engine, Generated, GenerationError, Observer};
-use codecapsule::guard::{Admission, Feature, Guard};
-use codecapsule::http::guard::guarded;
-use codecapsule::http::judge::blocking;
-use codecapsule::http::{BodyLimit, Json, Problem};
-use codecapsule::judge::{Judges, limits};
-use codecapsule::llm::LlmClient;
-use codecapsule::model::Capsule;
-use codecapsule::model::{ValidateReport, ValidateRequest};
-use codecapsule::state::{Store, Usage};
-use codecapsule::{host, validation};
+use codecapsule_ai::generation::{Budget, Call, Engine, Generated, GenerationError, Observer};
+use codecapsule_ai::llm::LlmClient;
+use codecapsule_core::access::{Admission, Deployment, Feature, Guard};
+use codecapsule_core::config::ConfigError;
+use codecapsule_core::judge::{Judges, limits};
+use codecapsule_core::model::Capsule;
+use codecapsule_core::model::{ValidateReport, ValidateRequest};
+use codecapsule_core::validation;
+use codecapsule_state::guard::Stateful;
+use codecapsule_state::{Store, Usage};
+use codecapsule_web::guard::guarded;
+use codecapsule_web::host;
+use codecapsule_web::judge::blocking;
+use codecapsule_web::{BodyLimit, Json, Problem};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The function as its binary and the local dev host see it.
-pub const FUNCTION: host::Function = host::Function {
+pub const FUNCTION: host::Function<Stateful> = host::Function {
     name: "validate",
     routes: &["POST /api/judge", "POST /api/validate"],
-    judges: codecapsule::remote::wasm_and_remote_judges,
+    judges: codecapsule_remote::wasm_and_remote_judges,
     router,
     scheduled: None,
     response_streaming: false,
@@ -34,13 +36,14 @@ pub const FUNCTION: host::Function = host::Function {
 
 /// POST /api/validate, validating with every judge of the deployment, with the body limit of WebAssembly uploads;
 /// behind the guard (judging's bucket and kill switch). With an LLM configured, invalid capsules are healed.
-pub fn router(judges: Judges, guard: &Guard) -> Result<Router, ConfigError> {
-    Ok(routes(judges, guard, codecapsule::llm::client_from_env()?.map(Arc::new)))
+pub fn router(judges: Judges, deployment: &Stateful) -> Result<Router, ConfigError> {
+    let llm = codecapsule_ai::llm::client_from_env()?.map(Arc::new);
+    Ok(routes(judges, deployment.guard(), deployment.store.clone(), llm))
 }
 
-/// The routes with a given LLM (the tests bring theirs).
-pub fn routes(judges: Judges, guard: &Guard, llm: Option<Arc<LlmClient>>) -> Router {
-    let healing = Healing { llm, store: guard.store().cloned() };
+/// The routes with a given store and LLM (the tests bring theirs).
+pub fn routes(judges: Judges, guard: &Guard, store: Option<Store>, llm: Option<Arc<LlmClient>>) -> Router {
+    let healing = Healing { llm, store };
     guarded(Router::new().route("/api/validate", post(validate_capsule)), guard, Feature::Judging)
         .layer(Extension(BodyLimit(limits::JUDGE_BODY_BYTES)))
         .layer(Extension(judges))
@@ -117,7 +120,7 @@ async fn stored_capsule(healing: &Healing, admission: Option<&Admission>, id: uu
         Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no capsule {id} that you may validate"))
             .with_field("capsule_id")
     };
-    if matches!(admission.actor, codecapsule::state::Actor::Anonymous) {
+    if matches!(admission.actor, codecapsule_state::Actor::Anonymous) {
         return Err(Problem::new(
             StatusCode::UNAUTHORIZED,
             "invalid_token",
@@ -130,7 +133,7 @@ async fn stored_capsule(healing: &Healing, admission: Option<&Admission>, id: uu
         .map_err(|err| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "state_unavailable", err.to_string()))?
         .ok_or_else(not_found)?;
     let in_scope = match admission.actor {
-        codecapsule::state::Actor::Service => {
+        codecapsule_state::Actor::Service => {
             found["organization_id"].as_str() == admission.organization.map(|org| org.to_string()).as_deref()
         }
         _ => true,
@@ -202,5 +205,5 @@ impl Observer for Calls {
         self.0.push(call.clone());
     }
 
-    fn progress(&mut self, _event: codecapsule::generation::Progress) {}
+    fn progress(&mut self, _event: codecapsule_ai::generation::Progress) {}
 }

@@ -1,5 +1,5 @@
 //! The validate function binary: AWS Lambda, Azure custom handler or local server, picked from the environment.
 
 fn main() -> std::process::ExitCode {
-    codecapsule::host::main(&[validate::FUNCTION])
+    codecapsule_web::host::main(&[validate::FUNCTION])
 }

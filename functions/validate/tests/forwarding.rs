@@ -1,19 +1,24 @@
 //! The validate function forwarding python/java/csharp submissions to the native judge functions, here the real
 //! python-judge and java-judge routers on loopback ports.
 
-use codecapsule::config::{ConfigError, HttpConfig};
-use codecapsule::guard::Guard;
-use codecapsule::host::{self, Function, Host};
-use codecapsule::judge::{Judge, Judges};
-use codecapsule::remote::RemoteJudge;
-use codecapsule::wasm::WasmJudge;
+use codecapsule_core::config::{ConfigError, HttpConfig};
+use codecapsule_core::judge::{Judge, Judges};
+use codecapsule_remote::RemoteJudge;
+use codecapsule_state::guard::Stateful;
+use codecapsule_wasm::WasmJudge;
+use codecapsule_web::host::{self, Function, Host};
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
 
-async fn serve(function: Function) -> String {
+async fn serve(function: Function<Stateful>) -> String {
     let address = ([127, 0, 0, 1], 0).into();
-    let app =
-        host::app(&[function], Host::Local { address }, &HttpConfig::default(), Guard::off("not under test")).unwrap();
+    let app = host::app(
+        &[function],
+        Host::Local { address },
+        &HttpConfig::default(),
+        &Stateful::without_state("not under test"),
+    )
+    .unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(app, address, Host::Local { address }, Some(ready)));
     format!("http://{}", bound.await.unwrap())
@@ -26,11 +31,11 @@ fn forwarding_judges() -> Result<Vec<Arc<dyn Judge>>, ConfigError> {
     let url = PYTHON_URL.get().expect("set before the server starts");
     Ok(vec![
         Arc::new(WasmJudge),
-        Arc::new(RemoteJudge::new(codecapsule::model::Language::Python, "PYTHON_JUDGE_URL", url)?),
+        Arc::new(RemoteJudge::new(codecapsule_core::model::Language::Python, "PYTHON_JUDGE_URL", url)?),
     ])
 }
 
-fn forwarding_validate() -> Function {
+fn forwarding_validate() -> Function<Stateful> {
     Function { judges: forwarding_judges, ..validate::FUNCTION }
 }
 
@@ -41,7 +46,7 @@ async fn judge(base: &str, body: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn forwarding_reaches_the_judge_function_and_passes_its_answers_back() {
-    let python = serve(python_judge::FUNCTION).await;
+    let python = serve(python_judge::function()).await;
     PYTHON_URL.set(python.clone()).unwrap();
     let validate = serve(forwarding_validate()).await;
 
@@ -73,19 +78,19 @@ async fn forwarding_reaches_the_judge_function_and_passes_its_answers_back() {
 }
 
 /// A python submission forwarded to `base_url`, and the problem the forwarding ends in.
-async fn forwarded_problem(base_url: &str) -> codecapsule::http::Problem {
-    let remote = RemoteJudge::new(codecapsule::model::Language::Python, "PYTHON_JUDGE_URL", base_url).unwrap();
+async fn forwarded_problem(base_url: &str) -> codecapsule_web::Problem {
+    let remote = RemoteJudge::new(codecapsule_core::model::Language::Python, "PYTHON_JUDGE_URL", base_url).unwrap();
     let judges = Judges::new(vec![Arc::new(remote)]);
     let request = json!({"language": "python", "source": "print(3)", "tests": [{"expected_stdout": "3"}]});
     let (submission, judge) = judges.prepare(serde_json::from_value(request).unwrap()).unwrap();
     let err = tokio::task::spawn_blocking(move || judge.judge(&submission)).await.unwrap().unwrap_err();
-    codecapsule::http::Problem::from(err)
+    codecapsule_web::Problem::from(err)
 }
 
 #[tokio::test]
 async fn remote_problems_pass_through_and_an_unreachable_judge_is_502() {
     // A java judge posing as python: it refuses python with its own 422, which comes back unchanged.
-    let java = serve(java_judge::FUNCTION).await;
+    let java = serve(java_judge::function()).await;
     let problem = forwarded_problem(&java).await;
     assert_eq!((problem.status, problem.code), (422, "unsupported_language"));
 
@@ -100,6 +105,6 @@ async fn remote_problems_pass_through_and_an_unreachable_judge_is_502() {
 
 #[test]
 fn a_malformed_judge_url_is_a_start_up_error_naming_the_variable() {
-    let err = RemoteJudge::new(codecapsule::model::Language::Java, "JAVA_JUDGE_URL", "not a url").err().unwrap();
+    let err = RemoteJudge::new(codecapsule_core::model::Language::Java, "JAVA_JUDGE_URL", "not a url").err().unwrap();
     assert!(err.to_string().starts_with("environment variable JAVA_JUDGE_URL=\"not a url\" is invalid"), "{err}");
 }

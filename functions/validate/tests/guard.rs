@@ -3,19 +3,19 @@
 //! revocation, membership checks, the emergency switches within their cache time, and failing open when the store
 //! is down.
 
-use codecapsule::config::{HttpConfig, Secret};
-use codecapsule::guard::Guard;
-use codecapsule::guard::auth::AuthConfig;
-use codecapsule::host::{self, Host};
-use codecapsule::state::{StateConfig, Store};
+use codecapsule_core::config::{HttpConfig, Secret};
+use codecapsule_state::guard::Stateful;
+use codecapsule_state::guard::auth::AuthConfig;
+use codecapsule_state::{StateConfig, Store};
 use codecapsule_test_support::postgres::{Fixture, JWT_SECRET, TempPostgres, epoch, sign};
+use codecapsule_web::host::{self, Host};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 const ADD: &str = include_str!("../../../examples/wat-function-add.json");
-const ES256_KEY: &[u8] = include_bytes!("../../../shared/tests/fixtures/es256-test-only.pem");
-const JWKS: &str = include_str!("../../../shared/tests/fixtures/jwks-test-only.json");
+const ES256_KEY: &[u8] = include_bytes!("../../../crates/state/tests/fixtures/es256-test-only.pem");
+const JWKS: &str = include_str!("../../../crates/state/tests/fixtures/jwks-test-only.json");
 
 /// A JWKS endpoint, as Supabase Auth serves one.
 async fn jwks_server() -> String {
@@ -36,9 +36,9 @@ async fn serve(state: &StateConfig) -> String {
         jwks_url: Some(jwks_server().await),
         audience: "authenticated".into(),
     };
-    let guard = Guard::new(state, auth, Duration::from_secs(1)).unwrap();
+    let deployment = Stateful::new(state, auth, Duration::from_secs(1)).unwrap();
     let local = Host::Local { address: ([127, 0, 0, 1], 0).into() };
-    let app = host::app(&[validate::FUNCTION], local, &HttpConfig::default(), guard).unwrap();
+    let app = host::app(&[validate::FUNCTION], local, &HttpConfig::default(), &deployment).unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(app, ([127, 0, 0, 1], 0).into(), local, Some(ready)));
     format!("http://{}", bound.await.unwrap())

@@ -2,11 +2,11 @@
 //! organization's invalid capsule comes back healed with what changed and why (and the calls in the usage ledger); an
 //! anonymous caller gets the plain validation with the reason healing was skipped.
 
-use codecapsule::judge::{Judge, Judges};
-use codecapsule::native::{NativeJudge, Runtime};
-use codecapsule::wasm::WasmJudge;
+use codecapsule_core::judge::{Judge, Judges};
+use codecapsule_native::{NativeJudge, Runtime};
 use codecapsule_test_support::fake_llm::{FakeLlm, Scripted};
 use codecapsule_test_support::postgres::{Fixture, TempPostgres};
+use codecapsule_wasm::WasmJudge;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -16,10 +16,16 @@ const ABS_FIRST: &str = "a, b = map(int, input().split())\nprint(abs(a) + b)\n";
 
 async fn serve(postgres: &TempPostgres, fake: &FakeLlm) -> String {
     let llm = fake.client();
-    let guard = postgres.guard(2);
+    let deployment = postgres.deployment(2);
     let judges =
         Judges::new(vec![Arc::new(WasmJudge) as Arc<dyn Judge>, Arc::new(NativeJudge::new(Runtime::python()))]);
-    codecapsule_test_support::serve(validate::routes(judges, &guard, Some(Arc::new(llm)))).await
+    codecapsule_test_support::serve(validate::routes(
+        judges,
+        &deployment.guard,
+        deployment.store.clone(),
+        Some(Arc::new(llm)),
+    ))
+    .await
 }
 
 fn broken_capsule() -> Value {

@@ -1,10 +1,10 @@
 //! The validate function on its three hosts: a local server over real HTTP, the binary as an Azure Functions custom
 //! handler called the way the Functions host calls it, and API Gateway HTTP API v2 events through lambda_http.
 
-use codecapsule::config::HttpConfig;
-use codecapsule::guard::Guard;
-use codecapsule::host::{self, Host};
+use codecapsule_core::config::HttpConfig;
+use codecapsule_state::guard::Stateful;
 use codecapsule_test_support::free_port;
+use codecapsule_web::host::{self, Host};
 use http::HeaderValue;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -25,7 +25,7 @@ async fn local_server() -> String {
         &[validate::FUNCTION],
         Host::Local { address: ([127, 0, 0, 1], 0).into() },
         &http_config(),
-        Guard::off("not under test"),
+        &Stateful::without_state("not under test"),
     )
     .unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
@@ -162,7 +162,7 @@ async fn bad_input_gets_problem_json_at_every_limit() {
     assert_eq!((status, code.as_str()), (422, "invalid_field"));
 
     // Body size: exactly at the judge routes' limit is read; one byte more is 413 before judging.
-    let limit = codecapsule::judge::limits::JUDGE_BODY_BYTES;
+    let limit = codecapsule_core::judge::limits::JUDGE_BODY_BYTES;
     let mut at_limit = judge_request(1).to_string();
     at_limit.push_str(&" ".repeat(limit - at_limit.len()));
     let (status, _, report) = post(&base, "/api/judge", json_type, at_limit.clone()).await;
@@ -320,7 +320,9 @@ async fn every_judge_function_runs_as_an_azure_custom_handler() {
 
 /// An API Gateway HTTP API (payload 2.0) event, converted by lambda_http and handed to the router as Lambda does.
 async fn lambda_invoke(fixture: &str, request_id: &str) -> (u16, http::HeaderMap, Value) {
-    let app = host::app(&[validate::FUNCTION], Host::Lambda, &http_config(), Guard::off("not under test")).unwrap();
+    let app =
+        host::app(&[validate::FUNCTION], Host::Lambda, &http_config(), &Stateful::without_state("not under test"))
+            .unwrap();
     let mut context = lambda_runtime::Context::default();
     context.request_id = request_id.to_string();
     let request = lambda_http::request::from_str(fixture).unwrap();

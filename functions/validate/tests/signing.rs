@@ -4,8 +4,8 @@
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use codecapsule::judge::{Judge, Judges};
-use codecapsule::remote;
+use codecapsule_core::judge::{Judge, Judges};
+use codecapsule_remote as remote;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 

@@ -108,15 +108,15 @@ impl FakeLlm {
     }
 
     /// A client of this server as an OpenAI-compatible provider (model gpt-4o-mini, no key, 5 s per attempt).
-    pub fn client(&self) -> codecapsule::llm::LlmClient {
-        codecapsule::llm::LlmClient::new(codecapsule::llm::LlmConfig {
-            provider: codecapsule::llm::Provider::OpenAiCompatible {
+    pub fn client(&self) -> codecapsule_ai::llm::LlmClient {
+        codecapsule_ai::llm::LlmClient::new(codecapsule_ai::llm::LlmConfig {
+            provider: codecapsule_ai::llm::Provider::OpenAiCompatible {
                 base_url: self.url.clone(),
                 model: "gpt-4o-mini".into(),
                 key: None,
             },
             timeout: Duration::from_secs(5),
-            pricing: codecapsule::llm::Pricing::default(),
+            pricing: codecapsule_ai::llm::Pricing::default(),
         })
         .expect("a client of the fake")
     }

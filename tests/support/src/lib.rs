@@ -58,10 +58,10 @@ pub fn test_sandbox_dir(label: &str) -> PathBuf {
 pub fn source_request(
     language: &str,
     source: &str,
-    tests: Vec<codecapsule::model::Test>,
-    limits: codecapsule::model::LimitsRequest,
-) -> codecapsule::model::JudgeRequest {
-    codecapsule::model::JudgeRequest {
+    tests: Vec<codecapsule_core::model::Test>,
+    limits: codecapsule_core::model::LimitsRequest,
+) -> codecapsule_core::model::JudgeRequest {
+    codecapsule_core::model::JudgeRequest {
         language: language.into(),
         source: Some(source.into()),
         module_base64: None,
@@ -90,7 +90,7 @@ pub fn start_moto() -> (KillOnDrop, String) {
 
 /// `routes` with the shared HTTP conventions (a minimal health answer), served on a free loopback port; its base URL.
 pub async fn serve(routes: axum::Router) -> String {
-    let health = || codecapsule::http::Health {
+    let health = || codecapsule_web::Health {
         status: "ok",
         functions: Vec::new(),
         version: "test",
@@ -99,10 +99,10 @@ pub async fn serve(routes: axum::Router) -> String {
         routes: Vec::new(),
         guard: serde_json::Value::Null,
     };
-    let app = codecapsule::http::service(routes, health, &codecapsule::config::HttpConfig::default());
-    let local = codecapsule::host::Host::Local { address: ([127, 0, 0, 1], 0).into() };
+    let app = codecapsule_web::service(routes, health, &codecapsule_core::config::HttpConfig::default());
+    let local = codecapsule_web::host::Host::Local { address: ([127, 0, 0, 1], 0).into() };
     let (ready, bound) = tokio::sync::oneshot::channel();
-    tokio::spawn(codecapsule::host::serve(app, ([127, 0, 0, 1], 0).into(), local, Some(ready)));
+    tokio::spawn(codecapsule_web::host::serve(app, ([127, 0, 0, 1], 0).into(), local, Some(ready)));
     format!("http://{}", bound.await.expect("the server's address"))
 }
 

@@ -1,9 +1,10 @@
 //! Throwaway PostgreSQL clusters for the tests (the machine's binaries, a temporary directory, a free port), set up
 //! like a Supabase project; and the fixtures the state tests share: users, organizations, capsules, tokens.
 
-use codecapsule::config::Secret;
-use codecapsule::state::local::LocalPostgres;
-use codecapsule::state::{Actor, UserToken, migrations};
+use codecapsule_core::config::Secret;
+use codecapsule_devdb::local::LocalPostgres;
+use codecapsule_devdb::migrations;
+use codecapsule_state::{Actor, UserToken};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -42,17 +43,17 @@ impl TempPostgres {
         postgres
     }
 
-    /// A guard over this cluster (direct transport, `pool_size` connections) accepting HS256 tokens signed with
-    /// [`JWT_SECRET`]; switches cached for 1 s, so tests see their changes quickly.
-    pub fn guard(&self, pool_size: usize) -> codecapsule::guard::Guard {
+    /// A deployment over this cluster (direct transport, `pool_size` connections): its store, and a guard accepting
+    /// HS256 tokens signed with [`JWT_SECRET`]; switches cached for 1 s, so tests see their changes quickly.
+    pub fn deployment(&self, pool_size: usize) -> codecapsule_state::guard::Stateful {
         let state =
-            codecapsule::state::StateConfig::Direct { url: Secret::new(self.url.clone()), ca_cert: None, pool_size };
-        let auth = codecapsule::guard::auth::AuthConfig {
+            codecapsule_state::StateConfig::Direct { url: Secret::new(self.url.clone()), ca_cert: None, pool_size };
+        let auth = codecapsule_state::guard::auth::AuthConfig {
             jwt_secret: Some(Secret::new(JWT_SECRET.into())),
             jwks_url: None,
             audience: "authenticated".into(),
         };
-        codecapsule::guard::Guard::new(&state, auth, std::time::Duration::from_secs(1)).expect("a valid guard")
+        codecapsule_state::guard::Stateful::new(&state, auth, std::time::Duration::from_secs(1)).expect("a valid guard")
     }
 
     /// A superuser connection.

@@ -1,0 +1,153 @@
+//! Configuration read once at start-up from the environment into typed values. A malformed value is a start-up error
+//! that names the variable and says what it should look like; a missing optional value takes its documented default.
+//! Every variable is listed in the README's "Configuration" table.
+
+use http::HeaderValue;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {var}={value:?} is invalid: {expected}")]
+    Invalid { var: &'static str, value: String, expected: String },
+}
+
+/// A secret value. Debug and Display never show it; [`Secret::expose`] is the one way to read it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Which widget origins may call the functions from a browser.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    pub cors_origins: Vec<HeaderValue>,
+    pub cors_any_origin: bool,
+}
+
+impl HttpConfig {
+    /// CORS_ALLOWED_ORIGINS: a comma-separated list of origins (`https://blog.example.com,http://localhost:3000`), or
+    /// `*` for any. Unset: no cross-origin browser access.
+    pub fn from_env() -> Result<HttpConfig, ConfigError> {
+        let Some(value) = read("CORS_ALLOWED_ORIGINS") else {
+            return Ok(HttpConfig::default());
+        };
+        parse_origins(&value)
+    }
+}
+
+fn parse_origins(value: &str) -> Result<HttpConfig, ConfigError> {
+    let invalid =
+        |expected: String| ConfigError::Invalid { var: "CORS_ALLOWED_ORIGINS", value: value.to_string(), expected };
+    if value.trim() == "*" {
+        return Ok(HttpConfig { cors_origins: Vec::new(), cors_any_origin: true });
+    }
+    let mut origins = Vec::new();
+    for origin in value.split(',').map(str::trim).filter(|origin| !origin.is_empty()) {
+        let well_formed = origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+        });
+        if !well_formed {
+            return Err(invalid(format!(
+                "`{origin}` is not an origin like https://example.com (scheme, host, optional port, no path)"
+            )));
+        }
+        origins.push(
+            HeaderValue::from_str(origin)
+                .map_err(|_| invalid(format!("`{origin}` has characters a header cannot carry")))?,
+        );
+    }
+    Ok(HttpConfig { cors_origins: origins, cors_any_origin: false })
+}
+
+/// Where a local server listens: BIND_ADDR (default 127.0.0.1) and PORT (default 8080).
+pub fn local_address() -> Result<SocketAddr, ConfigError> {
+    let ip = match read("BIND_ADDR") {
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some(value) => value.parse().map_err(|_| ConfigError::Invalid {
+            var: "BIND_ADDR",
+            value: value.clone(),
+            expected: "an IP address such as 127.0.0.1 or 0.0.0.0".into(),
+        })?,
+    };
+    let port = match read("PORT") {
+        None => 8080,
+        Some(value) => port("PORT", &value)?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+pub fn port(var: &'static str, value: &str) -> Result<u16, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Invalid {
+        var,
+        value: value.to_string(),
+        expected: "a TCP port number from 0 to 65535".into(),
+    })
+}
+
+/// An environment variable, with an empty value treated as unset.
+pub fn read(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|value| !value.trim().is_empty())
+}
+
+/// AWS credentials from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), as Lambda sets
+/// them for the function's role; `None` unless both keys are set. The crates that sign requests (the remote judge, the
+/// S3 object store) turn them into the SDK's credentials.
+#[derive(Debug, Clone)]
+pub struct EnvironmentCredentials {
+    /// AWS_ACCESS_KEY_ID.
+    pub access_key_id: String,
+    /// AWS_SECRET_ACCESS_KEY.
+    pub secret_access_key: Secret,
+    /// AWS_SESSION_TOKEN, set for a role's temporary credentials.
+    pub session_token: Option<Secret>,
+}
+
+/// The function role's credentials, when the environment holds them (see [`EnvironmentCredentials`]).
+pub fn aws_environment_credentials() -> Option<EnvironmentCredentials> {
+    Some(EnvironmentCredentials {
+        access_key_id: read("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: Secret::new(read("AWS_SECRET_ACCESS_KEY")?),
+        session_token: read("AWS_SESSION_TOKEN").map(Secret::new),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_parse_or_name_the_bad_one() {
+        let config = parse_origins("https://a.example, http://localhost:3000").unwrap();
+        assert_eq!(config.cors_origins.len(), 2);
+        assert!(parse_origins("*").unwrap().cors_any_origin);
+        let err = parse_origins("https://a.example,a.example/path").unwrap_err();
+        assert!(err.to_string().contains("`a.example/path` is not an origin"), "{err}");
+        assert!(err.to_string().starts_with("environment variable CORS_ALLOWED_ORIGINS="), "{err}");
+    }
+
+    #[test]
+    fn ports_must_be_numbers() {
+        assert_eq!(port("PORT", "8081").unwrap(), 8081);
+        assert!(port("PORT", "80a").unwrap_err().to_string().contains("PORT"));
+    }
+}

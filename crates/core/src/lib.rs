@@ -1,0 +1,17 @@
+//! CodeCapsule's domain core: what every function and the edge share, free of I/O, async runtimes and HTTP servers
+//! (it builds for wasm32-unknown-unknown, which CI checks).
+//!
+//! - [`model`]: the public contract, the request and answer bodies of every route;
+//! - [`compare`] and [`judge`]: the judging domain (a checked submission, the [`judge::Judge`] port, grading, limits);
+//! - [`validation`]: capsule validation over any [`judge::Judge`];
+//! - [`analytics`]: widget events, their per-event validation, retention;
+//! - [`access`]: who calls (actor, tier), what a route does, and the guard's port;
+//! - [`config`]: typed configuration from the environment.
+
+pub mod access;
+pub mod analytics;
+pub mod compare;
+pub mod config;
+pub mod judge;
+pub mod model;
+pub mod validation;

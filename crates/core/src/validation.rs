@@ -1,0 +1,95 @@
+//! Capsule validation: a capsule is valid when its reference solution passes every test, the same way each time, and
+//! its starter code does not pass. Problems are listed with stable codes so an author (or the AI repair loop, later)
+//! knows what to fix.
+
+use crate::judge::{JudgeError, Judges};
+use crate::model::{Capsule, JudgeReport, Problem, ValidateReport, ValidationRuns, Verdict};
+use std::collections::BTreeSet;
+
+/// How many times the reference solution runs: a test whose verdict or output changes between runs is flaky.
+pub const SOLUTION_RUNS: usize = 3;
+
+/// Validates `capsule` with the judge of its language among `judges`, blocking. Errors are capsules that cannot be judged at all (bad tests, unknown
+/// language): the same 4xx as POST /api/judge.
+pub fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, JudgeError> {
+    let mut problems = Vec::new();
+    if capsule.title.trim().is_empty() {
+        problems.push(problem("missing_title", "the capsule has no title", None));
+    }
+    let (solution, judge) = judges.prepare(capsule.judge_request(&capsule.solution))?;
+    let solution_runs = (0..SOLUTION_RUNS).map(|_| judge.judge(&solution)).collect::<Result<Vec<_>, _>>()?;
+    problems.extend(solution_problems(&solution_runs));
+
+    let starter_run = if capsule.starter.source.is_none() && capsule.starter.module_base64.is_none() {
+        problems.push(problem(
+            "missing_starter",
+            "the capsule has no starter code for the learner to begin from",
+            None,
+        ));
+        None
+    } else {
+        let (starter, judge) = judges.prepare(capsule.judge_request(&capsule.starter))?;
+        let report = judge.judge(&starter)?;
+        if report.verdict == Verdict::Accepted {
+            problems.push(problem(
+                "starter_passes",
+                "the starter code already passes every test: the tests cannot tell it from a solution",
+                None,
+            ));
+        }
+        Some(report)
+    };
+    Ok(ValidateReport {
+        valid: problems.is_empty(),
+        problems,
+        report: ValidationRuns { solution_runs, starter_run },
+        capsule,
+        healing: None,
+    })
+}
+
+/// Problems found in the solution's runs: compile errors, failing tests, and tests that changed between runs.
+pub fn solution_problems(runs: &[JudgeReport]) -> Vec<Problem> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    if !first.compile.ok {
+        return vec![problem(
+            "solution_compilation_error",
+            &format!("the reference solution does not compile: {}", first.compile.output),
+            None,
+        )];
+    }
+    let mut problems = Vec::new();
+    let mut flaky = BTreeSet::new();
+    for (index, test) in first.tests.iter().enumerate() {
+        let changed = runs[1..].iter().any(|run| {
+            run.tests.get(index).is_none_or(|other| other.verdict != test.verdict || other.stdout != test.stdout)
+        });
+        if changed {
+            flaky.insert(test.id.clone());
+            let verdicts: Vec<String> =
+                runs.iter().filter_map(|run| run.tests.get(index)).map(|t| t.verdict.to_string()).collect();
+            problems.push(problem(
+                "flaky_test",
+                &format!("the solution's result on this test changed between runs: {}", verdicts.join(", ")),
+                Some(&test.id),
+            ));
+        }
+    }
+    for test in &first.tests {
+        if test.verdict != Verdict::Accepted && !flaky.contains(&test.id) {
+            let detail = test.message.as_deref().unwrap_or("no detail");
+            problems.push(problem(
+                "solution_fails_test",
+                &format!("the reference solution gets {} on this test: {detail}", test.verdict),
+                Some(&test.id),
+            ));
+        }
+    }
+    problems
+}
+
+fn problem(code: &str, message: &str, test_id: Option<&str>) -> Problem {
+    Problem { code: code.to_string(), message: message.to_string(), test_id: test_id.map(str::to_string) }
+}

@@ -1,0 +1,164 @@
+//! The JSON body extractor of every route: content type checked, size bounded, errors naming the field at fault.
+//!
+//! axum's own `Json` answers with plain-text errors and a fixed body limit; this one answers problem+json:
+//! - 415 `unsupported_media_type` when the body is not `application/json` (or `text/plain`, where a route allows it);
+//! - 413 `body_too_large` past the route's [`BodyLimit`] (Content-Length checked before reading);
+//! - 400 `invalid_json` for malformed JSON, with line and column;
+//! - 422 `invalid_field` for a well-formed body of the wrong shape: missing, unknown or mistyped fields, with the path.
+
+use super::problem::Problem;
+use axum::extract::{FromRequest, Request};
+use bytes::Bytes;
+use http::{StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+
+/// The largest body a route accepts, set per route with `axum::Extension(BodyLimit(n))`; without it,
+/// [`codecapsule_core::judge::limits::DEFAULT_BODY_BYTES`].
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Which content types a route takes besides `application/json`: `text/plain` is what `navigator.sendBeacon` sends.
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptTextPlain;
+
+/// A JSON request body, checked as described in the module docs.
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBody(body) = JsonBody::from_request(request, state).await?;
+        parse(&body).map(Json)
+    }
+}
+
+/// A request body with the content type and size checks of [`Json`], left unparsed for routes that read it piece by
+/// piece (POST /api/events keeps the valid events of a batch with one broken event).
+pub struct JsonBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let limit = request
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(codecapsule_core::judge::limits::DEFAULT_BODY_BYTES, |BodyLimit(bytes)| *bytes);
+        check_content_type(&request)?;
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(too_large(limit));
+        }
+        read_limited(request, limit).await.map(JsonBody)
+    }
+}
+
+fn check_content_type(request: &Request) -> Result<(), Problem> {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let is_json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let text_allowed = request.extensions().get::<AcceptTextPlain>().is_some();
+    if is_json || (text_allowed && essence == "text/plain") {
+        return Ok(());
+    }
+    let accepted = if text_allowed { "application/json or text/plain" } else { "application/json" };
+    let got = if content_type.is_empty() { "no Content-Type".to_string() } else { format!("`{content_type}`") };
+    Err(Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("the body must be JSON sent as {accepted}; got {got}"),
+    ))
+}
+
+async fn read_limited(request: Request, limit: usize) -> Result<Bytes, Problem> {
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
+        Err(err) => {
+            Err(Problem::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("the body could not be read: {err}")))
+        }
+    }
+}
+
+fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the body is larger than this route's limit of {limit} bytes"),
+    )
+}
+
+/// Parses JSON, telling syntax errors (400) from shape errors (422, with the path of the field at fault).
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(deserializer);
+    parsed.map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let problem = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    if path == "." {
+                        format!("the body: {}", strip_position(&inner))
+                    } else {
+                        format!("`{path}`: {}", strip_position(&inner))
+                    },
+                );
+                if path == "." { problem } else { problem.with_field(path) }
+            }
+            serde_json::error::Category::Eof if body.iter().all(u8::is_ascii_whitespace) => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid_json", "the body is empty; send a JSON object")
+            }
+            _ => Problem::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {inner}")),
+        }
+    })
+}
+
+/// serde_json appends " at line L column C" to data errors; the field path says more, so drop it there.
+fn strip_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(position) => text[..position].to_string(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codecapsule_core::model::JudgeRequest;
+
+    #[test]
+    fn syntax_errors_are_400_with_position() {
+        let problem = parse::<JudgeRequest>(b"{\"language\": ").unwrap_err();
+        assert_eq!((problem.status, problem.code), (400, "invalid_json"));
+        assert!(problem.detail.contains("line 1"), "{}", problem.detail);
+        let problem = parse::<JudgeRequest>(b"  ").unwrap_err();
+        assert_eq!(problem.detail, "the body is empty; send a JSON object");
+    }
+
+    #[test]
+    fn shape_errors_are_422_naming_the_field() {
+        let problem = parse::<JudgeRequest>(br#"{"language":"wat","tests":[{"stdin":1}]}"#).unwrap_err();
+        assert_eq!((problem.status, problem.code), (422, "invalid_field"));
+        assert_eq!(problem.field.as_deref(), Some("tests[0].stdin"));
+
+        let problem = parse::<JudgeRequest>(br#"{"language":"wat","tests":[],"tset":1}"#).unwrap_err();
+        assert!(problem.detail.contains("unknown field `tset`"), "{}", problem.detail);
+
+        let problem = parse::<JudgeRequest>(br#"{"language":"wat"}"#).unwrap_err();
+        assert_eq!(problem.detail, "the body: missing field `tests`");
+    }
+}

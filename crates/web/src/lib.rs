@@ -1,0 +1,137 @@
+//! The HTTP conventions every function shares, applied once by [`service`]:
+//! request ids and access logs, CORS for the widget origins, panics and unknown routes as problem+json, and
+//! GET /api/health. Routes themselves come from each function as a plain axum `Router`.
+
+pub mod guard;
+pub mod host;
+mod json;
+pub mod judge;
+mod problem;
+
+pub use json::{AcceptTextPlain, BodyLimit, Json, JsonBody, parse};
+pub use problem::{PROBLEM_JSON, Problem};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use codecapsule_core::config::HttpConfig;
+use codecapsule_core::judge::Judges;
+use http::{HeaderName, HeaderValue, Method, header};
+use serde::Serialize;
+use std::time::Instant;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The header the Azure Functions host puts on every request it proxies to a custom handler.
+pub const AZURE_INVOCATION_ID: HeaderName = HeaderName::from_static("x-azure-functions-invocationid");
+
+/// What GET /api/health says about the function(s) behind a router.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    /// The functions served: one in production, all of them in the local dev host.
+    pub functions: Vec<String>,
+    pub version: &'static str,
+    /// Which host adapter is running: aws-lambda, azure-functions or local.
+    pub host: &'static str,
+    /// Each judge's description ([`codecapsule_core::judge::Judge::describe`]): engine, version, sandbox layers…
+    pub engines: Vec<serde_json::Value>,
+    /// Routes served, so a client can discover what this deployment does.
+    pub routes: Vec<String>,
+    /// The guard of the public routes: rate limits on or off (and why), the state transport, token methods.
+    pub guard: serde_json::Value,
+}
+
+/// Wraps a function's routes with the shared conventions and GET /api/health. The health answer is built on its
+/// first request (describing a judge may probe a runtime's version: never at start-up).
+pub fn service(routes: Router, health: impl Fn() -> Health + Send + Sync + 'static, config: &HttpConfig) -> Router {
+    let health = std::sync::Arc::new((std::sync::OnceLock::new(), health));
+    routes
+        .route(
+            "/api/health",
+            get(move || async move {
+                let (cached, build) = &*health;
+                axum::Json(cached.get_or_init(build).clone())
+            }),
+        )
+        .fallback(|request: Request| async move { Problem::not_found(request.uri().path()) })
+        .method_not_allowed_fallback(|request: Request| async move {
+            Problem::new(
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} is not allowed on {}", request.method(), request.uri().path()),
+            )
+        })
+        .layer(CatchPanicLayer::custom(|_panic| {
+            tracing::error!("a handler panicked");
+            Problem::internal("the server failed while handling this request; it has been logged").into_response()
+        }))
+        .layer(cors(config))
+        .layer(axum::middleware::from_fn(request_context))
+}
+
+/// The descriptions of `judges` for the health answer.
+pub fn describe(judges: &Judges) -> Vec<serde_json::Value> {
+    judges.engines().map(|judge| judge.describe()).collect()
+}
+
+fn cors(config: &HttpConfig) -> CorsLayer {
+    let origins = if config.cors_any_origin {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(config.cors_origins.iter().cloned())
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            REQUEST_ID,
+            guard::ORGANIZATION_ID,
+            guard::CAPSULE_ID,
+        ])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER, guard::RATELIMIT, guard::RATELIMIT_POLICY])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Gives each request an id (Lambda's request id, Azure's invocation id, the client's x-request-id, or a new UUID),
+/// runs it inside a span carrying that id so every log line names it, logs one access line, and returns the id in
+/// the x-request-id response header.
+async fn request_context(request: Request, next: Next) -> Response {
+    let request_id = request_id_of(&request);
+    let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path());
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "request done"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+fn request_id_of(request: &Request) -> String {
+    if let Some(context) = request.extensions().get::<lambda_runtime::Context>() {
+        return context.request_id.clone();
+    }
+    let header = |name: &HeaderName| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            // A client-chosen id goes into logs and headers: keep it short and printable.
+            .filter(|value| !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_string)
+    };
+    header(&AZURE_INVOCATION_ID).or_else(|| header(&REQUEST_ID)).unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}

@@ -1,0 +1,127 @@
+//! RFC 9457 problem details: the one shape every error of every function takes on the wire.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Every `code` a function of ours answers with; a remote judge's problem keeps its code when it is one of these.
+pub const KNOWN_CODES: &[&str] = &[
+    "invalid_json",
+    "invalid_base64",
+    "body_too_large",
+    "body_unreadable",
+    "source_too_large",
+    "unsupported_media_type",
+    "invalid_field",
+    "no_tests",
+    "too_many_tests",
+    "invalid_test",
+    "unsupported_language",
+    "judge_unavailable",
+    "not_found",
+    "method_not_allowed",
+    "internal_error",
+    "invalid_header",
+    "invalid_token",
+    "invalid_api_key",
+    "auth_unavailable",
+    "not_a_member",
+    "feature_disabled",
+    "rate_limited",
+    "state_unavailable",
+    "too_many_events",
+    "ai_disabled",
+    "organization_required",
+    "daily_budget_exhausted",
+];
+
+/// `{type, title, status, detail, code}` plus `field` where one field is at fault. `code` is the stable machine string
+/// clients branch on; `type` is a URI made from it and `title` the status's reason phrase (both derived when sent);
+/// `detail` says what happened and what to do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub status: u16,
+    pub code: &'static str,
+    pub detail: String,
+    /// The request field at fault, as a path like `tests[2].stdin`.
+    pub field: Option<String>,
+}
+
+/// The wire form of a [`Problem`].
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
+        Problem { status: status.as_u16(), code, detail: detail.into(), field: None }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Problem {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    pub fn not_found(path: &str) -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {path}; see GET /api/health"))
+    }
+
+    pub fn internal(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", detail)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let body = ProblemBody {
+            kind: format!("https://codecapsule.dev/problems/{}", self.code.replace('_', "-")),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: self.status,
+            detail: &self.detail,
+            code: self.code,
+            field: self.field.as_deref(),
+        };
+        let body = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+impl From<codecapsule_core::judge::JudgeError> for Problem {
+    fn from(err: codecapsule_core::judge::JudgeError) -> Problem {
+        let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        if let codecapsule_core::judge::JudgeError::Remote { code, detail, .. } = &err {
+            // A remote judge's stable code passes through unchanged when it is one of ours.
+            let known = KNOWN_CODES.iter().find(|known| **known == code.as_str()).copied().unwrap_or("remote_problem");
+            return Problem::new(status, known, detail.clone());
+        }
+        let problem = Problem::new(status, err.code(), err.to_string());
+        match &err {
+            codecapsule_core::judge::JudgeError::InvalidField { field, .. } => problem.with_field(field.clone()),
+            codecapsule_core::judge::JudgeError::NoTests | codecapsule_core::judge::JudgeError::TooManyTests { .. } => {
+                problem.with_field("tests")
+            }
+            codecapsule_core::judge::JudgeError::SourceTooLarge { .. } => problem.with_field("source"),
+            codecapsule_core::judge::JudgeError::InvalidBase64 { .. } => problem.with_field("module_base64"),
+            codecapsule_core::judge::JudgeError::UnknownLanguage { .. }
+            | codecapsule_core::judge::JudgeError::LanguageUnavailable { .. } => problem.with_field("language"),
+            _ => problem,
+        }
+    }
+}
