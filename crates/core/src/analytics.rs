@@ -1,8 +1,8 @@
-//! Widget analytics (architecture.md, POST /api/events): the events' contract, their validation one event at a time
+//! Widget analytics (POST /api/events): the events' contract, their validation one event at a time
 //! (a batch is partially accepted: every valid event is kept, every invalid one is named by index and code), and the
 //! configuration shared by the ingest and the processor.
 //!
-//! Storage and the rollup are SQL (supabase/migrations/*_analytics_pipeline.sql), reached through [`crate::state`].
+//! Storage and the rollup are SQL (supabase/migrations/*_analytics_pipeline.sql), reached through the `codecapsule-state` crate.
 
 use chrono::{DateTime, Duration as Span, Utc};
 use serde::{Deserialize, Serialize};

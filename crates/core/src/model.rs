@@ -1,4 +1,4 @@
-//! The public contract (architecture.md, section 4): what clients send and what they get back.
+//! The public contract (README.md, section API): what clients send and what they get back.
 //!
 //! Requests deny unknown fields, so a misspelt option is a 400 naming the field instead of being silently ignored.
 //! Field names are snake_case on the wire. Extending the contract means adding optional fields, never renaming.
@@ -266,7 +266,7 @@ pub struct TestReport {
 pub struct EngineInfo {
     pub name: String,
     pub version: String,
-    /// Native runtimes: the calibrated start-up CPU time subtracted from every test's time (see crate::native).
+    /// Native runtimes: the calibrated start-up CPU time subtracted from every test's time (see the codecapsule-native crate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_ms: Option<f64>,
     /// Languages judged in WebAssembly: the interpreter that ran the program, e.g. `cpython 3.12.0`.

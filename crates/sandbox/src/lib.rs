@@ -29,7 +29,7 @@ use std::ffi::{CString, OsString};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -89,6 +89,9 @@ pub struct Sandbox {
     /// microseconds where creating a network namespace per run costs milliseconds.
     namespaces: Option<SharedNamespaces>,
     base: PathBuf,
+    /// The owner of `base` when it is not this process's effective uid: boxes are then refused (whoever owns the
+    /// directory could swap a box for a link to a directory of theirs).
+    foreign_owner: Option<u32>,
     next_uid: AtomicU32,
 }
 
@@ -147,15 +150,19 @@ impl Sandbox {
         let filter = if seccomp_supported { seccomp::filter(std::process::id()) } else { Vec::new() };
         let namespaces = if root { SharedNamespaces::create().ok() } else { None };
         // As root, not under /tmp: runs get private tmpfs mounts over the shared writable directories, /tmp among them.
+        // Unprivileged, one directory per uid: the temporary directory is shared by every user of the host.
+        // SAFETY: plain syscall without pointers.
+        let euid = unsafe { libc::geteuid() };
         let base = std::env::var_os("SANDBOX_DIR").map(PathBuf::from).unwrap_or_else(|| {
             if root {
                 PathBuf::from("/run/codecapsule-sandbox")
             } else {
-                std::env::temp_dir().join("codecapsule-sandbox")
+                std::env::temp_dir().join(format!("codecapsule-sandbox-{euid}"))
             }
         });
         let _ = std::fs::DirBuilder::new().recursive(true).mode(0o711).create(&base);
         let _ = std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o711));
+        let foreign_owner = std::fs::symlink_metadata(&base).ok().map(|meta| meta.uid()).filter(|owner| *owner != euid);
         let mount_tmpfs = root && probe_private_tmpfs(&base);
         let layers = Layers {
             root,
@@ -171,21 +178,31 @@ impl Sandbox {
             undumpable_judge: undumpable,
         };
         tracing::info!(layers = ?layers, "sandbox layers detected");
-        Sandbox { layers, filter, namespaces, base, next_uid: AtomicU32::new(0) }
+        Sandbox { layers, filter, namespaces, base, foreign_owner, next_uid: AtomicU32::new(0) }
     }
 
     pub fn layers(&self) -> &Layers {
         &self.layers
     }
 
-    /// Where the boxes of this process live (SANDBOX_DIR, else /run/codecapsule-sandbox as root, else a directory of
-    /// the user's own under the temporary directory).
+    /// Where the boxes of this process live (SANDBOX_DIR, else /run/codecapsule-sandbox as root, else
+    /// `$TMPDIR/codecapsule-sandbox-<uid>`, a directory of the user's own).
     pub fn base_dir(&self) -> &Path {
         &self.base
     }
 
     /// A private directory for one submission, removed (with every process of its uid) when dropped.
     pub fn new_box(&'static self) -> io::Result<SandboxBox> {
+        if let Some(owner) = self.foreign_owner {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "the sandbox directory {} belongs to uid {owner}, not to this judge: set SANDBOX_DIR to a directory \
+                     of the judge's own",
+                    self.base.display()
+                ),
+            ));
+        }
         let dir = self.base.join(uuid::Uuid::new_v4().to_string());
         std::fs::DirBuilder::new().mode(0o711).create(&dir)?;
         let uid = self.layers.separate_uid.then(|| {

@@ -1,4 +1,4 @@
-//! State in Supabase (architecture.md section 6): one interface, [`Store`], over two transports that call the same SQL,
+//! State in Supabase: one interface, [`Store`], over two transports that call the same SQL,
 //! the tables and RPC functions of supabase/migrations.
 //!
 //! - [`direct`]: PostgreSQL over tokio-postgres and rustls; unnamed statements only, so it works through Supabase's
@@ -8,8 +8,8 @@
 //!
 //! A transport knows two primitives, calling an RPC function and reading a table; every operation below is written
 //! once on top of them, so both transports run exactly the same SQL with the same privileges.
-//! Also here: [`migrations`] (embedded, applied by `make run` and the tests) and [`local`] (a PostgreSQL cluster of
-//! our own, for `make run` and the tests).
+//! Also here: [`guard`], the guard's decisions over the state. The embedded migrations runner and the local
+//! PostgreSQL cluster of `make run` and the tests live in devhost/devdb, outside the production crates.
 
 pub mod direct;
 pub mod guard;

@@ -30,7 +30,7 @@ use wasmi_core::LimiterError;
 use wasmi_wasi::WasiCtx;
 
 /// Fuel per millisecond of time limit: wasmi runs compiled code at roughly 1 G fuel/s on this class of machine
-/// (research/wasm.md, measured; re-measured in BENCHMARKS.md), so the fuel budget tracks the time limit.
+/// (measured: BENCHMARKS.md), so the fuel budget tracks the time limit.
 pub const FUEL_PER_MS: u64 = 1_000_000;
 /// Fuel given out between two wall-clock checks: about 10 ms of work.
 pub const FUEL_SLICE: u64 = 10_000_000;
@@ -426,7 +426,7 @@ fn engine_config() -> Config {
     let mut config = Config::default();
     config
         .consume_fuel(true)
-        // Eager: the fuel a test uses does not depend on what earlier tests translated (research/wasm.md 1.4).
+        // Eager: the fuel a test uses does not depend on what earlier tests translated .
         .compilation_mode(CompilationMode::Eager)
         // Rejects compile bombs: too many functions, globals, segments, or tiny functions in a huge body.
         .enforced_limits(EnforcedLimits::strict())
