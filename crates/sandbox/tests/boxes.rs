@@ -13,7 +13,8 @@ use std::process::Output;
 #[test]
 fn a_box_is_made_under_the_default_directory() {
     let sandbox = Sandbox::get();
-    let sandbox_box = sandbox.new_box().unwrap_or_else(|err| panic!("no box in {}: {err}", sandbox.base_dir().display()));
+    let sandbox_box =
+        sandbox.new_box().unwrap_or_else(|err| panic!("no box in {}: {err}", sandbox.base_dir().display()));
     assert!(sandbox_box.program_dir().starts_with(sandbox.base_dir()));
     // SAFETY: no arguments.
     let euid = unsafe { libc::geteuid() };

@@ -141,6 +141,13 @@ pub enum StoreError {
     Protocol { message: String },
 }
 
+/// At the HTTP edge, a failed store call is the state's outage: 503 `state_unavailable`, saying what failed.
+impl From<StoreError> for codecapsule_web::Problem {
+    fn from(err: StoreError) -> codecapsule_web::Problem {
+        codecapsule_web::Problem::new(http::StatusCode::SERVICE_UNAVAILABLE, "state_unavailable", err.to_string())
+    }
+}
+
 impl StoreError {
     /// The error for a PostgreSQL SQLSTATE (the direct transport's errors, and the `code` of PostgREST's errors that
     /// come from the database). `PTxyz` is PostgREST's convention for "answer HTTP xyz", which our SQL uses too.

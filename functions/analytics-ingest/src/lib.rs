@@ -6,6 +6,7 @@
 //! day's salt). Behind the guard: ingestion's bucket per client IP and capsule (`X-Capsule-Id`, or `capsule_id` in the
 //! query string, which sendBeacon can set), and its kill switch.
 
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Router};
@@ -32,17 +33,23 @@ pub const FUNCTION: host::Function<Stateful> = host::Function {
 /// POST /api/events behind ingestion's guard; 512 KiB bodies, JSON or text/plain.
 fn router(_judges: Judges, deployment: &Stateful) -> Result<Router, ConfigError> {
     let config = AnalyticsConfig::from_env()?;
-    let routes = Router::new().route("/api/events", post(ingest));
+    let state = IngestState { store: deployment.store.clone(), config };
+    let routes = Router::new().route("/api/events", post(ingest)).with_state(state);
     Ok(guarded(routes, deployment.guard(), Feature::Ingest)
         .layer(Extension(BodyLimit(analytics::MAX_BATCH_BYTES)))
-        .layer(Extension(AcceptTextPlain))
-        .layer(Extension(deployment.store.clone()))
-        .layer(Extension(config)))
+        .layer(Extension(AcceptTextPlain)))
+}
+
+/// What POST /api/events's handler is given.
+#[derive(Clone)]
+struct IngestState {
+    /// None: the deployment has no state, and every batch is refused with 503.
+    store: Option<Store>,
+    config: AnalyticsConfig,
 }
 
 async fn ingest(
-    Extension(store): Extension<Option<Store>>,
-    Extension(config): Extension<AnalyticsConfig>,
+    State(IngestState { store, config }): State<IngestState>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, axum::Json<IngestReport>), Problem> {
     let store = store.ok_or_else(|| {

@@ -10,12 +10,13 @@
 //! Generation needs an organization (an API key, or a member's JWT with X-Organization-Id), state and an LLM.
 
 use axum::body::Body;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use bytes::Bytes;
+use codecapsule_ai::billing::{Billing, BillingError};
 use codecapsule_ai::generation::{Budget, Call, Engine, GenerateRequest, GenerationError, Observer};
 use codecapsule_ai::llm::LlmClient;
 use codecapsule_ai::objects::ObjectStore;
@@ -23,7 +24,7 @@ use codecapsule_core::access::{Admission, Deployment, Feature, Guard};
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::judge::Judges;
 use codecapsule_state::guard::Stateful;
-use codecapsule_state::{Actor, CapsuleStatus, Store, Usage, Visibility};
+use codecapsule_state::{Actor, CapsuleStatus, Store, Visibility};
 use codecapsule_web::guard::guarded;
 use codecapsule_web::host;
 use codecapsule_web::{Json, Problem};
@@ -74,8 +75,11 @@ fn router(judges: Judges, deployment: &Stateful) -> Result<Router, ConfigError> 
 
 /// The routes over a given setup (the tests build theirs).
 pub fn routes(generation: Generation, guard: &Guard) -> Router {
-    let routes = Router::new().route("/api/generate", post(start)).route("/api/generate/{job_id}", get(status));
-    guarded(routes, guard, Feature::Generation).layer(Extension(generation))
+    let routes = Router::new()
+        .route("/api/generate", post(start))
+        .route("/api/generate/{job_id}", get(status))
+        .with_state(generation);
+    guarded(routes, guard, Feature::Generation)
 }
 
 fn problem(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
@@ -113,7 +117,7 @@ fn prerequisites(
 }
 
 async fn start(
-    Extension(generation): Extension<Generation>,
+    State(generation): State<Generation>,
     admission: Option<Extension<Admission>>,
     Json(request): Json<GenerateRequest>,
 ) -> Result<Response, Problem> {
@@ -122,44 +126,40 @@ async fn start(
     })?;
     let (llm, store, admission, organization) =
         prerequisites(&generation, admission.map(|Extension(admission)| admission))?;
-    let unavailable = |err: codecapsule_state::StoreError| {
-        problem(StatusCode::SERVICE_UNAVAILABLE, "state_unavailable", err.to_string())
-    };
-    let allowance = store.llm_allowance(organization).await.map_err(unavailable)?.ok_or_else(|| {
-        problem(StatusCode::FORBIDDEN, "organization_required", format!("organization {organization} does not exist"))
-    })?;
-    let left = allowance.allowance_usd - allowance.spent_usd;
-    if left <= 0.0 {
-        let mut refused = problem(
-            StatusCode::TOO_MANY_REQUESTS,
-            "daily_budget_exhausted",
-            format!(
-                "the organization's LLM allowance for today (${:.2} on the {} tier) is spent; it renews at 00:00 UTC",
-                allowance.allowance_usd,
-                allowance.tier.as_str()
-            ),
-        )
-        .into_response();
-        let midnight =
-            (chrono::Utc::now().date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-        let seconds = (midnight - chrono::Utc::now()).num_seconds().max(1);
-        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-            refused.headers_mut().insert(header::RETRY_AFTER, value);
+    let billing = Billing::new(store.clone(), organization);
+    let left = match billing.left_today().await {
+        Ok(left) => left,
+        Err(BillingError::UnknownOrganization(_)) => {
+            return Err(problem(
+                StatusCode::FORBIDDEN,
+                "organization_required",
+                format!("organization {organization} does not exist"),
+            ));
         }
-        return Ok(refused);
-    }
+        Err(err @ BillingError::AllowanceSpent { .. }) => {
+            let mut refused =
+                problem(StatusCode::TOO_MANY_REQUESTS, "daily_budget_exhausted", err.to_string()).into_response();
+            let midnight = (chrono::Utc::now().date_naive() + chrono::Days::new(1))
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc();
+            let seconds = (midnight - chrono::Utc::now()).num_seconds().max(1);
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                refused.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return Ok(refused);
+        }
+        Err(BillingError::Store(err)) => return Err(err.into()),
+    };
     let budget = Budget { max_cost_usd: generation.budget.max_cost_usd.min(left), ..generation.budget };
     let requested_by = match &admission.actor {
         Actor::User(user) => Some(user.user_id),
         _ => None,
     };
     let deadline = chrono::Utc::now() + budget.deadline;
-    let job_id = store
-        .create_generation_job(organization, requested_by, &json!(request), deadline)
-        .await
-        .map_err(unavailable)?;
+    let job_id = store.create_generation_job(organization, requested_by, &json!(request), deadline).await?;
     let (client, lines) = mpsc::unbounded_channel::<Value>();
-    let job = Job { generation, llm, store, organization, job_id, budget };
+    let job = Job { generation, llm, store, organization, billing, job_id, budget };
     tokio::spawn(job.run(request, client));
     let body = Body::from_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(lines).map(|event| {
         let mut line = serde_json::to_vec(&event).unwrap_or_default();
@@ -175,7 +175,7 @@ async fn start(
 }
 
 async fn status(
-    Extension(generation): Extension<Generation>,
+    State(generation): State<Generation>,
     admission: Option<Extension<Admission>>,
     Path(job_id): Path<String>,
 ) -> Result<axum::Json<Value>, Problem> {
@@ -194,10 +194,7 @@ async fn status(
         Actor::Service => Some(admission.organization.unwrap_or_else(Uuid::nil)),
         Actor::User(_) | Actor::Anonymous => None,
     };
-    let job = store
-        .generation_job(&admission.actor, job_id, scope)
-        .await
-        .map_err(|err| problem(StatusCode::SERVICE_UNAVAILABLE, "state_unavailable", err.to_string()))?;
+    let job = store.generation_job(&admission.actor, job_id, scope).await?;
     job.map(axum::Json)
         .ok_or_else(|| problem(StatusCode::NOT_FOUND, "not_found", format!("no job {job_id} that you may see")))
 }
@@ -208,6 +205,7 @@ struct Job {
     llm: Arc<LlmClient>,
     store: Store,
     organization: Uuid,
+    billing: Billing,
     job_id: Uuid,
     budget: Budget,
 }
@@ -237,7 +235,7 @@ impl Observer for Forward {
 impl Job {
     async fn run(self, request: GenerateRequest, client: mpsc::UnboundedSender<Value>) {
         let (records, mut inbox) = mpsc::unbounded_channel::<Record>();
-        let (store, job_id, organization) = (self.store.clone(), self.job_id, self.organization);
+        let (store, job_id, billing) = (self.store.clone(), self.job_id, self.billing.clone());
         let writer = tokio::spawn(async move {
             while let Some(record) = inbox.recv().await {
                 match record {
@@ -248,11 +246,7 @@ impl Job {
                         // The client may be gone: the job goes on regardless.
                         let _ = client.send(event);
                     }
-                    Record::Call(call) => {
-                        if let Err(err) = store.record_usage(organization, &Usage::from(&call)).await {
-                            tracing::error!(error = %err, %job_id, "cannot record LLM usage");
-                        }
-                    }
+                    Record::Call(call) => billing.record(&call).await,
                 }
             }
         });

@@ -3,9 +3,11 @@
 //! Handlers are thin: parse with the shared JSON extractor, run the blocking work on a blocking thread, answer JSON or
 //! problem+json. Judging lives in `codecapsule_core::judge` and `codecapsule_wasm`, validation in `codecapsule_core::validation`.
 
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Router};
+use codecapsule_ai::billing::Billing;
 use codecapsule_ai::generation::{Budget, Call, Engine, Generated, GenerationError, Observer};
 use codecapsule_ai::llm::LlmClient;
 use codecapsule_core::access::{Admission, Deployment, Feature, Guard};
@@ -14,8 +16,8 @@ use codecapsule_core::judge::{Judges, limits};
 use codecapsule_core::model::Capsule;
 use codecapsule_core::model::{ValidateReport, ValidateRequest};
 use codecapsule_core::validation;
+use codecapsule_state::Store;
 use codecapsule_state::guard::Stateful;
-use codecapsule_state::{Store, Usage};
 use codecapsule_web::guard::guarded;
 use codecapsule_web::host;
 use codecapsule_web::judge::blocking;
@@ -43,11 +45,28 @@ pub fn router(judges: Judges, deployment: &Stateful) -> Result<Router, ConfigErr
 
 /// The routes with a given store and LLM (the tests bring theirs).
 pub fn routes(judges: Judges, guard: &Guard, store: Option<Store>, llm: Option<Arc<LlmClient>>) -> Router {
-    let healing = Healing { llm, store };
-    guarded(Router::new().route("/api/validate", post(validate_capsule)), guard, Feature::Judging)
-        .layer(Extension(BodyLimit(limits::JUDGE_BODY_BYTES)))
-        .layer(Extension(judges))
-        .layer(Extension(healing))
+    let state = ValidateState { judges, healing: Healing { llm, store } };
+    let routes = Router::new().route("/api/validate", post(validate_capsule)).with_state(state);
+    guarded(routes, guard, Feature::Judging).layer(Extension(BodyLimit(limits::JUDGE_BODY_BYTES)))
+}
+
+/// What POST /api/validate's handler is given.
+#[derive(Clone)]
+struct ValidateState {
+    judges: Judges,
+    healing: Healing,
+}
+
+impl FromRef<ValidateState> for Judges {
+    fn from_ref(state: &ValidateState) -> Judges {
+        state.judges.clone()
+    }
+}
+
+impl FromRef<ValidateState> for Healing {
+    fn from_ref(state: &ValidateState) -> Healing {
+        state.healing.clone()
+    }
 }
 
 /// What healing needs: a model, and the state that bills it.
@@ -61,8 +80,8 @@ struct Healing {
 const HEALING_DEADLINE: Duration = Duration::from_secs(25);
 
 async fn validate_capsule(
-    Extension(judges): Extension<Judges>,
-    Extension(healing): Extension<Healing>,
+    State(judges): State<Judges>,
+    State(healing): State<Healing>,
     admission: Option<Extension<Admission>>,
     Json(request): Json<ValidateRequest>,
 ) -> Result<axum::Json<ValidateReport>, Problem> {
@@ -127,11 +146,7 @@ async fn stored_capsule(healing: &Healing, admission: Option<&Admission>, id: uu
             "validating a stored capsule needs a member's token or the organization's API key",
         ));
     }
-    let found = store
-        .capsule(&admission.actor, id)
-        .await
-        .map_err(|err| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "state_unavailable", err.to_string()))?
-        .ok_or_else(not_found)?;
+    let found = store.capsule(&admission.actor, id).await?.ok_or_else(not_found)?;
     let in_scope = match admission.actor {
         codecapsule_state::Actor::Service => {
             found["organization_id"].as_str() == admission.organization.map(|org| org.to_string()).as_deref()
@@ -176,12 +191,8 @@ async fn heal(
     if capsule.solution.source.is_none() {
         return Err("only capsules with text sources are healed (a WebAssembly module is not rewritten)".into());
     }
-    let allowance =
-        store.llm_allowance(organization).await.map_err(|err| err.to_string())?.ok_or("unknown organization")?;
-    let left = allowance.allowance_usd - allowance.spent_usd;
-    if left <= 0.0 {
-        return Err("the organization's LLM allowance for today is spent".into());
-    }
+    let billing = Billing::new(store.clone(), organization);
+    let left = billing.left_today().await.map_err(|err| err.to_string())?;
     let budget = Budget {
         deadline: HEALING_DEADLINE,
         max_cost_usd: Budget::default().max_cost_usd.min(left),
@@ -190,9 +201,7 @@ async fn heal(
     let mut calls = Calls(Vec::new());
     let healed = Engine::new(llm, judges, budget).heal(capsule, &mut calls).await;
     for call in &calls.0 {
-        if let Err(err) = store.record_usage(organization, &Usage::from(call)).await {
-            tracing::error!(error = %err, "cannot record LLM usage");
-        }
+        billing.record(call).await;
     }
     Ok(healed)
 }

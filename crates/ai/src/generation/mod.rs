@@ -709,19 +709,6 @@ pub fn slug(title: &str) -> String {
     if slug.is_empty() { "capsule".into() } else { slug.trim_end_matches('-').to_string() }
 }
 
-/// One LLM call as the ledger counts it (generate's jobs and validate's healing both write every call).
-impl From<&Call> for codecapsule_state::Usage {
-    fn from(call: &Call) -> codecapsule_state::Usage {
-        codecapsule_state::Usage {
-            llm_calls: 1,
-            llm_prompt_tokens: i64::try_from(call.prompt_tokens).unwrap_or(i64::MAX),
-            llm_completion_tokens: i64::try_from(call.completion_tokens).unwrap_or(i64::MAX),
-            llm_cost_usd: call.cost_usd,
-            ..codecapsule_state::Usage::default()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
