@@ -5,7 +5,7 @@
 //!
 //! Per round = (a job with 3 solution repairs − the same job with none) / 3, medians of 5 jobs each, interleaved.
 
-use codecapsule_ai::generation::{Budget, Call, Engine, GenerateRequest, Observer, Progress};
+use codecapsule_ai::generation::{Budget, Call, GenerateRequest, GenerationStatus, Generator, Observer, Progress};
 use codecapsule_ai::llm::{LlmClient, LlmConfig, Pricing, Provider};
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_native::{NativeJudge, Runtime};
@@ -68,9 +68,9 @@ async fn job(language: &Language, judges: &Judges, repairs: usize) -> Duration {
     let request = GenerateRequest { prompt: "sum".into(), language: language.name.into(), difficulty: "easy".into() };
     let started = Instant::now();
     let generated =
-        Engine::new(&llm, judges, Budget::default()).generate(&request, &mut Quiet(Vec::new())).await.unwrap();
+        Generator::new(&llm, judges, Budget::default()).generate(&request, &mut Quiet(Vec::new())).await.unwrap();
     let elapsed = started.elapsed();
-    assert_eq!((generated.status, generated.rounds as usize), ("validated", repairs));
+    assert_eq!((generated.status, generated.rounds as usize), (GenerationStatus::Validated, repairs));
     elapsed
 }
 
@@ -127,7 +127,7 @@ async fn main() {
     .unwrap();
     let request = GenerateRequest { prompt: "sum".into(), language: "python".into(), difficulty: "easy".into() };
     let mut calls = Quiet(Vec::new());
-    let generated = Engine::new(&llm, &judges, Budget::default()).generate(&request, &mut calls).await.unwrap();
+    let generated = Generator::new(&llm, &judges, Budget::default()).generate(&request, &mut calls).await.unwrap();
     let (prompt, completion): (u64, u64) =
         calls.0.iter().fold((0, 0), |(p, c), call| (p + call.prompt_tokens, c + call.completion_tokens));
     let cost: f64 = calls.0.iter().map(|call| call.cost_usd).sum();

@@ -4,7 +4,9 @@
 //! strengthened; a passing starter repaired; quarantine after a regeneration; the budget and model errors; a Java
 //! capsule whose solution does not compile, repaired (the real javac), and a C# capsule (the real Mono).
 
-use codecapsule_ai::generation::{Budget, Call, Engine, GenerateRequest, GenerationError, Observer, Progress};
+use codecapsule_ai::generation::{
+    Budget, Call, GenerateRequest, GenerationError, GenerationStatus, Generator, Observer, Progress,
+};
 use codecapsule_ai::llm::{LlmClient, LlmConfig, LlmError, Pricing, Provider};
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_native::{NativeJudge, Runtime};
@@ -94,7 +96,7 @@ async fn run_in(
     let request =
         GenerateRequest { prompt: "Sum two integers".into(), language: language.into(), difficulty: "easy".into() };
     let mut recorder = Recorder::default();
-    let result = Engine::new(&llm, &judges, budget).generate(&request, &mut recorder).await;
+    let result = Generator::new(&llm, &judges, budget).generate(&request, &mut recorder).await;
     (result, recorder, fake)
 }
 
@@ -106,7 +108,7 @@ fn draft(solution: &str) -> Vec<Scripted> {
 async fn a_correct_capsule_is_validated_in_round_zero() {
     let (result, recorder, fake) = run(draft(CORRECT), Budget::default()).await;
     let generated = result.unwrap();
-    assert_eq!((generated.status, generated.rounds, generated.repairs.len()), ("validated", 0, 0));
+    assert_eq!((generated.status, generated.rounds, generated.repairs.len()), (GenerationStatus::Validated, 0, 0));
     assert_eq!(generated.capsule.solution.source.as_deref(), Some(CORRECT));
     assert_eq!(generated.capsule.tests.len(), 3);
     assert!(generated.capsule.tests[2].hidden, "the model's hidden flag is kept in the saved capsule");
@@ -139,7 +141,7 @@ async fn a_failing_solution_is_repaired_in_round_two() {
     script.extend([code(CRASHES), code(CORRECT)]);
     let (result, recorder, fake) = run(script, Budget::default()).await;
     let generated = result.unwrap();
-    assert_eq!((generated.status, generated.rounds), ("validated", 2));
+    assert_eq!((generated.status, generated.rounds), (GenerationStatus::Validated, 2));
     assert_eq!(generated.repairs.iter().map(|repair| repair.artifact).collect::<Vec<_>>(), ["solution", "solution"]);
     assert!(generated.repairs[0].reason.contains("does not compile"), "{}", generated.repairs[0].reason);
     assert!(generated.repairs[1].reason.contains("runtime_error"), "{}", generated.repairs[1].reason);
@@ -162,7 +164,7 @@ async fn a_wrong_test_is_blamed_when_two_solutions_agree_and_fixed_with_a_reason
     ];
     let (result, recorder, _fake) = run(script, Budget::default()).await;
     let generated = result.unwrap();
-    assert_eq!(generated.status, "validated");
+    assert_eq!(generated.status, GenerationStatus::Validated);
     let repair = &generated.repairs[0];
     assert_eq!((repair.artifact, repair.accepted, repair.test_id.as_deref()), ("test", true, Some("t3")));
     assert!(repair.reason.contains("spec"), "the spec-based reason is recorded: {}", repair.reason);
@@ -178,7 +180,7 @@ async fn a_wrong_solution_is_repaired_and_the_test_it_fails_is_left_alone() {
     script.extend([code(CORRECT), code(CORRECT)]);
     let (result, recorder, _fake) = run(script, Budget::default()).await;
     let generated = result.unwrap();
-    assert_eq!(generated.status, "validated");
+    assert_eq!(generated.status, GenerationStatus::Validated);
     assert_eq!(generated.repairs.iter().map(|repair| repair.artifact).collect::<Vec<_>>(), ["solution"]);
     assert!(!recorder.calls.iter().any(|call| call.purpose == "test repair"));
     assert_eq!(generated.capsule.tests[0].expected_stdout.as_deref(), Some("3\n"), "the right test kept its value");
@@ -198,7 +200,7 @@ async fn a_test_fix_that_matches_neither_solution_is_refused() {
     ];
     let (result, _recorder, _fake) = run(script, Budget::default()).await;
     let generated = result.unwrap();
-    assert_eq!(generated.status, "validated");
+    assert_eq!(generated.status, GenerationStatus::Validated);
     assert_eq!((generated.repairs[0].artifact, generated.repairs[0].accepted), ("test", false));
     assert!(generated.repairs[0].reason.contains("refused"), "{}", generated.repairs[0].reason);
     assert!(generated.repairs[1].accepted);
@@ -218,7 +220,7 @@ async fn weak_tests_are_strengthened_and_a_passing_starter_is_repaired() {
     ];
     let (result, _recorder, _fake) = run(script, Budget::default()).await;
     let generated = result.unwrap();
-    assert_eq!(generated.status, "validated");
+    assert_eq!(generated.status, GenerationStatus::Validated);
     assert_eq!(generated.repairs.iter().map(|repair| repair.artifact).collect::<Vec<_>>(), ["starter", "tests"]);
     assert_eq!(generated.capsule.tests.len(), 3);
     assert_eq!(generated.capsule.tests[2].id.as_deref(), Some("t3"));
@@ -232,7 +234,7 @@ async fn a_capsule_that_cannot_be_healed_is_regenerated_once_then_quarantined() 
     script.extend([code(CRASHES), code(CRASHES), code(CRASHES)]);
     let (result, recorder, _fake) = run(script, Budget::default()).await;
     let generated = result.unwrap();
-    assert_eq!((generated.status, generated.regenerated), ("quarantined", true));
+    assert_eq!((generated.status, generated.regenerated), (GenerationStatus::Quarantined, true));
     assert_eq!(generated.repairs.len(), 6, "3 rounds, a regeneration, 3 more rounds");
     assert!(generated.problems[0].contains("the solution is wrong"));
     assert_eq!(recorder.calls.len(), 16);
@@ -275,8 +277,8 @@ async fn the_recorded_transcript_of_make_run_generates_and_heals_a_capsule() {
     let request =
         GenerateRequest { prompt: "Sum two integers".into(), language: "python".into(), difficulty: "easy".into() };
     let mut recorder = Recorder::default();
-    let generated = Engine::new(&llm, &judges, Budget::default()).generate(&request, &mut recorder).await.unwrap();
-    assert_eq!((generated.status, generated.rounds), ("validated", 1));
+    let generated = Generator::new(&llm, &judges, Budget::default()).generate(&request, &mut recorder).await.unwrap();
+    assert_eq!((generated.status, generated.rounds), (GenerationStatus::Validated, 1));
     assert_eq!(generated.repairs[0].artifact, "solution");
     assert_eq!(generated.capsule.provenance["replayed"], true, "a replayed capsule says so");
     assert!(recorder.calls.iter().all(|call| call.replayed));
@@ -295,8 +297,8 @@ async fn an_existing_capsule_is_healed_and_keeps_its_identity() {
     }))
     .unwrap();
     let mut recorder = Recorder::default();
-    let healed = Engine::new(&llm, &judges, Budget::default()).heal(&capsule, &mut recorder).await.unwrap();
-    assert_eq!((healed.status, healed.rounds), ("validated", 1));
+    let healed = Generator::new(&llm, &judges, Budget::default()).heal(&capsule, &mut recorder).await.unwrap();
+    assert_eq!((healed.status, healed.rounds), (GenerationStatus::Validated, 1));
     assert_eq!(healed.repairs[0].artifact, "solution");
     assert_eq!(healed.capsule.solution.source.as_deref(), Some(CORRECT));
     assert_eq!((healed.capsule.id.as_deref(), healed.capsule.slug.as_deref()), (Some("c-42"), Some("sum")));
@@ -327,7 +329,7 @@ async fn a_java_capsule_is_generated_and_a_compile_error_repaired() {
     script.push(code(JAVA_CORRECT));
     let (result, _, fake) = run_in("java", Runtime::java(), script, Budget::default()).await;
     let generated = result.unwrap();
-    assert_eq!((generated.status, generated.rounds), ("validated", 1), "{:#?}", generated.repairs);
+    assert_eq!((generated.status, generated.rounds), (GenerationStatus::Validated, 1), "{:#?}", generated.repairs);
     assert_eq!(generated.repairs[0].artifact, "solution");
     assert!(generated.repairs[0].reason.contains("does not compile"), "{}", generated.repairs[0].reason);
     assert_eq!(generated.capsule.language, "java");
@@ -349,7 +351,7 @@ async fn a_csharp_capsule_is_generated_and_validated() {
     );
     let (result, recorder, _) = run_in("csharp", Runtime::csharp(), script, Budget::default()).await;
     let generated = result.unwrap();
-    assert_eq!((generated.status, generated.rounds, generated.repairs.len()), ("validated", 0, 0));
+    assert_eq!((generated.status, generated.rounds, generated.repairs.len()), (GenerationStatus::Validated, 0, 0));
     assert_eq!(generated.capsule.language, "csharp");
     assert_eq!(recorder.calls.len(), 5);
 }

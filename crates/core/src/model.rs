@@ -355,7 +355,7 @@ pub struct ValidateRequest {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ValidateReport {
     pub valid: bool,
-    pub problems: Vec<Problem>,
+    pub problems: Vec<CapsuleProblem>,
     pub report: ValidationRuns,
     pub capsule: Capsule,
     /// When AI is configured and the capsule was invalid: what healing did (status, rounds, repairs with their
@@ -366,11 +366,29 @@ pub struct ValidateReport {
 
 /// One thing wrong with a capsule, with a stable code a client can act on.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct Problem {
-    pub code: String,
+pub struct CapsuleProblem {
+    pub code: CapsuleProblemCode,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_id: Option<String>,
+}
+
+/// What is wrong with a capsule, as validation names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapsuleProblemCode {
+    /// The capsule has no title.
+    MissingTitle,
+    /// The capsule has no starter code.
+    MissingStarter,
+    /// The starter code already passes every test.
+    StarterPasses,
+    /// The reference solution does not compile.
+    SolutionCompilationError,
+    /// The reference solution's result on a test changed between runs.
+    FlakyTest,
+    /// The reference solution does not pass a test.
+    SolutionFailsTest,
 }
 
 /// What validation ran: the reference solution several times, then the starter code once.
@@ -378,4 +396,144 @@ pub struct Problem {
 pub struct ValidationRuns {
     pub solution_runs: Vec<JudgeReport>,
     pub starter_run: Option<JudgeReport>,
+}
+
+/// The stable `code` of every problem+json answer: what a client branches on. The README's API section lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The body is not JSON of the route's shape (400).
+    InvalidJson,
+    /// `module_base64` is not standard base64 (400).
+    InvalidBase64,
+    /// The body is over the route's limit (413).
+    BodyTooLarge,
+    /// The body could not be read to its end (400).
+    BodyUnreadable,
+    /// `source` is over its limit (413).
+    SourceTooLarge,
+    /// The Content-Type is not one the route takes (415).
+    UnsupportedMediaType,
+    /// A field has a value the route cannot take (422).
+    InvalidField,
+    /// `tests` is empty (422).
+    NoTests,
+    /// `tests` has more tests than a request may (422).
+    TooManyTests,
+    /// A test cannot be run as given (422).
+    InvalidTest,
+    /// No judge of this deployment runs the language (422).
+    UnsupportedLanguage,
+    /// The judge of the language could not be reached or started (502).
+    JudgeUnavailable,
+    /// A judge in another function answered with a problem of its own code (its status).
+    RemoteProblem,
+    /// No such route, or nothing the caller may see (404).
+    NotFound,
+    /// The route does not take this method (405).
+    MethodNotAllowed,
+    /// A bug of ours (500).
+    InternalError,
+    /// A header (X-Organization-Id, X-Capsule-Id) or `?capsule_id=` is not a UUID (400).
+    InvalidHeader,
+    /// The bearer token is not a valid user token (401).
+    InvalidToken,
+    /// The API key is unknown or revoked (401).
+    InvalidApiKey,
+    /// The keys that verify user tokens could not be fetched (503).
+    AuthUnavailable,
+    /// The user is not a member of X-Organization-Id (403).
+    NotAMember,
+    /// The operators switched the feature off (503).
+    FeatureDisabled,
+    /// The caller's bucket is empty (429).
+    RateLimited,
+    /// The state store failed or is not configured (503).
+    StateUnavailable,
+    /// The batch has more events than allowed (413).
+    TooManyEvents,
+    /// No LLM is configured (503).
+    AiDisabled,
+    /// The route bills an organization and the caller named none (403).
+    OrganizationRequired,
+    /// The organization's LLM allowance for today is spent (429).
+    DailyBudgetExhausted,
+}
+
+impl ErrorCode {
+    /// Every code.
+    pub const ALL: [ErrorCode; 28] = [
+        ErrorCode::InvalidJson,
+        ErrorCode::InvalidBase64,
+        ErrorCode::BodyTooLarge,
+        ErrorCode::BodyUnreadable,
+        ErrorCode::SourceTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::InvalidField,
+        ErrorCode::NoTests,
+        ErrorCode::TooManyTests,
+        ErrorCode::InvalidTest,
+        ErrorCode::UnsupportedLanguage,
+        ErrorCode::JudgeUnavailable,
+        ErrorCode::RemoteProblem,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::InternalError,
+        ErrorCode::InvalidHeader,
+        ErrorCode::InvalidToken,
+        ErrorCode::InvalidApiKey,
+        ErrorCode::AuthUnavailable,
+        ErrorCode::NotAMember,
+        ErrorCode::FeatureDisabled,
+        ErrorCode::RateLimited,
+        ErrorCode::StateUnavailable,
+        ErrorCode::TooManyEvents,
+        ErrorCode::AiDisabled,
+        ErrorCode::OrganizationRequired,
+        ErrorCode::DailyBudgetExhausted,
+    ];
+
+    /// The code as the wire spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidBase64 => "invalid_base64",
+            ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::BodyUnreadable => "body_unreadable",
+            ErrorCode::SourceTooLarge => "source_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::NoTests => "no_tests",
+            ErrorCode::TooManyTests => "too_many_tests",
+            ErrorCode::InvalidTest => "invalid_test",
+            ErrorCode::UnsupportedLanguage => "unsupported_language",
+            ErrorCode::JudgeUnavailable => "judge_unavailable",
+            ErrorCode::RemoteProblem => "remote_problem",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::InternalError => "internal_error",
+            ErrorCode::InvalidHeader => "invalid_header",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InvalidApiKey => "invalid_api_key",
+            ErrorCode::AuthUnavailable => "auth_unavailable",
+            ErrorCode::NotAMember => "not_a_member",
+            ErrorCode::FeatureDisabled => "feature_disabled",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::StateUnavailable => "state_unavailable",
+            ErrorCode::TooManyEvents => "too_many_events",
+            ErrorCode::AiDisabled => "ai_disabled",
+            ErrorCode::OrganizationRequired => "organization_required",
+            ErrorCode::DailyBudgetExhausted => "daily_budget_exhausted",
+        }
+    }
+
+    /// The code spelled `code`, if it is one of ours (a remote judge's problem keeps its code only then).
+    pub fn parse(code: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|known| known.as_str() == code)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -3,7 +3,7 @@
 //! knows what to fix.
 
 use crate::judge::{JudgeError, Judges};
-use crate::model::{Capsule, JudgeReport, Problem, ValidateReport, ValidationRuns, Verdict};
+use crate::model::{Capsule, CapsuleProblem, CapsuleProblemCode, JudgeReport, ValidateReport, ValidationRuns, Verdict};
 use std::collections::BTreeSet;
 
 /// How many times the reference solution runs: a test whose verdict or output changes between runs is flaky.
@@ -14,7 +14,7 @@ pub const SOLUTION_RUNS: usize = 3;
 pub fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, JudgeError> {
     let mut problems = Vec::new();
     if capsule.title.trim().is_empty() {
-        problems.push(problem("missing_title", "the capsule has no title", None));
+        problems.push(problem(CapsuleProblemCode::MissingTitle, "the capsule has no title", None));
     }
     let (solution, judge) = judges.prepare(capsule.judge_request(&capsule.solution))?;
     let solution_runs = (0..SOLUTION_RUNS).map(|_| judge.judge(&solution)).collect::<Result<Vec<_>, _>>()?;
@@ -22,7 +22,7 @@ pub fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, Jud
 
     let starter_run = if capsule.starter.source.is_none() && capsule.starter.module_base64.is_none() {
         problems.push(problem(
-            "missing_starter",
+            CapsuleProblemCode::MissingStarter,
             "the capsule has no starter code for the learner to begin from",
             None,
         ));
@@ -32,7 +32,7 @@ pub fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, Jud
         let report = judge.judge(&starter)?;
         if report.verdict == Verdict::Accepted {
             problems.push(problem(
-                "starter_passes",
+                CapsuleProblemCode::StarterPasses,
                 "the starter code already passes every test: the tests cannot tell it from a solution",
                 None,
             ));
@@ -49,13 +49,13 @@ pub fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, Jud
 }
 
 /// Problems found in the solution's runs: compile errors, failing tests, and tests that changed between runs.
-pub fn solution_problems(runs: &[JudgeReport]) -> Vec<Problem> {
+pub fn solution_problems(runs: &[JudgeReport]) -> Vec<CapsuleProblem> {
     let Some(first) = runs.first() else {
         return Vec::new();
     };
     if !first.compile.ok {
         return vec![problem(
-            "solution_compilation_error",
+            CapsuleProblemCode::SolutionCompilationError,
             &format!("the reference solution does not compile: {}", first.compile.output),
             None,
         )];
@@ -71,7 +71,7 @@ pub fn solution_problems(runs: &[JudgeReport]) -> Vec<Problem> {
             let verdicts: Vec<String> =
                 runs.iter().filter_map(|run| run.tests.get(index)).map(|t| t.verdict.to_string()).collect();
             problems.push(problem(
-                "flaky_test",
+                CapsuleProblemCode::FlakyTest,
                 &format!("the solution's result on this test changed between runs: {}", verdicts.join(", ")),
                 Some(&test.id),
             ));
@@ -81,7 +81,7 @@ pub fn solution_problems(runs: &[JudgeReport]) -> Vec<Problem> {
         if test.verdict != Verdict::Accepted && !flaky.contains(&test.id) {
             let detail = test.message.as_deref().unwrap_or("no detail");
             problems.push(problem(
-                "solution_fails_test",
+                CapsuleProblemCode::SolutionFailsTest,
                 &format!("the reference solution gets {} on this test: {detail}", test.verdict),
                 Some(&test.id),
             ));
@@ -90,6 +90,6 @@ pub fn solution_problems(runs: &[JudgeReport]) -> Vec<Problem> {
     problems
 }
 
-fn problem(code: &str, message: &str, test_id: Option<&str>) -> Problem {
-    Problem { code: code.to_string(), message: message.to_string(), test_id: test_id.map(str::to_string) }
+fn problem(code: CapsuleProblemCode, message: &str, test_id: Option<&str>) -> CapsuleProblem {
+    CapsuleProblem { code, message: message.to_string(), test_id: test_id.map(str::to_string) }
 }

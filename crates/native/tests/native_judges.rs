@@ -3,6 +3,7 @@
 //! installs Mono) and, for the full set of layers, root (CI runs as root).
 
 use codecapsule_core::judge::{Judge, JudgeError, Judges, limits};
+use codecapsule_core::model::ErrorCode;
 use codecapsule_core::model::{JudgeReport, JudgeRequest, LimitsRequest, Test, Verdict};
 use codecapsule_native::{NativeJudge, Runtime};
 use codecapsule_sandbox::Sandbox;
@@ -599,7 +600,7 @@ fn attack_battery_as_an_unprivileged_judge_like_on_lambda() {
 fn source_beyond_the_size_limit_is_refused() {
     let source = format!("# {}\nprint(3)", "x".repeat(limits::MAX_SOURCE_BYTES));
     let err = judge(request("python", &source, vec![test("", "3\n")], 1000)).unwrap_err();
-    assert_eq!((err.code(), err.status()), ("source_too_large", 413));
+    assert_eq!((err.code(), err.status()), (ErrorCode::SourceTooLarge, 413));
 }
 
 #[test]

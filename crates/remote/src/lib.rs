@@ -61,8 +61,8 @@ impl JudgeUrlAuth {
 /// The judges of a public function: WebAssembly in-process; python, javascript and ruby in WebAssembly through their
 /// runtime packs when a packs store is configured (see [`codecapsule_wasm::runtimes`]); python, java and csharp through
 /// their judge functions where their URLs are set (validate and generate).
-pub fn wasm_and_remote_judges() -> Result<codecapsule_core::judge::Engines, ConfigError> {
-    let mut judges: codecapsule_core::judge::Engines = vec![std::sync::Arc::new(codecapsule_wasm::WasmJudge)];
+pub fn wasm_and_remote_judges() -> Result<codecapsule_core::judge::JudgeList, ConfigError> {
+    let mut judges: codecapsule_core::judge::JudgeList = vec![std::sync::Arc::new(codecapsule_wasm::WasmJudge)];
     if let Some(runtimes) = codecapsule_wasm::runtimes::RuntimeJudge::from_env()? {
         judges.push(std::sync::Arc::new(runtimes));
     }

@@ -18,6 +18,7 @@ pub mod rest;
 pub use codecapsule_core::access::{Actor, Tier, UserToken};
 
 use codecapsule_core::config::{self, ConfigError, Secret};
+use codecapsule_core::model::ErrorCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -144,7 +145,11 @@ pub enum StoreError {
 /// At the HTTP edge, a failed store call is the state's outage: 503 `state_unavailable`, saying what failed.
 impl From<StoreError> for codecapsule_web::Problem {
     fn from(err: StoreError) -> codecapsule_web::Problem {
-        codecapsule_web::Problem::new(http::StatusCode::SERVICE_UNAVAILABLE, "state_unavailable", err.to_string())
+        codecapsule_web::Problem::new(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::StateUnavailable,
+            err.to_string(),
+        )
     }
 }
 
@@ -449,11 +454,37 @@ pub struct IngestCounts {
     pub duplicates: u64,
 }
 
+/// Whether a rollup ran, as `public.rollup_analytics` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RollupStatus {
+    /// The new events are rolled up.
+    Done,
+    /// Another processor holds the rollup's lock: this run did nothing.
+    Busy,
+}
+
+impl RollupStatus {
+    /// The status as the SQL function and the run's report spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollupStatus::Done => "done",
+            RollupStatus::Busy => "busy",
+        }
+    }
+}
+
+impl std::fmt::Display for RollupStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What one rollup run did: `done` (with how many new events and touched hours), or `busy` (another run holds the
 /// lock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollupOutcome {
-    pub outcome: String,
+    pub outcome: RollupStatus,
     pub events: u64,
     pub hours: u64,
 }

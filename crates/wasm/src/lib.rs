@@ -86,7 +86,7 @@ impl Judge for WasmJudge {
 struct CompileError(String);
 
 /// What each test's store holds.
-pub(crate) struct Host {
+pub(crate) struct TestContext {
     wasi: WasiCtx,
     memory: MemoryLimiter,
 }
@@ -251,7 +251,7 @@ impl<'a> RunSetup<'a> {
 pub(crate) fn run_test(
     engine: &Engine,
     setup: &RunSetup,
-    launch: impl FnOnce(&mut Store<Host>, &mut Session) -> Result<Termination, Termination>,
+    launch: impl FnOnce(&mut Store<TestContext>, &mut Session) -> Result<Termination, Termination>,
 ) -> Outcome {
     let limits = setup.limits;
     let output_cap = usize::try_from(limits.output_kb * 1024).unwrap_or(usize::MAX);
@@ -259,8 +259,10 @@ pub(crate) fn run_test(
     let stderr = CappedOutput::new(output_cap);
     let memory_cap =
         usize::try_from(limits.memory_mb << 20).unwrap_or(usize::MAX).saturating_add(setup.extra_memory_bytes);
-    let host =
-        Host { wasi: judging_ctx(setup.stdin, setup.args, &stdout, &stderr), memory: MemoryLimiter::new(memory_cap) };
+    let host = TestContext {
+        wasi: judging_ctx(setup.stdin, setup.args, &stdout, &stderr),
+        memory: MemoryLimiter::new(memory_cap),
+    };
     let mut store = Store::new(engine, host);
     store.limiter(|host| &mut host.memory);
 
@@ -309,7 +311,7 @@ pub(crate) struct Session<'a> {
 impl Session<'_> {
     /// Instantiates `module` with the WASI imports. Instantiation runs data segments and any start function: it is
     /// metered from the same budget.
-    pub fn instantiate(&mut self, store: &mut Store<Host>, module: &Module) -> Result<Instance, Termination> {
+    pub fn instantiate(&mut self, store: &mut Store<TestContext>, module: &Module) -> Result<Instance, Termination> {
         self.meter.give(store, self.meter.remaining())?;
         let mut imports = Vec::new();
         wasmi_wasi::add_to_externals(&mut *store, module, &mut imports, wasi_of)
@@ -322,7 +324,7 @@ impl Session<'_> {
     /// Calls `func` to the end, in fuel slices with the wall clock checked between them. `Ok` when it returned.
     pub fn call(
         &mut self,
-        store: &mut Store<Host>,
+        store: &mut Store<TestContext>,
         func: &Func,
         arguments: &[Val],
         results: &mut [Val],
@@ -380,13 +382,13 @@ impl FuelMeter {
     }
 
     /// Puts up to `amount` fuel (never past the budget) into the store.
-    fn give(&mut self, store: &mut Store<Host>, amount: u64) -> Result<(), Termination> {
+    fn give(&mut self, store: &mut Store<TestContext>, amount: u64) -> Result<(), Termination> {
         self.given = amount.min(self.remaining());
         store.set_fuel(self.given).map_err(|err| Termination::Internal(format!("fuel metering is off: {err}")))
     }
 
     /// Counts what the store burnt of what it was given.
-    fn take_back(&mut self, store: &Store<Host>) {
+    fn take_back(&mut self, store: &Store<TestContext>) {
         let left = store.get_fuel().unwrap_or(0);
         self.used += self.given.saturating_sub(left);
         self.given = left;
@@ -459,7 +461,7 @@ fn check_imports(engine: &Engine, module: &Module) -> Result<(), CompileError> {
     }
     let mut probe = Store::new(
         engine,
-        Host {
+        TestContext {
             wasi: judging_ctx("", &[], &CappedOutput::new(0), &CappedOutput::new(0)),
             memory: MemoryLimiter::new(0),
         },
@@ -484,7 +486,7 @@ fn check_imports(engine: &Engine, module: &Module) -> Result<(), CompileError> {
     Ok(())
 }
 
-fn wasi_of(host: &mut Host) -> &mut WasiCtx {
+fn wasi_of(host: &mut TestContext) -> &mut WasiCtx {
     &mut host.wasi
 }
 

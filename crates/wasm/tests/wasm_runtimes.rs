@@ -3,6 +3,7 @@
 //! The packs are required: without them these tests fail and say how to get them.
 
 use codecapsule_core::judge::{Judge, JudgeError, Judges, Submission};
+use codecapsule_core::model::ErrorCode;
 use codecapsule_core::model::{
     EngineChoice, JudgeReport, JudgeRequest, Language, LimitsRequest, Test, TestReport, Verdict,
 };
@@ -283,7 +284,7 @@ fn a_tampered_pack_is_refused_with_a_clear_error() {
     std::fs::write(&module, bytes).unwrap();
     let err = judge_with(dir.path(), request("javascript", "console.log(1)", vec![Test::stdio("", "1\n")]))
         .expect_err("a tampered module must not run");
-    assert_eq!(err.code(), "judge_unavailable");
+    assert_eq!(err.code(), ErrorCode::JudgeUnavailable);
     let message = err.to_string();
     assert!(
         message.contains("SHA-256") && message.contains("quickjs-ng-0.17.0") && message.contains("make packs"),

@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use codecapsule_core::judge::{Judge, JudgeError, Submission, limits};
+use codecapsule_core::model::ErrorCode;
 use codecapsule_core::model::{Compare, Entry, JudgeReport, JudgeRequest, LimitsRequest, Test, Verdict};
 use codecapsule_wasm::WasmJudge;
 
@@ -323,7 +324,7 @@ fn function_entries_type_arguments_and_compare_results() {
     // Wrong arity and out-of-range arguments are the request's fault: 422 invalid_test naming the test.
     let err =
         run("add", Compare::default(), vec![call_test(serde_json::json!([1]), serde_json::json!([1]))]).unwrap_err();
-    assert_eq!(err.code(), "invalid_test");
+    assert_eq!(err.code(), ErrorCode::InvalidTest);
     assert!(err.to_string().contains("takes 2 (i32, i32)"), "{err}");
     let err = run("add", Compare::default(), vec![call_test(serde_json::json!([1, 1e12]), serde_json::json!([1]))])
         .unwrap_err();

@@ -11,6 +11,7 @@ use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use codecapsule_core::access::{Admission, Caller, Feature, Guard, GuardError, Limit};
+use codecapsule_core::model::ErrorCode;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use std::net::SocketAddr;
 
@@ -63,7 +64,7 @@ fn caller_of(request: &Request) -> Result<Caller, Problem> {
     if headers.contains_key(header::AUTHORIZATION) && bearer.is_none() {
         return Err(Problem::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "Authorization must be `Bearer <token>`: a Supabase user JWT or an organization API key",
         ));
     }
@@ -81,7 +82,7 @@ fn caller_of(request: &Request) -> Result<Caller, Problem> {
 fn uuid_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<uuid::Uuid>, Problem> {
     let Some(value) = headers.get(name) else { return Ok(None) };
     value.to_str().ok().and_then(|value| uuid::Uuid::parse_str(value.trim()).ok()).map(Some).ok_or_else(|| {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid_header", format!("{name} must be a UUID"))
+        Problem::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidHeader, format!("{name} must be a UUID"))
             .with_field(name.as_str())
     })
 }
@@ -94,7 +95,7 @@ fn capsule_in_query(request: &Request) -> Result<Option<uuid::Uuid>, Problem> {
         return Ok(None);
     };
     uuid::Uuid::parse_str(value).map(Some).map_err(|_| {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid_header", "the capsule_id query parameter must be a UUID")
+        Problem::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidHeader, "the capsule_id query parameter must be a UUID")
             .with_field("capsule_id")
     })
 }
@@ -137,33 +138,33 @@ fn refusal(err: GuardError) -> Response {
     let problem = match &err {
         GuardError::AuthUnavailable(_) => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "auth_unavailable", detail)
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::AuthUnavailable, detail)
         }
         GuardError::InvalidToken(_) => {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
-            Problem::new(StatusCode::UNAUTHORIZED, "invalid_token", detail)
+            Problem::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, detail)
         }
         GuardError::UnknownApiKey => {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
-            Problem::new(StatusCode::UNAUTHORIZED, "invalid_api_key", detail)
+            Problem::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidApiKey, detail)
         }
         GuardError::NotAMember(_) => {
-            Problem::new(StatusCode::FORBIDDEN, "not_a_member", detail).with_field(ORGANIZATION_ID.as_str())
+            Problem::new(StatusCode::FORBIDDEN, ErrorCode::NotAMember, detail).with_field(ORGANIZATION_ID.as_str())
         }
         GuardError::Disabled { .. } => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "feature_disabled", detail)
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::FeatureDisabled, detail)
         }
         GuardError::RateLimited { limit } => {
             insert_limit_headers(&mut headers, limit);
             if let Ok(value) = HeaderValue::from_str(&limit.retry_after_seconds.to_string()) {
                 headers.insert(header::RETRY_AFTER, value);
             }
-            Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
+            Problem::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, detail)
         }
         GuardError::Unavailable(_) => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "state_unavailable", detail)
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::StateUnavailable, detail)
         }
     };
     (headers, problem).into_response()

@@ -14,7 +14,7 @@ use crate::{Health, service};
 use axum::Router;
 use codecapsule_core::access::{Deployment, Guard};
 use codecapsule_core::config::{self, ConfigError, HttpConfig};
-use codecapsule_core::judge::{Engines, Judges};
+use codecapsule_core::judge::{JudgeList, Judges};
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
@@ -29,7 +29,7 @@ pub struct Function<D> {
     /// `METHOD /path` of each route, as GET /api/health lists them (POST /api/judge included where it judges).
     pub routes: &'static [&'static str],
     /// The judges behind POST /api/judge (none for functions that do not judge); configuration errors stop start-up.
-    pub judges: fn() -> Result<Engines, ConfigError>,
+    pub judges: fn() -> Result<JudgeList, ConfigError>,
     /// Routes beyond POST /api/judge, which [`app`] adds once for all the judges of all the functions it serves.
     /// Public functions put their routes behind the guard ([`crate::guard::guarded`]). Settings a router reads are read
     /// here, at start-up: a malformed one stops the binary.

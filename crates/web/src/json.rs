@@ -9,6 +9,7 @@
 use super::problem::Problem;
 use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
+use codecapsule_core::model::ErrorCode;
 use http::{StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
@@ -75,7 +76,7 @@ fn check_content_type(request: &Request) -> Result<(), Problem> {
     let got = if content_type.is_empty() { "no Content-Type".to_string() } else { format!("`{content_type}`") };
     Err(Problem::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        ErrorCode::UnsupportedMediaType,
         format!("the body must be JSON sent as {accepted}; got {got}"),
     ))
 }
@@ -84,16 +85,18 @@ async fn read_limited(request: Request, limit: usize) -> Result<Bytes, Problem> 
     match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
-        Err(err) => {
-            Err(Problem::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("the body could not be read: {err}")))
-        }
+        Err(err) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BodyUnreadable,
+            format!("the body could not be read: {err}"),
+        )),
     }
 }
 
 fn too_large(limit: usize) -> Problem {
     Problem::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
+        ErrorCode::BodyTooLarge,
         format!("the body is larger than this route's limit of {limit} bytes"),
     )
 }
@@ -109,7 +112,7 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
             serde_json::error::Category::Data => {
                 let problem = Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_field",
+                    ErrorCode::InvalidField,
                     if path == "." {
                         format!("the body: {}", strip_position(&inner))
                     } else {
@@ -119,9 +122,13 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
                 if path == "." { problem } else { problem.with_field(path) }
             }
             serde_json::error::Category::Eof if body.iter().all(u8::is_ascii_whitespace) => {
-                Problem::new(StatusCode::BAD_REQUEST, "invalid_json", "the body is empty; send a JSON object")
+                Problem::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, "the body is empty; send a JSON object")
             }
-            _ => Problem::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {inner}")),
+            _ => Problem::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidJson,
+                format!("the body is not valid JSON: {inner}"),
+            ),
         }
     })
 }
@@ -143,7 +150,7 @@ mod tests {
     #[test]
     fn syntax_errors_are_400_with_position() {
         let problem = parse::<JudgeRequest>(b"{\"language\": ").unwrap_err();
-        assert_eq!((problem.status, problem.code), (400, "invalid_json"));
+        assert_eq!((problem.status, problem.code), (400, ErrorCode::InvalidJson));
         assert!(problem.detail.contains("line 1"), "{}", problem.detail);
         let problem = parse::<JudgeRequest>(b"  ").unwrap_err();
         assert_eq!(problem.detail, "the body is empty; send a JSON object");
@@ -152,7 +159,7 @@ mod tests {
     #[test]
     fn shape_errors_are_422_naming_the_field() {
         let problem = parse::<JudgeRequest>(br#"{"language":"wat","tests":[{"stdin":1}]}"#).unwrap_err();
-        assert_eq!((problem.status, problem.code), (422, "invalid_field"));
+        assert_eq!((problem.status, problem.code), (422, ErrorCode::InvalidField));
         assert_eq!(problem.field.as_deref(), Some("tests[0].stdin"));
 
         let problem = parse::<JudgeRequest>(br#"{"language":"wat","tests":[],"tset":1}"#).unwrap_err();

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use codecapsule_core::config::HttpConfig;
 use codecapsule_core::judge::Judges;
+use codecapsule_core::model::ErrorCode;
 use http::{HeaderName, HeaderValue, Method, header};
 use serde::Serialize;
 use std::time::Instant;
@@ -62,7 +63,7 @@ pub fn service(routes: Router, health: impl Fn() -> Health + Send + Sync + 'stat
         .method_not_allowed_fallback(|request: Request| async move {
             Problem::new(
                 http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 format!("{} is not allowed on {}", request.method(), request.uri().path()),
             )
         })

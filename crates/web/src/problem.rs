@@ -1,41 +1,11 @@
 //! RFC 9457 problem details: the one shape every error of every function takes on the wire.
 
 use axum::response::{IntoResponse, Response};
+use codecapsule_core::model::ErrorCode;
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// Every `code` a function of ours answers with; a remote judge's problem keeps its code when it is one of these.
-pub const KNOWN_CODES: &[&str] = &[
-    "invalid_json",
-    "invalid_base64",
-    "body_too_large",
-    "body_unreadable",
-    "source_too_large",
-    "unsupported_media_type",
-    "invalid_field",
-    "no_tests",
-    "too_many_tests",
-    "invalid_test",
-    "unsupported_language",
-    "judge_unavailable",
-    "not_found",
-    "method_not_allowed",
-    "internal_error",
-    "invalid_header",
-    "invalid_token",
-    "invalid_api_key",
-    "auth_unavailable",
-    "not_a_member",
-    "feature_disabled",
-    "rate_limited",
-    "state_unavailable",
-    "too_many_events",
-    "ai_disabled",
-    "organization_required",
-    "daily_budget_exhausted",
-];
 
 /// `{type, title, status, detail, code}` plus `field` where one field is at fault. `code` is the stable machine string
 /// clients branch on; `type` is a URI made from it and `title` the status's reason phrase (both derived when sent);
@@ -43,7 +13,7 @@ pub const KNOWN_CODES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     pub status: u16,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     /// The request field at fault, as a path like `tests[2].stdin`.
     pub field: Option<String>,
@@ -63,7 +33,7 @@ struct ProblemBody<'a> {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Problem {
         Problem { status: status.as_u16(), code, detail: detail.into(), field: None }
     }
 
@@ -77,11 +47,11 @@ impl Problem {
     }
 
     pub fn not_found(path: &str) -> Problem {
-        Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {path}; see GET /api/health"))
+        Problem::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no route for {path}; see GET /api/health"))
     }
 
     pub fn internal(detail: impl Into<String>) -> Problem {
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", detail)
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError, detail)
     }
 }
 
@@ -89,11 +59,11 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status_code();
         let body = ProblemBody {
-            kind: format!("https://codecapsule.dev/problems/{}", self.code.replace('_', "-")),
+            kind: format!("https://codecapsule.dev/problems/{}", self.code.as_str().replace('_', "-")),
             title: status.canonical_reason().unwrap_or("Error"),
             status: self.status,
             detail: &self.detail,
-            code: self.code,
+            code: self.code.as_str(),
             field: self.field.as_deref(),
         };
         let body = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
@@ -108,7 +78,7 @@ impl From<codecapsule_core::judge::JudgeError> for Problem {
         let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
         if let codecapsule_core::judge::JudgeError::Remote { code, detail, .. } = &err {
             // A remote judge's stable code passes through unchanged when it is one of ours.
-            let known = KNOWN_CODES.iter().find(|known| **known == code.as_str()).copied().unwrap_or("remote_problem");
+            let known = ErrorCode::parse(code).unwrap_or(ErrorCode::RemoteProblem);
             return Problem::new(status, known, detail.clone());
         }
         let problem = Problem::new(status, err.code(), err.to_string());

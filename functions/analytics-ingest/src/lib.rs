@@ -14,6 +14,7 @@ use codecapsule_core::access::{Deployment, Feature};
 use codecapsule_core::analytics::{self, AnalyticsConfig, BatchError, IngestReport, RejectedWire};
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::judge::Judges;
+use codecapsule_core::model::ErrorCode;
 use codecapsule_state::Store;
 use codecapsule_state::guard::Stateful;
 use codecapsule_web::guard::guarded;
@@ -55,7 +56,7 @@ async fn ingest(
     let store = store.ok_or_else(|| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "state_unavailable",
+            ErrorCode::StateUnavailable,
             "events cannot be stored: this deployment has no state (set DATABASE_URL or SUPABASE_URL)",
         )
     })?;
@@ -75,7 +76,7 @@ async fn ingest(
             tracing::error!(error = %err, events = valid.len(), "storing events failed");
             Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "state_unavailable",
+                ErrorCode::StateUnavailable,
                 format!("events could not be stored ({err}); retry the batch: retries are safe"),
             )
         })?
@@ -88,12 +89,13 @@ async fn ingest(
 
 fn batch_problem(err: BatchError) -> Problem {
     match err {
-        BatchError::NotJson(_) => Problem::new(StatusCode::BAD_REQUEST, "invalid_json", err.to_string()),
+        BatchError::NotJson(_) => Problem::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, err.to_string()),
         BatchError::NoEventsArray => {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string()).with_field("events")
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, err.to_string())
+                .with_field("events")
         }
         BatchError::TooManyEvents { .. } => {
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_events", err.to_string()).with_field("events")
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooManyEvents, err.to_string()).with_field("events")
         }
     }
 }

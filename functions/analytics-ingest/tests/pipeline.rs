@@ -8,7 +8,7 @@ use codecapsule_core::analytics::{AnalyticsConfig, MAX_BATCH_BYTES, MAX_EVENT_BY
 use codecapsule_core::config::{HttpConfig, Secret};
 use codecapsule_state::guard::Stateful;
 use codecapsule_state::guard::auth::AuthConfig;
-use codecapsule_state::{StateConfig, Store};
+use codecapsule_state::{RollupStatus, StateConfig, Store};
 use codecapsule_test_support::postgres::TempPostgres;
 use codecapsule_web::host::{self, Host};
 use serde_json::{Value, json};
@@ -258,7 +258,7 @@ async fn the_rollup_is_exactly_once_whatever_happens() {
     let killed_pid: i32 = killed.query_one("select pg_backend_pid()", &[]).await.unwrap().get(0);
     // Two processors at once: the second sees the lock and leaves at once.
     let busy = analytics_processor::process(&store, config).await.unwrap();
-    assert_eq!(busy.rollup.outcome, "busy");
+    assert_eq!(busy.rollup.outcome, RollupStatus::Busy);
     client.execute("select pg_terminate_backend($1)", &[&killed_pid]).await.unwrap();
     let _ = killed_connection.await;
     // Nothing of the killed run remains; the next run does its work once.
@@ -332,7 +332,7 @@ async fn the_rollup_is_exactly_once_whatever_happens() {
         task.await.unwrap();
     }
     let last = analytics_processor::process(&store, config).await.unwrap();
-    assert_eq!(last.rollup.outcome, "done");
+    assert_eq!(last.rollup.outcome, RollupStatus::Done);
     let total: i64 = client.query_one("select count(*) from analytics.events", &[]).await.unwrap().get(0);
     assert_eq!(total, 6 + 1 + 1 + 2 + 4 * 10 * 20);
     assert_stats_equal_recomputation(&client).await;

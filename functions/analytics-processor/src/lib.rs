@@ -10,7 +10,7 @@ use codecapsule_core::analytics::AnalyticsConfig;
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::judge::Judges;
 use codecapsule_state::guard::Stateful;
-use codecapsule_state::{RollupOutcome, Store, StoreError};
+use codecapsule_state::{RollupOutcome, RollupStatus, Store, StoreError};
 use codecapsule_web::host;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -75,7 +75,7 @@ pub async fn process(store: &Store, config: &AnalyticsConfig) -> Result<RunRepor
     let started = Instant::now();
     let rollup = store.rollup_analytics().await?;
     let (mut pruned_events, mut pruned_rate_limit_keys) = (0, 0);
-    if rollup.outcome == "done" {
+    if rollup.outcome == RollupStatus::Done {
         let deadline = Instant::now() + PRUNE_BUDGET;
         loop {
             let deleted = store.prune_analytics_events(config.retention_days, PRUNE_BATCH).await?;

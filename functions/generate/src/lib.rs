@@ -17,12 +17,15 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use bytes::Bytes;
 use codecapsule_ai::billing::{Billing, BillingError};
-use codecapsule_ai::generation::{Budget, Call, Engine, GenerateRequest, GenerationError, Observer};
+use codecapsule_ai::generation::{
+    Budget, Call, GenerateRequest, GenerationError, GenerationStatus, Generator, Observer,
+};
 use codecapsule_ai::llm::LlmClient;
 use codecapsule_ai::objects::ObjectStore;
 use codecapsule_core::access::{Admission, Deployment, Feature, Guard};
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::judge::Judges;
+use codecapsule_core::model::ErrorCode;
 use codecapsule_state::guard::Stateful;
 use codecapsule_state::{Actor, CapsuleStatus, Store, Visibility};
 use codecapsule_web::guard::guarded;
@@ -82,34 +85,29 @@ pub fn routes(generation: Generation, guard: &Guard) -> Router {
     guarded(routes, guard, Feature::Generation)
 }
 
-fn problem(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
-    Problem::new(status, code, detail)
-}
-
 /// The setup a job needs, or the 4xx/503 that says what is missing.
 fn prerequisites(
     generation: &Generation,
     admission: Option<Admission>,
 ) -> Result<(Arc<LlmClient>, Store, Admission, Uuid), Problem> {
     let llm = generation.llm.clone().ok_or_else(|| {
-        problem(
+        Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "ai_disabled",
+            ErrorCode::AiDisabled,
             "no LLM is configured: set AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_KEY and AZURE_OPENAI_DEPLOYMENT, or \
              OPENAI_BASE_URL and OPENAI_MODEL, or LLM_REPLAY_FILE for a recorded transcript",
         )
     })?;
     let (Some(store), Some(admission)) = (generation.store.clone(), admission) else {
-        return Err(problem(
+        return Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "state_unavailable",
+            ErrorCode::StateUnavailable,
             "generation needs state (jobs, budgets, the capsule store): set DATABASE_URL or SUPABASE_URL",
         ));
     };
     let organization = admission.organization.ok_or_else(|| {
-        problem(
-            StatusCode::FORBIDDEN,
-            "organization_required",
+        Problem::new(StatusCode::FORBIDDEN,
+            ErrorCode::OrganizationRequired,
             "generation is billed to an organization: send an organization API key, or a user token with X-Organization-Id",
         )
     })?;
@@ -122,7 +120,7 @@ async fn start(
     Json(request): Json<GenerateRequest>,
 ) -> Result<Response, Problem> {
     request.check().map_err(|(field, message)| {
-        problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with_field(field)
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, message).with_field(field)
     })?;
     let (llm, store, admission, organization) =
         prerequisites(&generation, admission.map(|Extension(admission)| admission))?;
@@ -130,15 +128,16 @@ async fn start(
     let left = match billing.left_today().await {
         Ok(left) => left,
         Err(BillingError::UnknownOrganization(_)) => {
-            return Err(problem(
+            return Err(Problem::new(
                 StatusCode::FORBIDDEN,
-                "organization_required",
+                ErrorCode::OrganizationRequired,
                 format!("organization {organization} does not exist"),
             ));
         }
         Err(err @ BillingError::AllowanceSpent { .. }) => {
             let mut refused =
-                problem(StatusCode::TOO_MANY_REQUESTS, "daily_budget_exhausted", err.to_string()).into_response();
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::DailyBudgetExhausted, err.to_string())
+                    .into_response();
             let midnight = (chrono::Utc::now().date_naive() + chrono::Days::new(1))
                 .and_hms_opt(0, 0, 0)
                 .unwrap_or_default()
@@ -180,12 +179,12 @@ async fn status(
     Path(job_id): Path<String>,
 ) -> Result<axum::Json<Value>, Problem> {
     let job_id = Uuid::parse_str(&job_id).map_err(|_| {
-        problem(StatusCode::BAD_REQUEST, "invalid_field", "the job id must be a UUID").with_field("job_id")
+        Problem::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidField, "the job id must be a UUID").with_field("job_id")
     })?;
     let (Some(store), Some(Extension(admission))) = (generation.store.clone(), admission) else {
-        return Err(problem(
+        return Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "state_unavailable",
+            ErrorCode::StateUnavailable,
             "jobs are kept in state: set DATABASE_URL or SUPABASE_URL",
         ));
     };
@@ -195,8 +194,9 @@ async fn status(
         Actor::User(_) | Actor::Anonymous => None,
     };
     let job = store.generation_job(&admission.actor, job_id, scope).await?;
-    job.map(axum::Json)
-        .ok_or_else(|| problem(StatusCode::NOT_FOUND, "not_found", format!("no job {job_id} that you may see")))
+    job.map(axum::Json).ok_or_else(|| {
+        Problem::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no job {job_id} that you may see"))
+    })
 }
 
 /// One running job.
@@ -253,7 +253,7 @@ impl Job {
         let mut observer = Forward(records.clone());
         let _ = records.send(Record::Event(json!({"event": "job", "job_id": self.job_id})));
         let outcome =
-            Engine::new(&self.llm, &self.generation.judges, self.budget).generate(&request, &mut observer).await;
+            Generator::new(&self.llm, &self.generation.judges, self.budget).generate(&request, &mut observer).await;
         let finish = match outcome {
             Ok(generated) => self.save(generated).await,
             Err(err) => Err((code_of(&err), err.to_string())),
@@ -287,8 +287,8 @@ impl Job {
         capsule.slug =
             Some(format!("{}-{}", slug.chars().take(50).collect::<String>(), &self.job_id.simple().to_string()[..8]));
         let (row_status, job_status) = match generated.status {
-            "validated" => (CapsuleStatus::Validated, "succeeded"),
-            _ => (CapsuleStatus::Quarantined, "quarantined"),
+            GenerationStatus::Validated => (CapsuleStatus::Validated, "succeeded"),
+            GenerationStatus::Quarantined => (CapsuleStatus::Quarantined, "quarantined"),
         };
         let saving = |err: String| ("save_failed", format!("the capsule could not be saved: {err}"));
         let as_json = serde_json::to_value(&capsule).map_err(|err| saving(err.to_string()))?;

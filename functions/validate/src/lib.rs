@@ -8,12 +8,13 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Router};
 use codecapsule_ai::billing::Billing;
-use codecapsule_ai::generation::{Budget, Call, Engine, Generated, GenerationError, Observer};
+use codecapsule_ai::generation::{Budget, Call, Generated, GenerationError, Generator, Observer};
 use codecapsule_ai::llm::LlmClient;
 use codecapsule_core::access::{Admission, Deployment, Feature, Guard};
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::judge::{Judges, limits};
 use codecapsule_core::model::Capsule;
+use codecapsule_core::model::ErrorCode;
 use codecapsule_core::model::{ValidateReport, ValidateRequest};
 use codecapsule_core::validation;
 use codecapsule_state::Store;
@@ -92,7 +93,7 @@ async fn validate_capsule(
         _ => {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
+                ErrorCode::InvalidField,
                 "send either `capsule` (the capsule itself) or `capsule_id` (a stored capsule), not both",
             )
             .with_field("capsule"));
@@ -131,18 +132,18 @@ async fn stored_capsule(healing: &Healing, admission: Option<&Admission>, id: uu
     let (Some(store), Some(admission)) = (&healing.store, admission) else {
         return Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "state_unavailable",
+            ErrorCode::StateUnavailable,
             "stored capsules need state: set DATABASE_URL or SUPABASE_URL",
         ));
     };
     let not_found = || {
-        Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no capsule {id} that you may validate"))
+        Problem::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no capsule {id} that you may validate"))
             .with_field("capsule_id")
     };
     if matches!(admission.actor, codecapsule_state::Actor::Anonymous) {
         return Err(Problem::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "validating a stored capsule needs a member's token or the organization's API key",
         ));
     }
@@ -169,7 +170,7 @@ async fn stored_capsule(healing: &Healing, admission: Option<&Admission>, id: uu
     serde_json::from_value(contract).map_err(|err| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
+            ErrorCode::InvalidField,
             format!("the stored capsule is not a valid capsule: {err}"),
         )
         .with_field("capsule_id")
@@ -199,7 +200,7 @@ async fn heal(
         ..Budget::default()
     };
     let mut calls = Calls(Vec::new());
-    let healed = Engine::new(llm, judges, budget).heal(capsule, &mut calls).await;
+    let healed = Generator::new(llm, judges, budget).heal(capsule, &mut calls).await;
     for call in &calls.0 {
         billing.record(call).await;
     }

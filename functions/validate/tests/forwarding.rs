@@ -3,6 +3,7 @@
 
 use codecapsule_core::config::{ConfigError, HttpConfig};
 use codecapsule_core::judge::{Judge, Judges};
+use codecapsule_core::model::ErrorCode;
 use codecapsule_remote::RemoteJudge;
 use codecapsule_state::guard::Stateful;
 use codecapsule_wasm::WasmJudge;
@@ -92,14 +93,14 @@ async fn remote_problems_pass_through_and_an_unreachable_judge_is_502() {
     // A java judge posing as python: it refuses python with its own 422, which comes back unchanged.
     let java = serve(java_judge::function()).await;
     let problem = forwarded_problem(&java).await;
-    assert_eq!((problem.status, problem.code), (422, "unsupported_language"));
+    assert_eq!((problem.status, problem.code), (422, ErrorCode::UnsupportedLanguage));
 
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", listener.local_addr().unwrap())
     };
     let problem = forwarded_problem(&closed).await;
-    assert_eq!((problem.status, problem.code), (502, "judge_unavailable"));
+    assert_eq!((problem.status, problem.code), (502, ErrorCode::JudgeUnavailable));
     assert!(problem.detail.contains("could not be reached"), "{}", problem.detail);
 }
 

@@ -5,6 +5,7 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use codecapsule_core::judge::{Judge, Judges};
+use codecapsule_core::model::ErrorCode;
 use codecapsule_remote as remote;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -55,7 +56,7 @@ async fn forwarded_requests_carry_a_sigv4_signature_for_lambda() {
     let request = json!({"language": "python", "source": "print(3)", "tests": [{"expected_stdout": "3"}]});
     let (submission, judge) = judges.prepare(serde_json::from_value(request).unwrap()).unwrap();
     let err = tokio::task::spawn_blocking(move || judge.judge(&submission)).await.unwrap().unwrap_err();
-    assert_eq!(err.code(), "remote_problem");
+    assert_eq!(err.code(), ErrorCode::RemoteProblem);
 
     let headers = seen.lock().unwrap().clone().expect("the judge received the request");
     let authorization = headers["authorization"].to_str().unwrap();

@@ -24,7 +24,7 @@ pub struct Spec {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct TestCase {
+pub struct DraftTest {
     pub id: String,
     pub stdin: String,
     pub expected_stdout: String,
@@ -33,11 +33,11 @@ pub struct TestCase {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Tests {
-    pub tests: Vec<TestCase>,
+    pub tests: Vec<DraftTest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Code {
+pub struct DraftCode {
     pub source: String,
 }
 
@@ -174,7 +174,7 @@ pub fn repair_starter_prompt(spec: &Spec, language: &str, source: &str) -> Vec<M
     ))
 }
 
-pub fn repair_test_prompt(spec: &Spec, case: &TestCase, actual: &str, evidence: &str) -> Vec<Message> {
+pub fn repair_test_prompt(spec: &Spec, case: &DraftTest, actual: &str, evidence: &str) -> Vec<Message> {
     ask(format!(
         "A test of this exercise may be wrong: {evidence}.\nTest {} input:\n{}\nIts expected output:\n{}\nThe \
          programs print:\n{}\nGive the expected output the specification demands for this input, and the reason, \
@@ -187,7 +187,7 @@ pub fn repair_test_prompt(spec: &Spec, case: &TestCase, actual: &str, evidence: 
     ))
 }
 
-pub fn more_tests_prompt(spec: &Spec, tests: &[TestCase], flaw: &str) -> Vec<Message> {
+pub fn more_tests_prompt(spec: &Spec, tests: &[DraftTest], flaw: &str) -> Vec<Message> {
     let inputs: Vec<&str> = tests.iter().map(|case| case.stdin.as_str()).collect();
     ask(format!(
         "The tests of this exercise accept a wrong program:\n{flaw}\n\nWrite 1 to 4 new tests from the specification \

@@ -19,10 +19,12 @@
 pub mod artifacts;
 
 use crate::llm::{Completion, LlmClient, LlmError, Message, StructuredRequest};
-use artifacts::{Spec, TestCase};
+use artifacts::{DraftTest, Spec};
 use codecapsule_core::compare;
 use codecapsule_core::judge::{JudgeError, Judges};
-use codecapsule_core::model::{Capsule, CapsuleCode, Compare, JudgeReport, LimitsRequest, Test, Verdict};
+use codecapsule_core::model::{
+    Capsule, CapsuleCode, CapsuleProblemCode, Compare, JudgeReport, LimitsRequest, Test, Verdict,
+};
 use codecapsule_core::validation;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -117,14 +119,39 @@ pub struct Repair {
 /// The outcome of a job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Generated {
-    /// validated or quarantined.
-    pub status: &'static str,
+    pub status: GenerationStatus,
     pub capsule: Capsule,
     pub repairs: Vec<Repair>,
     pub rounds: u32,
     pub regenerated: bool,
     pub problems: Vec<String>,
     pub calls: Vec<Call>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenerationStatus {
+    /// The capsule is proven: its solution passes, its starter fails, its tests tell wrong solutions apart.
+    Validated,
+    /// Repairs and one regeneration did not make the capsule valid: it is kept for a person to look at.
+    Quarantined,
+}
+
+impl GenerationStatus {
+    /// The status as answers and job rows spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GenerationStatus::Validated => "validated",
+            GenerationStatus::Quarantined => "quarantined",
+        }
+    }
+}
+
+impl std::fmt::Display for GenerationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -146,7 +173,7 @@ pub trait Observer: Send {
 }
 
 /// One generation job.
-pub struct Engine<'a> {
+pub struct Generator<'a> {
     llm: &'a LlmClient,
     judges: &'a Judges,
     budget: Budget,
@@ -161,7 +188,7 @@ pub struct Engine<'a> {
 /// The artifacts of one attempt.
 struct Draft {
     spec: Spec,
-    tests: Vec<TestCase>,
+    tests: Vec<DraftTest>,
     solution: String,
     starter: String,
     wrong: Vec<String>,
@@ -186,9 +213,9 @@ enum Fault {
     WeakTests { flaw: String },
 }
 
-impl<'a> Engine<'a> {
-    pub fn new(llm: &'a LlmClient, judges: &'a Judges, budget: Budget) -> Engine<'a> {
-        Engine {
+impl<'a> Generator<'a> {
+    pub fn new(llm: &'a LlmClient, judges: &'a Judges, budget: Budget) -> Generator<'a> {
+        Generator {
             llm,
             judges,
             budget,
@@ -210,16 +237,32 @@ impl<'a> Engine<'a> {
         let draft = self.draft(request, observer).await?;
         let first = self.prove(draft, request, &mut repairs, observer).await?;
         let Some(problem) = first.problem else {
-            return Ok(self.finish("validated", first.capsule, repairs, first.rounds, false, Vec::new()));
+            return Ok(self.finish(
+                GenerationStatus::Validated,
+                first.capsule,
+                repairs,
+                first.rounds,
+                false,
+                Vec::new(),
+            ));
         };
         observer.progress(json!({"event": "regenerating", "problem": problem}));
         let draft = self.draft(request, observer).await?;
         let second = self.prove(draft, request, &mut repairs, observer).await?;
         match second.problem {
-            None => Ok(self.finish("validated", second.capsule, repairs, second.rounds, true, Vec::new())),
+            None => {
+                Ok(self.finish(GenerationStatus::Validated, second.capsule, repairs, second.rounds, true, Vec::new()))
+            }
             Some(problem) => {
                 observer.progress(json!({"event": "quarantined", "problem": problem}));
-                Ok(self.finish("quarantined", second.capsule, repairs, second.rounds, true, vec![problem]))
+                Ok(self.finish(
+                    GenerationStatus::Quarantined,
+                    second.capsule,
+                    repairs,
+                    second.rounds,
+                    true,
+                    vec![problem],
+                ))
             }
         }
     }
@@ -246,7 +289,7 @@ impl<'a> Engine<'a> {
             .tests
             .iter()
             .enumerate()
-            .map(|(index, test)| TestCase {
+            .map(|(index, test)| DraftTest {
                 id: test.id.clone().unwrap_or_else(|| format!("t{}", index + 1)),
                 stdin: test.stdin.clone(),
                 expected_stdout: test.expected_stdout.clone().unwrap_or_default(),
@@ -265,8 +308,17 @@ impl<'a> Engine<'a> {
         let mut repairs = Vec::new();
         let proof = self.prove(draft, &request, &mut repairs, observer).await?;
         match proof.problem {
-            None => Ok(self.finish("validated", proof.capsule, repairs, proof.rounds, false, Vec::new())),
-            Some(problem) => Ok(self.finish("quarantined", proof.capsule, repairs, proof.rounds, false, vec![problem])),
+            None => {
+                Ok(self.finish(GenerationStatus::Validated, proof.capsule, repairs, proof.rounds, false, Vec::new()))
+            }
+            Some(problem) => Ok(self.finish(
+                GenerationStatus::Quarantined,
+                proof.capsule,
+                repairs,
+                proof.rounds,
+                false,
+                vec![problem],
+            )),
         }
     }
 
@@ -302,7 +354,7 @@ impl<'a> Engine<'a> {
 
     fn finish(
         self,
-        status: &'static str,
+        status: GenerationStatus,
         mut capsule: Capsule,
         repairs: Vec<Repair>,
         rounds: u32,
@@ -329,11 +381,11 @@ impl<'a> Engine<'a> {
         let tests: artifacts::Tests =
             self.ask("tests", artifacts::tests_prompt(&spec), artifacts::tests_schema(), observer).await?;
         observer.progress(json!({"event": "tests", "count": tests.tests.len()}));
-        let solution: artifacts::Code = self
+        let solution: artifacts::DraftCode = self
             .ask("solution", artifacts::solution_prompt(&spec, &request.language), artifacts::code_schema(), observer)
             .await?;
         observer.progress(json!({"event": "solution"}));
-        let starter: artifacts::Code = self
+        let starter: artifacts::DraftCode = self
             .ask("starter", artifacts::starter_prompt(&spec, &request.language), artifacts::code_schema(), observer)
             .await?;
         let wrong = self.wrong_solutions(&spec, &request.language, observer).await?;
@@ -377,7 +429,10 @@ impl<'a> Engine<'a> {
                 reason: format!("it does not compile:\n{}", trim(&solution_run.compile.output)),
             }));
         }
-        if validation::solution_problems(&solution_runs).iter().any(|problem| problem.code == "flaky_test") {
+        if validation::solution_problems(&solution_runs)
+            .iter()
+            .any(|problem| problem.code == CapsuleProblemCode::FlakyTest)
+        {
             return Ok(Some(Fault::Solution { reason: "its output changed between runs of the same test".into() }));
         }
         for (index, test) in solution_run.tests.iter().enumerate() {
@@ -397,7 +452,7 @@ impl<'a> Engine<'a> {
             }
             // A wrong answer: the solution or the test? Ask an independent solution once and see who it agrees with.
             if draft.second.is_none() {
-                let second: artifacts::Code = self
+                let second: artifacts::DraftCode = self
                     .ask(
                         "second solution",
                         artifacts::solution_prompt(&draft.spec, &request.language),
@@ -469,14 +524,14 @@ impl<'a> Engine<'a> {
             Fault::Solution { reason } => {
                 let prompt =
                     artifacts::repair_solution_prompt(&draft.spec, &request.language, &draft.solution, &reason);
-                let fixed: artifacts::Code =
+                let fixed: artifacts::DraftCode =
                     self.ask("solution repair", prompt, artifacts::code_schema(), observer).await?;
                 draft.solution = fixed.source;
                 Ok(Repair { round, artifact: "solution", reason, accepted: true, test_id: None })
             }
             Fault::Starter => {
                 let prompt = artifacts::repair_starter_prompt(&draft.spec, &request.language, &draft.starter);
-                let fixed: artifacts::Code =
+                let fixed: artifacts::DraftCode =
                     self.ask("starter repair", prompt, artifacts::code_schema(), observer).await?;
                 draft.starter = fixed.source;
                 Ok(Repair {

@@ -9,7 +9,8 @@ pub use grade::{Outcome, Termination, grade, overall_verdict, score};
 pub use submission::{Code, Submission, TestCase, TestIo};
 
 use crate::model::{
-    CompileReport, EngineChoice, EngineInfo, JudgeReport, JudgeRequest, Language, Limits, TestReport, Verdict,
+    CompileReport, EngineChoice, EngineInfo, ErrorCode, JudgeReport, JudgeRequest, Language, Limits, TestReport,
+    Verdict,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,18 +45,20 @@ pub enum JudgeError {
 
 impl JudgeError {
     /// The stable machine code of the problem+json body.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            JudgeError::UnknownLanguage { .. } | JudgeError::LanguageUnavailable { .. } => "unsupported_language",
-            JudgeError::InvalidField { .. } => "invalid_field",
-            JudgeError::NoTests => "no_tests",
-            JudgeError::TooManyTests { .. } => "too_many_tests",
-            JudgeError::SourceTooLarge { .. } => "source_too_large",
-            JudgeError::InvalidBase64 { .. } => "invalid_base64",
-            JudgeError::InvalidTest(_) => "invalid_test",
-            JudgeError::Unavailable { .. } => "judge_unavailable",
-            JudgeError::Remote { .. } => "remote_problem",
-            JudgeError::Internal(_) => "internal_error",
+            JudgeError::UnknownLanguage { .. } | JudgeError::LanguageUnavailable { .. } => {
+                ErrorCode::UnsupportedLanguage
+            }
+            JudgeError::InvalidField { .. } => ErrorCode::InvalidField,
+            JudgeError::NoTests => ErrorCode::NoTests,
+            JudgeError::TooManyTests { .. } => ErrorCode::TooManyTests,
+            JudgeError::SourceTooLarge { .. } => ErrorCode::SourceTooLarge,
+            JudgeError::InvalidBase64 { .. } => ErrorCode::InvalidBase64,
+            JudgeError::InvalidTest(_) => ErrorCode::InvalidTest,
+            JudgeError::Unavailable { .. } => ErrorCode::JudgeUnavailable,
+            JudgeError::Remote { .. } => ErrorCode::RemoteProblem,
+            JudgeError::Internal(_) => ErrorCode::InternalError,
         }
     }
 
@@ -92,7 +95,7 @@ pub trait Judge: Send + Sync {
 }
 
 /// The engines a function brings to a deployment.
-pub type Engines = Vec<Arc<dyn Judge>>;
+pub type JudgeList = Vec<Arc<dyn Judge>>;
 
 /// The judges one deployment runs (one in a judge function, all of them in the local dev host), chosen per language.
 #[derive(Clone, Default)]

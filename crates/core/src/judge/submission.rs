@@ -238,7 +238,7 @@ fn too_long(field: String) -> JudgeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{LimitsRequest, Test};
+    use crate::model::{ErrorCode, LimitsRequest, Test};
 
     fn request(language: &str, tests: Vec<Test>) -> JudgeRequest {
         JudgeRequest {
@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn languages_unknown_or_elsewhere_are_422_with_a_hint() {
         let err = check(request("cobol", vec![test("1")])).unwrap_err();
-        assert_eq!((err.code(), err.status()), ("unsupported_language", 422));
+        assert_eq!((err.code(), err.status()), (ErrorCode::UnsupportedLanguage, 422));
         assert!(err.to_string().contains("wasm, wat, python"), "{err}");
         let err = check(request("python", vec![test("1")])).unwrap_err();
         assert_eq!(err.to_string(), "python is not judged by this function: configure it");
@@ -304,7 +304,7 @@ mod tests {
         garbage.source = None;
         garbage.module_base64 = Some("not base64!!".into());
         let err = check(garbage).unwrap_err();
-        assert_eq!((err.code(), err.status()), ("invalid_base64", 400));
+        assert_eq!((err.code(), err.status()), (ErrorCode::InvalidBase64, 400));
     }
 
     #[test]

@@ -17,7 +17,7 @@
 
 mod snapshot;
 
-use super::{Host, MAX_RECURSION_DEPTH, MAX_STACK_BYTES, RunSetup, Session, WASMI_VERSION, run_test};
+use super::{MAX_RECURSION_DEPTH, MAX_STACK_BYTES, RunSetup, Session, TestContext, WASMI_VERSION, run_test};
 use codecapsule_core::config::{self, ConfigError};
 use codecapsule_core::judge::{
     Code, Judge, JudgeError, Outcome, Submission, Termination, TestCase, TestIo, compilation_failed, millis,
@@ -336,7 +336,7 @@ impl LoadedRuntime {
     /// Instantiates the runtime for one test and runs the program its arguments hold.
     fn launch(
         &self,
-        store: &mut Store<Host>,
+        store: &mut Store<TestContext>,
         session: &mut Session,
         args: &[String],
     ) -> Result<Termination, Termination> {
@@ -382,7 +382,7 @@ impl LoadedRuntime {
 }
 
 /// Calls `_start`; a program that returns from it exited with status 0.
-fn call_start(store: &mut Store<Host>, session: &mut Session, instance: &Instance) -> Termination {
+fn call_start(store: &mut Store<TestContext>, session: &mut Session, instance: &Instance) -> Termination {
     let Some(start) = instance.get_func(&*store, "_start") else {
         return Termination::Internal("the runtime exports no `_start`".into());
     };
@@ -393,7 +393,7 @@ fn call_start(store: &mut Store<Host>, session: &mut Session, instance: &Instanc
 }
 
 /// Writes the snapshot into a fresh instance: memory (grown to its size), mutable globals, `_start` re-armed.
-fn restore(store: &mut Store<Host>, instance: &Instance, snapshot: &Snapshot) -> Result<(), Termination> {
+fn restore(store: &mut Store<TestContext>, instance: &Instance, snapshot: &Snapshot) -> Result<(), Termination> {
     let memory = instance
         .get_memory(&*store, "memory")
         .ok_or_else(|| Termination::Internal("the runtime exports no memory".into()))?;
@@ -420,12 +420,12 @@ fn restore(store: &mut Store<Host>, instance: &Instance, snapshot: &Snapshot) ->
 /// QuickJS-NG's reactor: `_initialize`, the arguments copied into guest memory with its `malloc`, then
 /// `qjs_init_argv`, which evaluates the program and answers 0, or -1 after printing the uncaught exception.
 fn run_quickjs_reactor(
-    store: &mut Store<Host>,
+    store: &mut Store<TestContext>,
     session: &mut Session,
     instance: &Instance,
     args: &[String],
 ) -> Result<Termination, Termination> {
-    let export = |store: &Store<Host>, name: &str| {
+    let export = |store: &Store<TestContext>, name: &str| {
         instance.get_func(store, name).ok_or_else(|| Termination::Internal(format!("the reactor exports no `{name}`")))
     };
     if let Ok(initialize) = export(store, "_initialize") {
@@ -435,7 +435,7 @@ fn run_quickjs_reactor(
     let memory = instance
         .get_memory(&*store, "memory")
         .ok_or_else(|| Termination::Internal("the reactor exports no memory".into()))?;
-    let allocate = |store: &mut Store<Host>, session: &mut Session, bytes: &[u8]| {
+    let allocate = |store: &mut Store<TestContext>, session: &mut Session, bytes: &[u8]| {
         let mut address = [Val::I32(0)];
         let size = i32::try_from(bytes.len()).map_err(|_| Termination::Internal("argument too large".into()))?;
         session.call(store, &malloc, &[Val::I32(size)], &mut address)?;
