@@ -1,0 +1,106 @@
+//! The [`Judge`] of python, javascript and ruby in WebAssembly, over the process's runtime cache.
+
+use super::LANGUAGES;
+use super::cache::RuntimePacks;
+use crate::WASMI_VERSION;
+use codecapsule_core::config::ConfigError;
+use codecapsule_core::judge::{
+    Code, Judge, JudgeError, Outcome, Submission, Termination, compilation_failed, python_parse_failure, run_tests,
+};
+use codecapsule_core::model::{CompileReport, EngineInfo, JudgeReport, Language};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The judge of python, javascript and ruby in WebAssembly.
+#[derive(Clone)]
+pub struct RuntimeJudge {
+    packs: Arc<RuntimePacks>,
+}
+
+impl RuntimeJudge {
+    pub fn new(packs: Arc<RuntimePacks>) -> RuntimeJudge {
+        RuntimeJudge { packs }
+    }
+
+    /// The judge when a packs store is configured and has an index, else `None` (the function then judges these
+    /// languages natively or not at all). Every judge made here shares one cache: the dev host serves validate and
+    /// generate from one process, and a runtime is loaded once for both.
+    pub fn from_env() -> Result<Option<RuntimeJudge>, ConfigError> {
+        static SHARED: std::sync::OnceLock<Arc<RuntimePacks>> = std::sync::OnceLock::new();
+        let packs = match SHARED.get() {
+            Some(packs) => packs.clone(),
+            None => {
+                let packs = Arc::new(RuntimePacks::from_env()?);
+                SHARED.get_or_init(|| packs).clone()
+            }
+        };
+        Ok(packs.source().has_index().then(|| RuntimeJudge::new(packs)))
+    }
+}
+
+impl Judge for RuntimeJudge {
+    fn engine(&self) -> EngineInfo {
+        EngineInfo { name: "wasmi".to_string(), version: WASMI_VERSION.to_string(), startup_ms: None, runtime: None }
+    }
+
+    fn judges(&self, language: Language) -> bool {
+        LANGUAGES.contains(&language)
+    }
+
+    fn runs_webassembly(&self) -> bool {
+        true
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        let mut description = serde_json::to_value(self.engine()).unwrap_or_default();
+        description["languages"] = LANGUAGES.iter().map(|language| language.as_str()).collect();
+        description["packs"] = self.packs.source().describe().into();
+        description
+    }
+
+    fn judge(&self, submission: &Submission) -> Result<JudgeReport, JudgeError> {
+        let Code::Source(source) = &submission.code else {
+            return Err(JudgeError::Internal("a language runtime got a binary module".into()));
+        };
+        let started = Instant::now();
+        let runtime = self
+            .packs
+            .get(submission.language)
+            .map_err(|err| JudgeError::Unavailable { language: submission.language, reason: err.to_string() })?;
+        // Interpreters parse the whole program before running a line: the first test doubles as the syntax check,
+        // as in the native Python judge.
+        let first = runtime.run(&submission.tests[0], source, &submission.limits);
+        if let Some(output) = parse_failure(submission.language, &first) {
+            return Ok(compilation_failed(submission, output, started.elapsed(), runtime.engine_info()));
+        }
+        let compile = CompileReport { ok: true, output: String::new(), time_ms: 0.0 };
+        let mut first = Some(first);
+        Ok(run_tests(submission, compile, runtime.engine_info(), |index, test| match first.take() {
+            Some(first) if index == 0 => first,
+            _ => runtime.run(test, source, &submission.limits),
+        }))
+    }
+}
+
+/// The parser's message when a run ended because the program did not parse, per language: CPython as natively;
+/// QuickJS throws a SyntaxError before evaluating; Ruby prints `-e:LINE: syntax error` and exits 1.
+fn parse_failure(language: Language, outcome: &Outcome) -> Option<String> {
+    let status = match outcome.termination {
+        Termination::Exited(status) => Some(status),
+        _ => None,
+    };
+    if language == Language::Python {
+        return python_parse_failure(status, &outcome.stdout, &outcome.stderr);
+    }
+    if status != Some(1) || !outcome.stdout.is_empty() {
+        return None;
+    }
+    let stderr = String::from_utf8_lossy(&outcome.stderr).into_owned();
+    let first = stderr.lines().next().unwrap_or_default();
+    let unparsed = match language {
+        Language::Javascript => first.starts_with("SyntaxError:"),
+        Language::Ruby => first.starts_with("-e:") && first.contains("syntax error"),
+        _ => false,
+    };
+    unparsed.then_some(stderr)
+}

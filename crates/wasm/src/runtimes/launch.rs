@@ -1,0 +1,318 @@
+//! A loaded runtime: its module compiled once, verified against its manifest, snapshotted and calibrated; and how one
+//! test is launched on it (from the snapshot, a WASI command, or QuickJS's reactor).
+
+use super::RuntimeError;
+use super::packs::{Launch, Manifest, PackSource};
+use super::snapshot::{self, Snapshot};
+use crate::{MAX_RECURSION_DEPTH, MAX_STACK_BYTES, RunSetup, Session, TestContext, WASMI_VERSION, run_test};
+use codecapsule_core::judge::{Outcome, Termination, TestCase, TestIo, millis};
+use codecapsule_core::model::{EngineInfo, Language, Limits};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::time::Duration;
+use wasmi::{CompilationMode, Config, Engine, Instance, Module, Store, Val};
+
+/// Where `{source}` stands in a manifest's arguments.
+const SOURCE_PLACEHOLDER: &str = "{source}";
+/// What a loaded module costs in memory per byte of module, estimated with a margin: loading CPython's 26 MB module
+/// added 62 MB of resident memory with its 10 MiB snapshot, Ruby's 24 MB module 24 MB (BENCHMARKS.md).
+const COMPILED_BYTES_PER_MODULE_BYTE: usize = 4;
+/// Limits of the warm-up and calibration runs, which run the runtime's own start-up.
+const LOAD_LIMITS: Limits = Limits { time_ms: 10_000, memory_mb: 512, output_kb: 64 };
+/// Largest manifest or index accepted, and largest module.
+const MAX_MANIFEST_BYTES: usize = 64 << 10;
+const MAX_RUNTIME_MODULE_BYTES: usize = 64 << 20;
+
+/// A runtime ready to judge: compiled once, snapshotted and calibrated.
+pub struct LoadedRuntime {
+    pub pack: String,
+    pub manifest: Manifest,
+    engine: Engine,
+    module: Module,
+    pub(super) snapshot: Option<Snapshot>,
+    /// Why there is no snapshot (logged at load).
+    pub(super) snapshot_unavailable: Option<String>,
+    /// What running an empty program costs: granted on top of every test's limits.
+    pub startup: Calibration,
+    pub(super) footprint: usize,
+}
+
+/// The runtime's own cost per test, measured at load on an empty program.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibration {
+    pub fuel: u64,
+    pub time: Duration,
+    pub memory_bytes: usize,
+}
+
+impl LoadedRuntime {
+    pub(super) fn load(source: &PackSource, language: Language) -> Result<LoadedRuntime, RuntimeError> {
+        let index_bytes = source.read("index.json", MAX_MANIFEST_BYTES)?;
+        let index: HashMap<String, String> = serde_json::from_slice(&index_bytes)
+            .map_err(|err| RuntimeError::Manifest { key: "index.json".into(), reason: err.to_string() })?;
+        let pack = index
+            .get(language.as_str())
+            .filter(|pack| !pack.is_empty() && !pack.contains("..") && !pack.contains('/'))
+            .ok_or_else(|| RuntimeError::NoPack { language, where_: source.describe() })?
+            .clone();
+        let manifest_key = format!("{pack}/manifest.json");
+        let manifest: Manifest = serde_json::from_slice(&source.read(&manifest_key, MAX_MANIFEST_BYTES)?)
+            .map_err(|err| RuntimeError::Manifest { key: manifest_key.clone(), reason: err.to_string() })?;
+        let invalid = |reason: String| RuntimeError::Manifest { key: manifest_key.clone(), reason };
+        if manifest.language != language.as_str() {
+            return Err(invalid(format!("it is for {}, the index lists it for {language}", manifest.language)));
+        }
+        if manifest.launch.args().iter().filter(|arg| arg.contains(SOURCE_PLACEHOLDER)).count() != 1 {
+            return Err(invalid(format!("exactly one argument must hold {SOURCE_PLACEHOLDER}")));
+        }
+        if manifest.fuel_per_ms == 0 || manifest.module.contains('/') {
+            return Err(invalid("fuel_per_ms must be positive and module a file name".into()));
+        }
+
+        let bytes = source.read(&format!("{pack}/{}", manifest.module), MAX_RUNTIME_MODULE_BYTES)?;
+        let actual = format!("{:x}", Sha256::digest(&bytes));
+        if !actual.eq_ignore_ascii_case(&manifest.sha256) {
+            return Err(RuntimeError::HashMismatch {
+                pack,
+                module: manifest.module.clone(),
+                expected: manifest.sha256.clone(),
+                actual,
+            });
+        }
+
+        // Snapshots need the mutable globals exported and `_start`'s run-once flag found; without, tests boot.
+        let mut snapshot_unavailable = None;
+        let mut prepared = None;
+        if let Launch::Command { warm_up: Some(_), .. } = &manifest.launch {
+            match snapshot::expose_mutable_globals(&bytes)
+                .and_then(|(module, globals)| snapshot::start_guard(&bytes).map(|guard| (module, globals, guard)))
+            {
+                Ok(found) => prepared = Some(found),
+                Err(err) => snapshot_unavailable = Some(format!("the module cannot be snapshotted: {err}")),
+            }
+        } else {
+            snapshot_unavailable = Some("the pack has no warm-up to snapshot".into());
+        }
+        let module_bytes = prepared.as_ref().map(|(module, ..)| module.as_slice()).unwrap_or(&bytes);
+        let engine = Engine::new(&runtime_config());
+        let module = Module::new(&engine, module_bytes)
+            .map_err(|err| RuntimeError::Module { pack: pack.clone(), reason: err.to_string() })?;
+        let mut runtime = LoadedRuntime {
+            footprint: bytes.len() * COMPILED_BYTES_PER_MODULE_BYTE,
+            pack,
+            manifest,
+            engine,
+            module,
+            snapshot: None,
+            snapshot_unavailable,
+            startup: Calibration { fuel: 0, time: Duration::ZERO, memory_bytes: 0 },
+        };
+        if let (Some((_, globals, guard)), Launch::Command { warm_up: Some(warm_up), .. }) =
+            (prepared, &runtime.manifest.launch)
+        {
+            let snapshot = runtime.take_snapshot(warm_up.clone(), globals, guard)?;
+            runtime.footprint += snapshot.memory.len();
+            runtime.snapshot = Some(snapshot);
+        }
+        runtime.startup = runtime.calibrate()?;
+        Ok(runtime)
+    }
+
+    fn start_error(&self, reason: String) -> RuntimeError {
+        RuntimeError::Start { pack: self.pack.clone(), reason }
+    }
+
+    /// Runs the warm-up to its `proc_exit(0)` and keeps memory and mutable globals.
+    fn take_snapshot(&self, args: Vec<String>, globals: Vec<String>, guard: u32) -> Result<Snapshot, RuntimeError> {
+        let setup = RunSetup { args: &args, fuel_per_ms: self.manifest.fuel_per_ms, ..RunSetup::plain(&LOAD_LIMITS) };
+        let mut taken = None;
+        let outcome = run_test(&self.engine, &setup, |store, session| {
+            let instance = session.instantiate(store, &self.module)?;
+            let ended = call_start(store, session, &instance);
+            if !matches!(ended, Termination::Exited(0)) {
+                return Ok(ended);
+            }
+            let memory = instance
+                .get_memory(&*store, "memory")
+                .ok_or_else(|| Termination::Internal("the runtime exports no memory".into()))?;
+            let mut values = Vec::new();
+            for name in &globals {
+                let global = instance
+                    .get_global(&*store, name)
+                    .ok_or_else(|| Termination::Internal(format!("global export {name} is missing")))?;
+                values.push((name.clone(), global.get(&*store)));
+            }
+            taken = Some(Snapshot { memory: memory.data(&*store).to_vec(), globals: values, start_guard: guard });
+            Ok(ended)
+        });
+        taken.ok_or_else(|| {
+            self.start_error(format!(
+                "the warm-up did not end with exit status 0 ({:?}); stderr: {}",
+                outcome.termination,
+                String::from_utf8_lossy(&outcome.stderr)
+            ))
+        })
+    }
+
+    /// Runs an empty program to measure what the runtime itself costs per test.
+    fn calibrate(&self) -> Result<Calibration, RuntimeError> {
+        let args = self.args_with("");
+        let setup = RunSetup { args: &args, fuel_per_ms: self.manifest.fuel_per_ms, ..RunSetup::plain(&LOAD_LIMITS) };
+        let outcome = run_test(&self.engine, &setup, |store, session| self.launch(store, session, &args));
+        match outcome.termination {
+            Termination::Exited(0) => Ok(Calibration {
+                fuel: outcome.fuel.unwrap_or(0),
+                time: Duration::from_secs_f64(outcome.time_ms / 1000.0),
+                memory_bytes: usize::try_from(outcome.memory_kb * 1024).unwrap_or(usize::MAX),
+            }),
+            other => Err(self.start_error(format!(
+                "an empty program did not run cleanly ({other:?}); stderr: {}",
+                String::from_utf8_lossy(&outcome.stderr)
+            ))),
+        }
+    }
+
+    fn args_with(&self, source: &str) -> Vec<String> {
+        self.manifest.launch.args().iter().map(|arg| arg.replace(SOURCE_PLACEHOLDER, source)).collect()
+    }
+
+    /// Instantiates the runtime for one test and runs the program its arguments hold.
+    fn launch(
+        &self,
+        store: &mut Store<TestContext>,
+        session: &mut Session,
+        args: &[String],
+    ) -> Result<Termination, Termination> {
+        let instance = session.instantiate(store, &self.module)?;
+        match &self.manifest.launch {
+            Launch::Command { .. } => {
+                if let Some(snapshot) = &self.snapshot {
+                    restore(store, &instance, snapshot)?;
+                }
+                Ok(call_start(store, session, &instance))
+            }
+            Launch::QuickjsReactor { .. } => run_quickjs_reactor(store, session, &instance, args),
+        }
+    }
+
+    /// Runs one test.
+    pub(super) fn run(&self, test: &TestCase, source: &str, limits: &Limits) -> Outcome {
+        let stdin = match &test.io {
+            TestIo::Stdio { stdin, .. } => stdin.as_str(),
+            TestIo::Call { .. } => "",
+        };
+        let args = self.args_with(source);
+        let setup = RunSetup {
+            stdin,
+            args: &args,
+            limits,
+            fuel_per_ms: self.manifest.fuel_per_ms,
+            extra_fuel: self.startup.fuel,
+            extra_memory_bytes: self.startup.memory_bytes,
+            extra_wall: self.startup.time * 2,
+        };
+        run_test(&self.engine, &setup, |store, session| self.launch(store, session, &args))
+    }
+
+    pub fn engine_info(&self) -> EngineInfo {
+        EngineInfo {
+            name: "wasmi".to_string(),
+            version: WASMI_VERSION.to_string(),
+            startup_ms: Some(millis(self.startup.time)),
+            runtime: Some(format!("{} {}", self.manifest.runtime, self.manifest.version)),
+        }
+    }
+}
+
+/// Calls `_start`; a program that returns from it exited with status 0.
+fn call_start(store: &mut Store<TestContext>, session: &mut Session, instance: &Instance) -> Termination {
+    let Some(start) = instance.get_func(&*store, "_start") else {
+        return Termination::Internal("the runtime exports no `_start`".into());
+    };
+    match session.call(store, &start, &[], &mut []) {
+        Ok(()) => Termination::Exited(0),
+        Err(ended) => ended,
+    }
+}
+
+/// Writes the snapshot into a fresh instance: memory (grown to its size), mutable globals, `_start` re-armed.
+fn restore(store: &mut Store<TestContext>, instance: &Instance, snapshot: &Snapshot) -> Result<(), Termination> {
+    let memory = instance
+        .get_memory(&*store, "memory")
+        .ok_or_else(|| Termination::Internal("the runtime exports no memory".into()))?;
+    let missing_pages = (snapshot.memory.len().saturating_sub(memory.data_size(&*store)) / (64 << 10)) as u64;
+    memory
+        .grow(&mut *store, missing_pages)
+        .map_err(|err| Termination::Internal(format!("the snapshot's memory does not fit the limits: {err}")))?;
+    let data = memory.data_mut(&mut *store);
+    data[..snapshot.memory.len()].copy_from_slice(&snapshot.memory);
+    let guard = snapshot.start_guard as usize;
+    data.get_mut(guard..guard + 4)
+        .ok_or_else(|| Termination::Internal("the start flag lies outside memory".into()))?
+        .fill(0);
+    for (name, value) in &snapshot.globals {
+        instance
+            .get_global(&*store, name)
+            .ok_or_else(|| Termination::Internal(format!("global export {name} is missing")))?
+            .set(&mut *store, value.clone())
+            .map_err(|err| Termination::Internal(format!("global {name}: {err}")))?;
+    }
+    Ok(())
+}
+
+/// QuickJS-NG's reactor: `_initialize`, the arguments copied into guest memory with its `malloc`, then
+/// `qjs_init_argv`, which evaluates the program and answers 0, or -1 after printing the uncaught exception.
+fn run_quickjs_reactor(
+    store: &mut Store<TestContext>,
+    session: &mut Session,
+    instance: &Instance,
+    args: &[String],
+) -> Result<Termination, Termination> {
+    let export = |store: &Store<TestContext>, name: &str| {
+        instance.get_func(store, name).ok_or_else(|| Termination::Internal(format!("the reactor exports no `{name}`")))
+    };
+    if let Ok(initialize) = export(store, "_initialize") {
+        session.call(store, &initialize, &[], &mut [])?;
+    }
+    let malloc = export(store, "malloc")?;
+    let memory = instance
+        .get_memory(&*store, "memory")
+        .ok_or_else(|| Termination::Internal("the reactor exports no memory".into()))?;
+    let allocate = |store: &mut Store<TestContext>, session: &mut Session, bytes: &[u8]| {
+        let mut address = [Val::I32(0)];
+        let size = i32::try_from(bytes.len()).map_err(|_| Termination::Internal("argument too large".into()))?;
+        session.call(store, &malloc, &[Val::I32(size)], &mut address)?;
+        let address = address[0].i32().unwrap_or(0) as u32 as usize;
+        if address == 0 {
+            return Err(Termination::MemoryLimit("the runtime could not allocate the program's text".into()));
+        }
+        memory
+            .write(&mut *store, address, bytes)
+            .map_err(|err| Termination::Internal(format!("writing an argument: {err}")))?;
+        Ok(address as u32)
+    };
+    let mut pointers = Vec::new();
+    for arg in args {
+        let mut text = arg.as_bytes().to_vec();
+        text.push(0);
+        pointers.push(allocate(store, session, &text)?);
+    }
+    let argv: Vec<u8> = pointers.iter().flat_map(|pointer| pointer.to_le_bytes()).collect();
+    let argv = allocate(store, session, &argv)?;
+    let init = export(store, "qjs_init_argv")?;
+    let mut status = [Val::I32(0)];
+    session.call(store, &init, &[Val::I32(args.len() as i32), Val::I32(argv as i32)], &mut status)?;
+    Ok(Termination::Exited(if status[0].i32() == Some(0) { 0 } else { 1 }))
+}
+
+fn runtime_config() -> Config {
+    let mut config = Config::default();
+    config
+        .consume_fuel(true)
+        // Interpreters are large (CPython: 11,000 functions); translated on first call, and the warm-up and
+        // calibration runs translate the hot ones before any test, so tests pay little translation.
+        .compilation_mode(CompilationMode::LazyTranslation)
+        .set_max_recursion_depth(MAX_RECURSION_DEPTH)
+        .set_max_stack_height(MAX_STACK_BYTES);
+    config
+}

@@ -1,0 +1,119 @@
+//! Runtime packs: the manifest of a pack, how its program is launched, and the store packs are read from (a directory
+//! or a bucket over HTTP(S)).
+
+use super::RuntimeError;
+use codecapsule_core::config::{self, ConfigError};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// A pack's manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub language: String,
+    /// The runtime's name and version, as answered in `engine.runtime`.
+    pub runtime: String,
+    pub version: String,
+    /// The module's file name in the pack.
+    pub module: String,
+    pub sha256: String,
+    /// Where the module came from (registry package), for people.
+    pub source: String,
+    pub launch: Launch,
+    /// Fuel per millisecond of time limit: wasmi's fuel overcharges interpreters, so it is calibrated per runtime.
+    pub fuel_per_ms: u64,
+}
+
+/// How a program is run by the runtime.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Launch {
+    /// A WASI command: `_start` with `args`, where `{source}` is the program. With `warm_up`, a snapshot is taken
+    /// after running these arguments, which must end the program through `proc_exit(0)` (see [`snapshot`]).
+    Command { args: Vec<String>, warm_up: Option<Vec<String>> },
+    /// QuickJS-NG's WASI reactor: `_initialize`, then `qjs_init_argv(argc, argv)` evaluates the program in `args`.
+    QuickjsReactor { args: Vec<String> },
+}
+
+impl Launch {
+    pub(super) fn args(&self) -> &[String] {
+        match self {
+            Launch::Command { args, .. } | Launch::QuickjsReactor { args } => args,
+        }
+    }
+}
+
+/// Where packs are read from.
+#[derive(Debug, Clone)]
+pub enum PackSource {
+    Directory(PathBuf),
+    Url(String),
+}
+
+impl PackSource {
+    /// RUNTIME_PACKS_URL, else RUNTIME_PACKS_DIR, else `$OBJECTS_DIR/runtimes` (default
+    /// `.data/objects/runtimes`).
+    pub fn from_env() -> Result<PackSource, ConfigError> {
+        if let Some(url) = config::read("RUNTIME_PACKS_URL") {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::Invalid {
+                    var: "RUNTIME_PACKS_URL",
+                    value: url,
+                    expected: "an http(s) URL: the packs bucket's public base URL".into(),
+                });
+            }
+            return Ok(PackSource::Url(url.trim_end_matches('/').to_string()));
+        }
+        let directory = config::read("RUNTIME_PACKS_DIR").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(config::read("OBJECTS_DIR").unwrap_or_else(|| ".data/objects".into())).join("runtimes")
+        });
+        Ok(PackSource::Directory(directory))
+    }
+
+    pub(super) fn describe(&self) -> String {
+        match self {
+            PackSource::Directory(directory) => directory.display().to_string(),
+            PackSource::Url(url) => url.clone(),
+        }
+    }
+
+    /// Whether anything is there: the dev host and functions register the judge only then.
+    pub fn has_index(&self) -> bool {
+        match self {
+            PackSource::Directory(directory) => directory.join("index.json").is_file(),
+            PackSource::Url(_) => true,
+        }
+    }
+
+    pub(super) fn read(&self, key: &str, max_bytes: usize) -> Result<Vec<u8>, RuntimeError> {
+        let fetch_error = |reason: String| RuntimeError::Fetch { key: key.to_string(), reason };
+        let bytes = match self {
+            PackSource::Directory(directory) => {
+                std::fs::read(directory.join(key)).map_err(|err| fetch_error(err.to_string()))?
+            }
+            PackSource::Url(url) => {
+                let url = format!("{url}/{key}");
+                let fetch = async {
+                    let response = reqwest::get(&url).await.map_err(|err| err.to_string())?;
+                    if !response.status().is_success() {
+                        return Err(format!("GET {url} answered {}", response.status()));
+                    }
+                    response.bytes().await.map(|bytes| bytes.to_vec()).map_err(|err| err.to_string())
+                };
+                // Judging runs on a blocking thread of the Tokio runtime; outside one (benches) a small runtime is made.
+                match tokio::runtime::Handle::try_current() {
+                    Ok(handle) => handle.block_on(fetch),
+                    Err(_) => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(runtime) => runtime.block_on(fetch),
+                        Err(err) => Err(err.to_string()),
+                    },
+                }
+                .map_err(fetch_error)?
+            }
+        };
+        if bytes.len() > max_bytes {
+            return Err(fetch_error(format!("{} bytes, more than the {max_bytes} accepted", bytes.len())));
+        }
+        Ok(bytes)
+    }
+}
