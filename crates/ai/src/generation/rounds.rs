@@ -1,0 +1,164 @@
+//! What a round asks and runs: the artifacts from the model (each a strict structured output, counted against the
+//! budget), and the capsule judged by the deployment's judges (memoised per source and tests).
+
+use super::artifacts::{self, Spec};
+use super::{Call, Draft, GenerateRequest, GenerationError, Generator, Observer};
+use crate::llm::{Completion, LlmError, Message, StructuredRequest};
+use codecapsule_core::judge::JudgeError;
+use codecapsule_core::model::{JudgeReport, Verdict};
+use codecapsule_core::validation;
+use serde_json::{Value, json};
+use std::hash::{Hash, Hasher};
+
+impl Generator<'_> {
+    /// Spec, tests, solution, starter and wrong solutions, each from its own call.
+    pub(super) async fn draft(
+        &mut self,
+        request: &GenerateRequest,
+        observer: &mut dyn Observer,
+    ) -> Result<Draft, GenerationError> {
+        let spec: Spec = self.ask("spec", artifacts::spec_prompt(request), artifacts::spec_schema(), observer).await?;
+        observer.progress(json!({"event": "spec", "title": spec.title}));
+        let tests: artifacts::Tests =
+            self.ask("tests", artifacts::tests_prompt(&spec), artifacts::tests_schema(), observer).await?;
+        observer.progress(json!({"event": "tests", "count": tests.tests.len()}));
+        let solution: artifacts::DraftCode = self
+            .ask("solution", artifacts::solution_prompt(&spec, &request.language), artifacts::code_schema(), observer)
+            .await?;
+        observer.progress(json!({"event": "solution"}));
+        let starter: artifacts::DraftCode = self
+            .ask("starter", artifacts::starter_prompt(&spec, &request.language), artifacts::code_schema(), observer)
+            .await?;
+        let wrong = self.wrong_solutions(&spec, &request.language, observer).await?;
+        observer.progress(json!({"event": "starter_and_wrong_solutions", "wrong_solutions": wrong.len()}));
+        Ok(Draft {
+            spec,
+            tests: tests.tests,
+            solution: solution.source,
+            starter: starter.source,
+            wrong,
+            second: None,
+            base: None,
+        })
+    }
+
+    /// Plausible wrong programs the tests must reject (for a new draft and for a capsule being healed).
+    pub(super) async fn wrong_solutions(
+        &mut self,
+        spec: &Spec,
+        language: &str,
+        observer: &mut dyn Observer,
+    ) -> Result<Vec<String>, GenerationError> {
+        let wrong: artifacts::WrongSolutions = self
+            .ask("wrong solutions", artifacts::wrong_prompt(spec, language), artifacts::wrong_schema(), observer)
+            .await?;
+        Ok(wrong.solutions.into_iter().map(|wrong| wrong.source).collect())
+    }
+
+    /// One structured call, within the budget; the call is reported before its answer is used.
+    pub(super) async fn ask<T: serde::de::DeserializeOwned>(
+        &mut self,
+        purpose: &'static str,
+        messages: Vec<Message>,
+        schema: Value,
+        observer: &mut dyn Observer,
+    ) -> Result<T, GenerationError> {
+        self.check_time()?;
+        if self.calls.len() as u32 >= self.budget.max_calls {
+            return Err(GenerationError::BudgetExhausted(format!("{} LLM calls", self.budget.max_calls)));
+        }
+        let request =
+            StructuredRequest { messages, schema_name: artifacts::schema_name(purpose), schema, max_tokens: 4000 };
+        let remaining = self.budget.deadline.saturating_sub(self.started.elapsed());
+        let completion: Completion = tokio::time::timeout(remaining, self.llm.complete(&request))
+            .await
+            .map_err(|_| GenerationError::DeadlinePassed(self.budget.deadline))?
+            .map_err(|source| GenerationError::Llm { purpose, source })?;
+        let call = Call {
+            purpose,
+            prompt_tokens: completion.usage.prompt_tokens,
+            completion_tokens: completion.usage.completion_tokens,
+            cost_usd: completion.cost_usd,
+            model: completion.model.clone(),
+            replayed: completion.replayed,
+        };
+        observer.call(&call);
+        self.tokens += call.prompt_tokens + call.completion_tokens;
+        self.cost += call.cost_usd;
+        self.calls.push(call);
+        if self.tokens > self.budget.max_tokens {
+            return Err(GenerationError::BudgetExhausted(format!("{} tokens", self.budget.max_tokens)));
+        }
+        if self.cost > self.budget.max_cost_usd {
+            return Err(GenerationError::BudgetExhausted(format!("${:.2}", self.budget.max_cost_usd)));
+        }
+        serde_json::from_value(completion.content)
+            .map_err(|err| GenerationError::Llm { purpose, source: LlmError::Malformed(err.to_string()) })
+    }
+
+    pub(super) fn check_time(&self) -> Result<(), GenerationError> {
+        if self.started.elapsed() > self.budget.deadline {
+            return Err(GenerationError::DeadlinePassed(self.budget.deadline));
+        }
+        Ok(())
+    }
+
+    /// The solution's runs: one, and when it passes every test, [`validation::SOLUTION_RUNS`] − 1 more at once, to
+    /// show flakiness (a failing solution is repaired anyway: more runs of it would only cost time).
+    pub(super) async fn judge_repeatedly(
+        &self,
+        request: codecapsule_core::model::JudgeRequest,
+    ) -> Result<Vec<JudgeReport>, GenerationError> {
+        let judges = self.judges.clone();
+        tokio::task::spawn_blocking(move || {
+            let (submission, judge) = judges.prepare(request)?;
+            let first = judge.judge(&submission)?;
+            if first.verdict != Verdict::Accepted {
+                return Ok(vec![first]);
+            }
+            std::thread::scope(|scope| {
+                let more: Vec<_> =
+                    (1..validation::SOLUTION_RUNS).map(|_| scope.spawn(|| judge.judge(&submission))).collect();
+                let mut runs = vec![first];
+                for run in more {
+                    runs.push(
+                        run.join().unwrap_or_else(|_| Err(JudgeError::Internal("a judging thread panicked".into())))?,
+                    );
+                }
+                Ok(runs)
+            })
+        })
+        .await
+        .map_err(|err| GenerationError::Unjudgeable(err.to_string()))?
+        .map_err(unjudgeable)
+    }
+
+    /// One run, remembered for the rest of the job: what did not change since the last round is not run again.
+    pub(super) async fn judge_once(
+        &mut self,
+        request: codecapsule_core::model::JudgeRequest,
+    ) -> Result<JudgeReport, GenerationError> {
+        let key = {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            serde_json::to_string(&request).unwrap_or_default().hash(&mut hasher);
+            hasher.finish()
+        };
+        if let Some(report) = self.memo.get(&key) {
+            return Ok(report.clone());
+        }
+        let judges = self.judges.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            let (submission, judge) = judges.prepare(request)?;
+            judge.judge(&submission)
+        })
+        .await
+        .map_err(|err| GenerationError::Unjudgeable(err.to_string()))?
+        .map_err(unjudgeable)?;
+        self.memo.insert(key, report.clone());
+        Ok(report)
+    }
+}
+
+pub(super) fn unjudgeable(err: JudgeError) -> GenerationError {
+    GenerationError::Unjudgeable(err.to_string())
+}
