@@ -12,10 +12,10 @@
 //! - as service_role, the call runs as the connecting role in its own implicit transaction. The URL's user must have
 //!   service_role's rights (Supabase's `postgres` user does).
 
-use super::{Actor, Arg, Filter, Returns, StoreError, role_and_claims};
+use super::{Actor, Arg, Filter, Returns, StoreError};
 use codecapsule_core::config::{ConfigError, Secret};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -203,4 +203,13 @@ fn tls_config(ca_cert: Option<&Path>) -> Result<rustls::ClientConfig, ConfigErro
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
+}
+
+/// The role and claims an actor's transaction runs with (PostgREST's `role` and `request.jwt.claims`).
+fn role_and_claims(actor: &Actor) -> Option<(&'static str, Value)> {
+    match actor {
+        Actor::Service => None,
+        Actor::Anonymous => Some(("anon", json!({"role": "anon"}))),
+        Actor::User(user) => Some(("authenticated", user.claims.clone())),
+    }
 }

@@ -1,0 +1,382 @@
+//! [`Store`]: every operation of the functions on the state, written once over the two primitives a transport knows
+//! (call an RPC function, read a table), so both transports run the same SQL with the same privileges.
+
+use crate::{
+    Actor, ApiKeyOwner, CapsuleStatus, RateDecision, RuntimeConfig, SavedCapsule, StoreError, Tier, Usage, Visibility,
+    direct, rest,
+};
+use codecapsule_core::config::Secret;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A typed argument of an RPC call. The direct transport casts the text form to `sql_type`; the REST transport sends
+/// `value` in the JSON body.
+pub struct Arg {
+    pub name: &'static str,
+    pub sql_type: &'static str,
+    pub value: Value,
+}
+
+fn arg(name: &'static str, sql_type: &'static str, value: impl Into<Value>) -> Arg {
+    Arg { name, sql_type, value: value.into() }
+}
+
+/// What an RPC function returns, which decides how its answer is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returns {
+    /// One value (JSON null when SQL NULL).
+    Scalar,
+    /// A set or a table: a JSON array of row objects.
+    Rows,
+    /// void.
+    Nothing,
+}
+
+/// A filter `column = value` on a table read.
+pub struct Filter {
+    pub column: &'static str,
+    pub sql_type: &'static str,
+    pub value: String,
+}
+
+/// The state, through whichever transport was configured.
+#[derive(Clone)]
+pub enum Store {
+    Direct(direct::DirectStore),
+    Rest(rest::RestStore),
+}
+
+impl Store {
+    /// Which transport, for /api/health.
+    pub fn transport(&self) -> &'static str {
+        match self {
+            Store::Direct(_) => "postgres",
+            Store::Rest(_) => "supabase-rest",
+        }
+    }
+
+    async fn rpc(
+        &self,
+        actor: &Actor,
+        function: &'static str,
+        args: &[Arg],
+        returns: Returns,
+    ) -> Result<Value, StoreError> {
+        match self {
+            Store::Direct(store) => store.rpc(actor, function, args, returns).await,
+            Store::Rest(store) => store.rpc(actor, function, args, returns).await,
+        }
+    }
+
+    async fn select(
+        &self,
+        actor: &Actor,
+        schema: &'static str,
+        table: &'static str,
+        columns: &'static [&'static str],
+        filters: &[Filter],
+    ) -> Result<Vec<Value>, StoreError> {
+        match self {
+            Store::Direct(store) => store.select(actor, schema, table, columns, filters).await,
+            Store::Rest(store) => store.select(actor, schema, table, columns, filters).await,
+        }
+    }
+
+    /// One GCRA decision for `key` at `per_minute` with a burst of `burst` (as service_role).
+    pub async fn rate_limit_take(&self, key: &str, per_minute: u32, burst: u32) -> Result<RateDecision, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            allowed: bool,
+            remaining: i64,
+            retry_after_ms: i64,
+            reset_after_ms: i64,
+        }
+        let args = [
+            arg("key", "text", key),
+            arg("per_minute", "integer", per_minute),
+            arg("burst", "integer", burst),
+            arg("cost", "integer", 1),
+        ];
+        let row: Row = one_row(self.rpc(&Actor::Service, "rate_limit_take", &args, Returns::Rows).await?)?;
+        let millis = |ms: i64| Duration::from_millis(ms.max(0) as u64);
+        Ok(RateDecision {
+            allowed: row.allowed,
+            remaining: row.remaining.clamp(0, i64::from(u32::MAX)) as u32,
+            retry_after: millis(row.retry_after_ms),
+            reset_after: millis(row.reset_after_ms),
+        })
+    }
+
+    /// The emergency switches (as service_role).
+    pub async fn runtime_config(&self) -> Result<RuntimeConfig, StoreError> {
+        const COLUMNS: &[&str] = &[
+            "rate_limit_multiplier",
+            "free_per_minute",
+            "pro_per_minute",
+            "b2b_per_minute",
+            "generation_enabled",
+            "judging_enabled",
+            "ingest_enabled",
+            "reason",
+        ];
+        let rows = self.select(&Actor::Service, "public", "runtime_config", COLUMNS, &[]).await?;
+        match rows.into_iter().next() {
+            Some(row) => decode(row),
+            // The migration inserts the row; without it, the defaults apply (and say so in the logs).
+            None => {
+                tracing::warn!("public.runtime_config has no row: using the defaults");
+                Ok(RuntimeConfig::default())
+            }
+        }
+    }
+
+    /// The organization behind an API key, unless the key is unknown or revoked (as service_role).
+    pub async fn authenticate_api_key(&self, prefix: &str, key_hash: &str) -> Result<Option<ApiKeyOwner>, StoreError> {
+        let args = [arg("key_prefix", "text", prefix), arg("key_hash", "text", key_hash)];
+        let rows = self.rpc(&Actor::Service, "authenticate_api_key", &args, Returns::Rows).await?;
+        let mut owners: Vec<ApiKeyOwner> = decode(rows)?;
+        Ok(owners.pop())
+    }
+
+    /// The tier of an organization as `actor` may see it: None when the organization does not exist or the actor is
+    /// not one of its members (RLS).
+    pub async fn organization_tier(&self, actor: &Actor, organization_id: Uuid) -> Result<Option<Tier>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            tier: Tier,
+        }
+        let filter = Filter { column: "id", sql_type: "uuid", value: organization_id.to_string() };
+        let rows = self.select(actor, "public", "organizations", &["tier"], &[filter]).await?;
+        let mut rows: Vec<Row> = decode(Value::Array(rows))?;
+        Ok(rows.pop().map(|row| row.tier))
+    }
+
+    /// A signed-in user creates an organization and becomes its owner.
+    pub async fn create_organization(&self, actor: &Actor, name: &str) -> Result<Uuid, StoreError> {
+        decode(self.rpc(actor, "create_organization", &[arg("name", "text", name)], Returns::Scalar).await?)
+    }
+
+    /// Creates or updates a capsule (the contract's Capsule JSON, solution included) as `actor`.
+    pub async fn save_capsule(
+        &self,
+        actor: &Actor,
+        organization_id: Uuid,
+        capsule: &Value,
+        visibility: Visibility,
+        status: CapsuleStatus,
+        expected_version: Option<i32>,
+    ) -> Result<SavedCapsule, StoreError> {
+        let args = [
+            arg("organization_id", "uuid", organization_id.to_string()),
+            arg("capsule", "jsonb", capsule.clone()),
+            arg("visibility", "public.capsule_visibility", json!(visibility)),
+            arg("status", "public.capsule_status", json!(status)),
+            arg("expected_version", "integer", json!(expected_version)),
+        ];
+        one_row(self.rpc(actor, "save_capsule", &args, Returns::Rows).await?)
+    }
+
+    /// A capsule as `actor` may see it (with its solution only for its organization and service_role), or None.
+    pub async fn capsule(&self, actor: &Actor, id: Uuid) -> Result<Option<Value>, StoreError> {
+        let found = self.rpc(actor, "capsule_by_id", &[arg("id", "uuid", id.to_string())], Returns::Scalar).await?;
+        Ok(Some(found).filter(|found| !found.is_null()))
+    }
+
+    /// Creates an API key for an organization (owners and admins); the only time the key is returned.
+    pub async fn create_api_key(&self, actor: &Actor, organization_id: Uuid, name: &str) -> Result<Secret, StoreError> {
+        let args = [arg("organization_id", "uuid", organization_id.to_string()), arg("name", "text", name)];
+        let key: String = decode(self.rpc(actor, "create_api_key", &args, Returns::Scalar).await?)?;
+        Ok(Secret::new(key))
+    }
+
+    /// Revokes an API key; false when there was nothing the actor could revoke.
+    pub async fn revoke_api_key(&self, actor: &Actor, key_id: Uuid) -> Result<bool, StoreError> {
+        decode(self.rpc(actor, "revoke_api_key", &[arg("key_id", "uuid", key_id.to_string())], Returns::Scalar).await?)
+    }
+
+    /// Adds to an organization's usage today (as service_role).
+    pub async fn record_usage(&self, organization_id: Uuid, usage: &Usage) -> Result<(), StoreError> {
+        let args = [
+            arg("organization_id", "uuid", organization_id.to_string()),
+            arg("llm_calls", "integer", usage.llm_calls),
+            arg("llm_prompt_tokens", "bigint", usage.llm_prompt_tokens),
+            arg("llm_completion_tokens", "bigint", usage.llm_completion_tokens),
+            arg("llm_cost_usd", "numeric", usage.llm_cost_usd),
+            arg("judge_runs", "bigint", usage.judge_runs),
+            arg("judge_cpu_ms", "bigint", usage.judge_cpu_ms),
+        ];
+        self.rpc(&Actor::Service, "record_usage", &args, Returns::Nothing).await.map(drop)
+    }
+}
+
+/// What one batch of events did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct IngestCounts {
+    pub accepted: u64,
+    pub duplicates: u64,
+}
+
+/// Whether a rollup ran, as `public.rollup_analytics` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RollupStatus {
+    /// The new events are rolled up.
+    Done,
+    /// Another processor holds the rollup's lock: this run did nothing.
+    Busy,
+}
+
+impl RollupStatus {
+    /// The status as the SQL function and the run's report spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollupStatus::Done => "done",
+            RollupStatus::Busy => "busy",
+        }
+    }
+}
+
+impl std::fmt::Display for RollupStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one rollup run did: `done` (with how many new events and touched hours), or `busy` (another run holds the
+/// lock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollupOutcome {
+    pub outcome: RollupStatus,
+    pub events: u64,
+    pub hours: u64,
+}
+
+impl Store {
+    /// Stores validated widget events in one round trip; duplicates (by event_id) are skipped.
+    pub async fn ingest_events(
+        &self,
+        events: &[codecapsule_core::analytics::ValidEvent],
+    ) -> Result<IngestCounts, StoreError> {
+        let events = serde_json::to_value(events)
+            .map_err(|err| StoreError::Invalid { message: format!("events cannot be encoded: {err}") })?;
+        one_row(self.rpc(&Actor::Service, "ingest_events", &[arg("events", "jsonb", events)], Returns::Rows).await?)
+    }
+
+    /// One exactly-once rollup run (`public.rollup_analytics`).
+    pub async fn rollup_analytics(&self) -> Result<RollupOutcome, StoreError> {
+        one_row(self.rpc(&Actor::Service, "rollup_analytics", &[], Returns::Rows).await?)
+    }
+
+    /// Deletes at most `max_rows` raw events older than the retention (already rolled up); how many went.
+    pub async fn prune_analytics_events(&self, retention_days: u32, max_rows: u32) -> Result<u64, StoreError> {
+        let args = [arg("retention_days", "integer", retention_days), arg("max_rows", "integer", max_rows)];
+        decode(self.rpc(&Actor::Service, "prune_analytics_events", &args, Returns::Scalar).await?)
+    }
+
+    /// Forgets at most `max_rows` rate-limit keys whose bucket is full again; how many went.
+    pub async fn prune_rate_limits(&self, max_rows: u32) -> Result<u64, StoreError> {
+        let args = [arg("max_rows", "integer", max_rows)];
+        decode(self.rpc(&Actor::Service, "prune_rate_limits", &args, Returns::Scalar).await?)
+    }
+}
+
+/// An organization's LLM allowance today (`public.llm_allowance`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct Allowance {
+    pub tier: Tier,
+    pub spent_usd: f64,
+    pub allowance_usd: f64,
+}
+
+impl Store {
+    /// A generation job starts (service_role); its id.
+    pub async fn create_generation_job(
+        &self,
+        organization_id: Uuid,
+        requested_by: Option<Uuid>,
+        request: &Value,
+        deadline: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Uuid, StoreError> {
+        let args = [
+            arg("organization_id", "uuid", organization_id.to_string()),
+            arg("requested_by", "uuid", json!(requested_by)),
+            arg("request", "jsonb", request.clone()),
+            arg("deadline_at", "timestamptz", deadline.to_rfc3339()),
+        ];
+        decode(self.rpc(&Actor::Service, "create_generation_job", &args, Returns::Scalar).await?)
+    }
+
+    /// Appends one progress event to a job.
+    pub async fn append_generation_progress(&self, job_id: Uuid, event: &Value) -> Result<(), StoreError> {
+        let args = [arg("job_id", "uuid", job_id.to_string()), arg("event", "jsonb", event.clone())];
+        self.rpc(&Actor::Service, "append_generation_progress", &args, Returns::Nothing).await.map(drop)
+    }
+
+    /// A job ends: `status` succeeded, quarantined or failed.
+    pub async fn finish_generation_job(
+        &self,
+        job_id: Uuid,
+        status: &str,
+        result: Option<&Value>,
+        error: Option<&str>,
+        capsule_id: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        let args = [
+            arg("job_id", "uuid", job_id.to_string()),
+            arg("status", "text", status),
+            arg("result", "jsonb", result.cloned().unwrap_or(Value::Null)),
+            arg("error", "text", json!(error)),
+            arg("capsule_id", "uuid", json!(capsule_id)),
+        ];
+        self.rpc(&Actor::Service, "finish_generation_job", &args, Returns::Nothing).await.map(drop)
+    }
+
+    /// An organization's tier, LLM spend today and daily allowance; None for an unknown organization.
+    pub async fn llm_allowance(&self, organization_id: Uuid) -> Result<Option<Allowance>, StoreError> {
+        let args = [arg("organization_id", "uuid", organization_id.to_string())];
+        let mut rows: Vec<Allowance> = decode(self.rpc(&Actor::Service, "llm_allowance", &args, Returns::Rows).await?)?;
+        Ok(rows.pop())
+    }
+
+    /// A generation job as `actor` may see it (RLS: members of its organization), within `organization` when given
+    /// (callers acting as service_role for an API key).
+    pub async fn generation_job(
+        &self,
+        actor: &Actor,
+        job_id: Uuid,
+        organization: Option<Uuid>,
+    ) -> Result<Option<Value>, StoreError> {
+        const COLUMNS: &[&str] = &[
+            "id",
+            "organization_id",
+            "status",
+            "request",
+            "progress",
+            "result",
+            "error",
+            "capsule_id",
+            "created_at",
+            "updated_at",
+        ];
+        let mut filters = vec![Filter { column: "id", sql_type: "uuid", value: job_id.to_string() }];
+        if let Some(organization) = organization {
+            filters.push(Filter { column: "organization_id", sql_type: "uuid", value: organization.to_string() });
+        }
+        Ok(self.select(actor, "public", "generation_jobs", COLUMNS, &filters).await?.into_iter().next())
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, StoreError> {
+    serde_json::from_value(value)
+        .map_err(|err| StoreError::Protocol { message: format!("cannot read the answer: {err}") })
+}
+
+fn one_row<T: serde::de::DeserializeOwned>(rows: Value) -> Result<T, StoreError> {
+    let mut rows: Vec<T> = decode(rows)?;
+    match rows.len() {
+        1 => Ok(rows.remove(0)),
+        n => Err(StoreError::Protocol { message: format!("expected one row, got {n}") }),
+    }
+}
