@@ -9,15 +9,18 @@ use std::collections::BTreeSet;
 /// How many times the reference solution runs: a test whose verdict or output changes between runs is flaky.
 pub const SOLUTION_RUNS: usize = 3;
 
-/// Validates `capsule` with the judge of its language among `judges`, blocking. Errors are capsules that cannot be judged at all (bad tests, unknown
-/// language): the same 4xx as POST /api/judge.
-pub fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, JudgeError> {
+/// Validates `capsule` with the judge of its language among `judges`. Errors are capsules that cannot be judged at all
+/// (bad tests, unknown language): the same 4xx as POST /api/judge.
+pub async fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, JudgeError> {
     let mut problems = Vec::new();
     if capsule.title.trim().is_empty() {
         problems.push(problem(CapsuleProblemCode::MissingTitle, "the capsule has no title", None));
     }
-    let (solution, judge) = judges.prepare(capsule.judge_request(&capsule.solution))?;
-    let solution_runs = (0..SOLUTION_RUNS).map(|_| judge.judge(&solution)).collect::<Result<Vec<_>, _>>()?;
+    let solution = judges.prepare(capsule.judge_request(&capsule.solution))?;
+    let mut solution_runs = Vec::with_capacity(SOLUTION_RUNS);
+    for _ in 0..SOLUTION_RUNS {
+        solution_runs.push(solution.judge().await?);
+    }
     problems.extend(solution_problems(&solution_runs));
 
     let starter_run = if capsule.starter.source.is_none() && capsule.starter.module_base64.is_none() {
@@ -28,8 +31,7 @@ pub fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, Jud
         ));
         None
     } else {
-        let (starter, judge) = judges.prepare(capsule.judge_request(&capsule.starter))?;
-        let report = judge.judge(&starter)?;
+        let report = judges.prepare(capsule.judge_request(&capsule.starter))?.judge().await?;
         if report.verdict == Verdict::Accepted {
             problems.push(problem(
                 CapsuleProblemCode::StarterPasses,

@@ -131,13 +131,15 @@ fn bench_language(judges: &Judges, language: &str, source: &str, bare: &[&str]) 
         .collect();
     let request: JudgeRequest =
         serde_json::from_value(serde_json::json!({"language": language, "source": source, "tests": tests})).unwrap();
-    let (submission, judge) = judges.prepare(request).unwrap();
-    let warm = judge.judge(&submission).unwrap();
+    let prepared = judges.prepare(request).unwrap();
+    // One runtime for the whole bench, as a function has: a judging is awaited on it.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let warm = runtime.block_on(prepared.judge()).unwrap();
     assert_eq!(warm.verdict, Verdict::Accepted, "{warm:?}");
     let (mut judged, mut bare_runs, mut compiles) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let started = Instant::now();
-        let report = judge.judge(&submission).unwrap();
+        let report = runtime.block_on(prepared.judge()).unwrap();
         judged.push(started.elapsed());
         compiles.push(Duration::from_secs_f64(report.compile.time_ms / 1e3));
         let started = Instant::now();
@@ -150,7 +152,7 @@ fn bench_language(judges: &Judges, language: &str, source: &str, bare: &[&str]) 
     judged.sort();
     bare_runs.sort();
     compiles.sort();
-    let startup = judge.engine().startup_ms.unwrap_or(0.0);
+    let startup = prepared.judge.engine().startup_ms.unwrap_or(0.0);
     println!(
         "| {language} | {} | {} | {} | {:.2} | {} | {startup:.1} ms |",
         ms(judged[ROUNDS / 2]),

@@ -17,11 +17,12 @@ mod languages;
 pub use languages::Runtime;
 
 use codecapsule_core::judge::{
-    Code, Judge, JudgeError, Outcome, Submission, Termination, TestCase, TestIo, compilation_failed, millis, run_tests,
+    Code, Judge, JudgeError, Judging, Outcome, Submission, Termination, TestCase, TestIo, compilation_failed, millis,
+    run_tests,
 };
 use codecapsule_core::model::{CompileReport, EngineInfo, JudgeReport, Language, Limits};
 use codecapsule_sandbox::{Exit, RunLimits, RunResult, Sandbox, SandboxBox, Stream, WorkDir};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Slack on top of the judge's peak resident set, which a run inherits as its high-water mark (see
@@ -203,7 +204,21 @@ impl Judge for NativeJudge {
         description
     }
 
-    fn judge(&self, submission: &Submission) -> Result<JudgeReport, JudgeError> {
+    /// Compiles and runs on a thread the async runtime sets aside for blocking work: a submission waits on its
+    /// programs, and the runtime's workers keep serving other requests.
+    fn judge(self: Arc<Self>, submission: Arc<Submission>) -> Judging {
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || self.judge_here(&submission)).await.unwrap_or_else(|err| {
+                tracing::error!(error = %err, "a judging thread failed");
+                Err(JudgeError::crashed())
+            })
+        })
+    }
+}
+
+impl NativeJudge {
+    /// Compiles once and runs every test in the sandbox, on the calling thread.
+    fn judge_here(&self, submission: &Submission) -> Result<JudgeReport, JudgeError> {
         let probe = self.probe().as_ref().map_err(|reason| JudgeError::LanguageUnavailable {
             language: self.runtime.language(),
             hint: format!("its runtime is not usable on this host: {reason}"),

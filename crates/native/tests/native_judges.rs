@@ -45,8 +45,7 @@ fn request(language: &str, source: &str, tests: Vec<Test>, time_ms: u64) -> Judg
 }
 
 fn judge(request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
-    let (submission, judge) = judges().prepare(request)?;
-    judge.judge(&submission)
+    codecapsule_test_support::block_on(judges().prepare(request)?.judge())
 }
 
 /// One test, its report; the overall verdict must be that test's.

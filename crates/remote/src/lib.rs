@@ -8,9 +8,9 @@
 //! environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION).
 
 use codecapsule_core::config::{self, ConfigError};
-use codecapsule_core::judge::{Judge, JudgeError, Submission, limits};
+use codecapsule_core::judge::{Judge, JudgeError, Judging, Submission, limits};
 use codecapsule_core::model::{EngineInfo, JudgeReport, Language};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Connecting must be quick; judging may take the remote's whole request budget, plus the network.
@@ -62,12 +62,12 @@ impl JudgeUrlAuth {
 /// runtime packs when a packs store is configured (see [`codecapsule_wasm::runtimes`]); python, java and csharp through
 /// their judge functions where their URLs are set (validate and generate).
 pub fn wasm_and_remote_judges() -> Result<codecapsule_core::judge::JudgeList, ConfigError> {
-    let mut judges: codecapsule_core::judge::JudgeList = vec![std::sync::Arc::new(codecapsule_wasm::WasmJudge)];
+    let mut judges: codecapsule_core::judge::JudgeList = vec![Arc::new(codecapsule_wasm::WasmJudge)];
     if let Some(runtimes) = codecapsule_wasm::runtimes::RuntimeJudge::from_env()? {
-        judges.push(std::sync::Arc::new(runtimes));
+        judges.push(Arc::new(runtimes));
     }
     for remote in from_env()? {
-        judges.push(std::sync::Arc::new(remote));
+        judges.push(Arc::new(remote));
     }
     Ok(judges)
 }
@@ -217,10 +217,8 @@ impl Judge for RemoteJudge {
         serde_json::json!({"language": self.language, "forwarded_to": self.endpoint, "signed": signed})
     }
 
-    /// Called on a blocking thread of the async runtime (see codecapsule_web::judge), so it can wait on the request.
-    fn judge(&self, submission: &Submission) -> Result<JudgeReport, JudgeError> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| JudgeError::Internal("forwarding needs the async runtime".to_string()))?;
-        runtime.block_on(self.forward(submission))
+    /// Forwards the submission and awaits the judge function's answer.
+    fn judge(self: Arc<Self>, submission: Arc<Submission>) -> Judging {
+        Box::pin(async move { self.forward(&submission).await })
     }
 }

@@ -22,9 +22,16 @@ fn main() {
     assert!(packs.join("index.json").is_file(), "no packs in {}: run `make packs`", packs.display());
     let naive_packs = without_warm_up(&packs);
 
-    let snapshot = RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(packs.clone()), 1 << 30)));
-    let naive = RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(naive_packs.clone()), 1 << 30)));
-    let native = NativeJudge::new(Runtime::python());
+    let snapshot: Arc<dyn Judge> =
+        Arc::new(RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(packs.clone()), 1 << 30))));
+    let naive: Arc<dyn Judge> =
+        Arc::new(RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(naive_packs.clone()), 1 << 30))));
+    let native: Arc<dyn Judge> = Arc::new(NativeJudge::new(Runtime::python()));
+    // One runtime for the whole bench, as a function has: a judging is awaited on it.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let judge_on = |judge: &Arc<dyn Judge>, submission: Submission| {
+        runtime.block_on(judge.clone().judge(Arc::new(submission))).unwrap()
+    };
 
     let sum = |language: &str| match language {
         "python" => "import sys\nprint(sum(map(int, sys.stdin.read().split())))",
@@ -33,7 +40,7 @@ fn main() {
         }
         _ => "puts STDIN.read.split.map(&:to_i).sum",
     };
-    let sides: Vec<(&str, &str, &dyn Judge, EngineChoice)> = vec![
+    let sides: Vec<(&str, &str, &Arc<dyn Judge>, EngineChoice)> = vec![
         ("python", "CPython 3.12, snapshot", &snapshot, EngineChoice::Wasm),
         ("python", "CPython 3.12, boot per test", &naive, EngineChoice::Wasm),
         ("python", "native CPython (sandbox)", &native, EngineChoice::Native),
@@ -53,7 +60,7 @@ fn main() {
         }
         let resident_before = resident_bytes();
         let started = Instant::now();
-        let report = judge.judge(&submission(*judge, language, sum(language), *engine)).unwrap();
+        let report = judge_on(judge, submission(&***judge, language, sum(language), *engine));
         assert_eq!(report.verdict, Verdict::Accepted, "{name}: {report:#?}");
         println!(
             "| {name} | {:.0} ms (with its first 10-test capsule) | {:.1} ms | {:.1} MB |",
@@ -67,9 +74,9 @@ fn main() {
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); sides.len()];
     for _ in 0..ROUNDS {
         for (index, (language, name, judge, engine)) in sides.iter().enumerate() {
-            let submission = submission(*judge, language, sum(language), *engine);
+            let submission = submission(&***judge, language, sum(language), *engine);
             let started = Instant::now();
-            let report = judge.judge(&submission).unwrap();
+            let report = judge_on(judge, submission);
             times[index].push(started.elapsed());
             assert_eq!(report.verdict, Verdict::Accepted, "{name}: {report:#?}");
         }

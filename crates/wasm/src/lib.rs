@@ -15,11 +15,12 @@ pub mod runtimes;
 mod wasi;
 
 use codecapsule_core::judge::{
-    Code, Judge, JudgeError, Outcome, Submission, Termination, TestCase, TestIo, compilation_failed, limits, millis,
-    run_tests,
+    Code, Judge, JudgeError, Judging, Outcome, Submission, Termination, TestCase, TestIo, compilation_failed, limits,
+    millis, run_tests,
 };
 use codecapsule_core::model::{CompileReport, EngineInfo, Entry, JudgeReport, Language, Limits};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasi::{CappedOutput, judging_ctx};
 use wasmi::{
@@ -66,7 +67,25 @@ impl Judge for WasmJudge {
         true
     }
 
-    fn judge(&self, submission: &Submission) -> Result<JudgeReport, JudgeError> {
+    fn judge(self: Arc<Self>, submission: Arc<Submission>) -> Judging {
+        Box::pin(on_blocking_thread(move || self.judge_here(&submission)))
+    }
+}
+
+/// Runs CPU-bound judging on a thread the async runtime sets aside for blocking work, so that the runtime's workers
+/// keep serving other requests.
+pub(crate) async fn on_blocking_thread(
+    work: impl FnOnce() -> Result<JudgeReport, JudgeError> + Send + 'static,
+) -> Result<JudgeReport, JudgeError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|err| {
+        tracing::error!(error = %err, "a judging thread failed");
+        Err(JudgeError::crashed())
+    })
+}
+
+impl WasmJudge {
+    /// Compiles the module once and runs every test, on the calling thread.
+    fn judge_here(&self, submission: &Submission) -> Result<JudgeReport, JudgeError> {
         let started = Instant::now();
         let program = match Program::compile(submission) {
             Ok(program) => program,

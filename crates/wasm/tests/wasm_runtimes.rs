@@ -44,7 +44,7 @@ fn judge(request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
 
 fn judge_by(judge: &RuntimeJudge, request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
     let submission = Submission::check(request, |language| judge.judges(language), |_| String::new())?;
-    judge.judge(&submission)
+    codecapsule_test_support::block_on(Arc::new(judge.clone()).judge(Arc::new(submission)))
 }
 
 fn single(language: &str, source: &str, stdin: &str, expected: &str) -> TestReport {
@@ -89,8 +89,7 @@ fn a_language_without_native_judge_goes_to_its_runtime() {
     let judges = Judges::new(vec![Arc::new(judge_of_packs().clone()) as Arc<dyn Judge>]);
     let mut plain = request("ruby", "puts 1", vec![Test::stdio("", "1\n")]);
     plain.engine = None;
-    let (_, chosen) = judges.prepare(plain).unwrap();
-    assert!(chosen.runs_webassembly());
+    assert!(judges.prepare(plain).unwrap().judge.runs_webassembly());
 }
 
 /// One program per verdict, per language: (verdict, python, javascript, ruby). Input "2 3", expected "5".
@@ -215,13 +214,13 @@ fn native_and_wasm_python_agree_on_every_verdict() {
     use codecapsule_native::{NativeJudge, Runtime};
     // SAFETY: set before the native judge's first box; this test binary has no other native judge.
     unsafe { std::env::set_var("SANDBOX_DIR", codecapsule_test_support::test_sandbox_dir("runtimes")) };
-    let native = NativeJudge::new(Runtime::python());
+    let native = Arc::new(NativeJudge::new(Runtime::python()));
     for (expected, python, _, _) in VERDICT_PROGRAMS {
         let mut native_request = verdict_request("python", python);
         native_request.engine = Some(EngineChoice::Native);
         let submission =
             Submission::check(native_request, |language| native.judges(language), |_| String::new()).expect("valid");
-        let native_report = native.judge(&submission).unwrap();
+        let native_report = codecapsule_test_support::block_on(native.clone().judge(Arc::new(submission))).unwrap();
         let wasm_report = judge(verdict_request("python", python)).unwrap();
         assert_eq!(native_report.tests[0].verdict, *expected, "native: {python:?} {native_report:#?}");
         assert_eq!(wasm_report.tests[0].verdict, native_report.tests[0].verdict, "wasm vs native: {python:?}");

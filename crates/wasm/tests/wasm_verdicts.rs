@@ -6,6 +6,7 @@ use codecapsule_core::judge::{Judge, JudgeError, Submission, limits};
 use codecapsule_core::model::ErrorCode;
 use codecapsule_core::model::{Compare, Entry, JudgeReport, JudgeRequest, LimitsRequest, Test, Verdict};
 use codecapsule_wasm::WasmJudge;
+use std::sync::Arc;
 
 const SUM_WASM: &[u8] = include_bytes!("../../../examples/wasi-sum/sum.wasm");
 
@@ -50,9 +51,8 @@ fn wasm_request(module: &[u8], tests: Vec<Test>) -> JudgeRequest {
 }
 
 fn judge(request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
-    let judge = WasmJudge;
-    let submission = Submission::check(request, |language| judge.judges(language), |_| String::new())?;
-    judge.judge(&submission)
+    let submission = Submission::check(request, |language| WasmJudge.judges(language), |_| String::new())?;
+    codecapsule_test_support::block_on(Arc::new(WasmJudge).judge(Arc::new(submission)))
 }
 
 fn single(request: JudgeRequest) -> codecapsule_core::model::TestReport {

@@ -1,5 +1,5 @@
-//! POST /api/judge, the same for every function that judges: parse, check, pick the judge for the language, judge on
-//! a blocking thread, answer the report or a problem.
+//! POST /api/judge, the same for every function that judges: parse, check, pick the judge for the language, await
+//! its judging, answer the report or a problem.
 
 use super::guard::guarded;
 use super::{BodyLimit, Json, Problem};
@@ -20,15 +20,6 @@ async fn judge(
     Extension(judges): Extension<Judges>,
     Json(request): Json<JudgeRequest>,
 ) -> Result<axum::Json<JudgeReport>, Problem> {
-    let (submission, judge) = judges.prepare(request)?;
-    let report = blocking(move || judge.judge(&submission)).await??;
+    let report = judges.prepare(request)?.judge().await?;
     Ok(axum::Json(report))
-}
-
-/// Runs CPU-bound, blocking work (judging) off the async workers so that other requests keep being served.
-pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(work).await.map_err(|err| {
-        tracing::error!(error = %err, "a judging thread failed");
-        Problem::internal("the judge failed while running this submission; it has been logged")
-    })
 }

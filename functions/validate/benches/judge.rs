@@ -28,14 +28,15 @@ fn main() {
     println!("Machine: {} cores, {}; {}\n", cores(), cpu_model(), rustc_version());
     runtime.block_on(judge_latency(&workspace));
     runtime.block_on(memory_stability());
-    fuel_calibration();
+    fuel_calibration(&runtime);
     cold_start(&workspace);
 }
 
 /// How long the fuel budget of a 1,000 ms limit takes to burn: a busy loop and a recursive fib, in-process.
-fn fuel_calibration() {
+fn fuel_calibration(runtime: &tokio::runtime::Runtime) {
     use codecapsule_core::judge::{Judge, Submission};
     use codecapsule_wasm::WasmJudge;
+    use std::sync::Arc;
     let programs = [
         ("`(loop (br 0))`", "(module (func (export \"_start\") (loop (br 0))))"),
         (
@@ -54,7 +55,7 @@ fn fuel_calibration() {
         }))
         .unwrap();
         let submission = Submission::check(request, |_| true, |_| String::new()).unwrap();
-        let report = WasmJudge.judge(&submission).unwrap();
+        let report = runtime.block_on(Arc::new(WasmJudge).judge(Arc::new(submission))).unwrap();
         let test = &report.tests[0];
         let fuel = test.fuel.unwrap_or(0);
         println!("| {name} | {} | {:.0} ms | {:.0} |", test.verdict, test.time_ms, fuel as f64 / test.time_ms);

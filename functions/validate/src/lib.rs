@@ -1,7 +1,8 @@
 //! The validate function: judges WebAssembly in-process (POST /api/judge) and validates capsules (POST /api/validate).
 //!
-//! Handlers are thin: parse with the shared JSON extractor, run the blocking work on a blocking thread, answer JSON or
-//! problem+json. Judging lives in `codecapsule_core::judge` and `codecapsule_wasm`, validation in `codecapsule_core::validation`.
+//! Handlers are thin: parse with the shared JSON extractor, await the judges (each engine runs its programs where it
+//! must), answer JSON or problem+json. Judging lives in `codecapsule_core::judge` and `codecapsule_wasm`, validation
+//! in `codecapsule_core::validation`.
 
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
@@ -21,7 +22,6 @@ use codecapsule_state::Store;
 use codecapsule_state::guard::Stateful;
 use codecapsule_web::guard::guarded;
 use codecapsule_web::host;
-use codecapsule_web::judge::blocking;
 use codecapsule_web::{BodyLimit, Json, Problem};
 use serde_json::json;
 use std::sync::Arc;
@@ -99,9 +99,7 @@ async fn validate_capsule(
             .with_field("capsule"));
         }
     };
-    let judged = judges.clone();
-    let original = capsule.clone();
-    let mut report = blocking(move || validation::validate(original, &judged)).await??;
+    let mut report = validation::validate(capsule.clone(), &judges).await?;
     let Some(llm) = healing.llm.clone() else {
         return Ok(axum::Json(report));
     };
@@ -114,9 +112,7 @@ async fn validate_capsule(
         Ok(Err(err)) => report.healing = Some(json!({"status": "failed", "error": err.to_string()})),
         Ok(Ok(generated)) => {
             let before = report.problems.clone();
-            let healed = generated.capsule.clone();
-            let judged = judges.clone();
-            report = blocking(move || validation::validate(healed, &judged)).await??;
+            report = validation::validate(generated.capsule.clone(), &judges).await?;
             report.healing = Some(json!({
                 "status": generated.status, "rounds": generated.rounds, "repairs": generated.repairs,
                 "problems_before": before, "problems_left": generated.problems, "calls": generated.calls,

@@ -83,8 +83,7 @@ async fn forwarded_problem(base_url: &str) -> codecapsule_web::Problem {
     let remote = RemoteJudge::new(codecapsule_core::model::Language::Python, "PYTHON_JUDGE_URL", base_url).unwrap();
     let judges = Judges::new(vec![Arc::new(remote)]);
     let request = json!({"language": "python", "source": "print(3)", "tests": [{"expected_stdout": "3"}]});
-    let (submission, judge) = judges.prepare(serde_json::from_value(request).unwrap()).unwrap();
-    let err = tokio::task::spawn_blocking(move || judge.judge(&submission)).await.unwrap().unwrap_err();
+    let err = judges.prepare(serde_json::from_value(request).unwrap()).unwrap().judge().await.unwrap_err();
     codecapsule_web::Problem::from(err)
 }
 

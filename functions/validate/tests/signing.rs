@@ -54,8 +54,7 @@ async fn forwarded_requests_carry_a_sigv4_signature_for_lambda() {
     assert_eq!(engines[0].describe()["signed"], true);
     let judges = Judges::new(engines);
     let request = json!({"language": "python", "source": "print(3)", "tests": [{"expected_stdout": "3"}]});
-    let (submission, judge) = judges.prepare(serde_json::from_value(request).unwrap()).unwrap();
-    let err = tokio::task::spawn_blocking(move || judge.judge(&submission)).await.unwrap().unwrap_err();
+    let err = judges.prepare(serde_json::from_value(request).unwrap()).unwrap().judge().await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::RemoteProblem);
 
     let headers = seen.lock().unwrap().clone().expect("the judge received the request");

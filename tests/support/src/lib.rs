@@ -109,3 +109,9 @@ pub async fn serve(routes: axum::Router) -> String {
 pub mod fake_llm;
 pub mod postgres;
 pub mod postgrest;
+
+/// Runs `future` to its end from a synchronous test or bench, on a runtime of its own (judges await their work, and
+/// the engines that run programs here put it on the runtime's blocking threads).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a Tokio runtime").block_on(future)
+}

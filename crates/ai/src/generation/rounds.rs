@@ -109,28 +109,18 @@ impl Generator<'_> {
         &self,
         request: codecapsule_core::model::JudgeRequest,
     ) -> Result<Vec<JudgeReport>, GenerationError> {
-        let judges = self.judges.clone();
-        tokio::task::spawn_blocking(move || {
-            let (submission, judge) = judges.prepare(request)?;
-            let first = judge.judge(&submission)?;
-            if first.verdict != Verdict::Accepted {
-                return Ok(vec![first]);
-            }
-            std::thread::scope(|scope| {
-                let more: Vec<_> =
-                    (1..validation::SOLUTION_RUNS).map(|_| scope.spawn(|| judge.judge(&submission))).collect();
-                let mut runs = vec![first];
-                for run in more {
-                    runs.push(
-                        run.join().unwrap_or_else(|_| Err(JudgeError::Internal("a judging thread panicked".into())))?,
-                    );
-                }
-                Ok(runs)
-            })
-        })
-        .await
-        .map_err(|err| GenerationError::Unjudgeable(err.to_string()))?
-        .map_err(unjudgeable)
+        let prepared = self.judges.prepare(request).map_err(unjudgeable)?;
+        let first = prepared.judge().await.map_err(unjudgeable)?;
+        if first.verdict != Verdict::Accepted {
+            return Ok(vec![first]);
+        }
+        let more: Vec<_> = (1..validation::SOLUTION_RUNS).map(|_| tokio::spawn(prepared.judge())).collect();
+        let mut runs = vec![first];
+        for run in more {
+            let report = run.await.unwrap_or_else(|_| Err(JudgeError::crashed()));
+            runs.push(report.map_err(unjudgeable)?);
+        }
+        Ok(runs)
     }
 
     /// One run, remembered for the rest of the job: what did not change since the last round is not run again.
@@ -146,14 +136,7 @@ impl Generator<'_> {
         if let Some(report) = self.memo.get(&key) {
             return Ok(report.clone());
         }
-        let judges = self.judges.clone();
-        let report = tokio::task::spawn_blocking(move || {
-            let (submission, judge) = judges.prepare(request)?;
-            judge.judge(&submission)
-        })
-        .await
-        .map_err(|err| GenerationError::Unjudgeable(err.to_string()))?
-        .map_err(unjudgeable)?;
+        let report = self.judges.prepare(request).map_err(unjudgeable)?.judge().await.map_err(unjudgeable)?;
         self.memo.insert(key, report.clone());
         Ok(report)
     }

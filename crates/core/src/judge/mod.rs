@@ -8,6 +8,7 @@ mod submission;
 pub use grade::{Outcome, Termination, grade, overall_verdict, score};
 pub use submission::{Code, Submission, TestCase, TestIo};
 
+use crate::access::BoxFuture;
 use crate::model::{
     CompileReport, EngineChoice, EngineInfo, ErrorCode, JudgeReport, JudgeRequest, Language, Limits, TestReport,
     Verdict,
@@ -43,6 +44,9 @@ pub enum JudgeError {
     Internal(String),
 }
 
+/// A judging under way: it owns what it needs, so it can run wherever the engine puts it.
+pub type Judging = BoxFuture<'static, Result<JudgeReport, JudgeError>>;
+
 impl JudgeError {
     /// The stable machine code of the problem+json body.
     pub fn code(&self) -> ErrorCode {
@@ -62,6 +66,11 @@ impl JudgeError {
         }
     }
 
+    /// A judging that ended without an answer (its thread panicked); the engine logs why.
+    pub fn crashed() -> JudgeError {
+        JudgeError::Internal("the judging thread stopped; it has been logged".to_string())
+    }
+
     /// HTTP status: 400 for a malformed request, 413 for sizes, 422 for a well-formed request the judge cannot take.
     pub fn status(&self) -> u16 {
         match self {
@@ -75,9 +84,9 @@ impl JudgeError {
     }
 }
 
-/// An engine that judges submissions: WebAssembly in-process, native programs in a sandbox.
-///
-/// Judging is blocking CPU work; async callers run it on a blocking thread.
+/// An engine that judges submissions: WebAssembly in-process, native programs in a sandbox, or a judge in another
+/// function. Callers await the judging; an engine that runs programs in this process does that work on a thread the
+/// async runtime sets aside for blocking work, and a remote one awaits its function's answer.
 pub trait Judge: Send + Sync {
     /// What the engine reports as `engine` in every answer.
     fn engine(&self) -> EngineInfo;
@@ -91,7 +100,23 @@ pub trait Judge: Send + Sync {
         serde_json::to_value(self.engine()).unwrap_or_default()
     }
     /// Compiles once, runs every test, grades them. Errors are requests the engine cannot run at all.
-    fn judge(&self, submission: &Submission) -> Result<JudgeReport, JudgeError>;
+    fn judge(self: Arc<Self>, submission: Arc<Submission>) -> Judging;
+}
+
+/// A submission checked and matched to the judge of its language, ready to be judged any number of times.
+#[derive(Clone)]
+pub struct Prepared {
+    /// The checked submission.
+    pub submission: Arc<Submission>,
+    /// The judge chosen for its language and engine.
+    pub judge: Arc<dyn Judge>,
+}
+
+impl Prepared {
+    /// One judging of the submission.
+    pub fn judge(&self) -> Judging {
+        self.judge.clone().judge(self.submission.clone())
+    }
 }
 
 /// The engines a function brings to a deployment.
@@ -126,12 +151,17 @@ impl Judges {
             .cloned()
     }
 
-    /// Checks `request` and picks its judge.
-    pub fn prepare(&self, request: JudgeRequest) -> Result<(Submission, Arc<dyn Judge>), JudgeError> {
+    /// Checks `request` and picks its judge, once: the language is looked up while checking, and the judge found then
+    /// is the one returned.
+    pub fn prepare(&self, request: JudgeRequest) -> Result<Prepared, JudgeError> {
         let engine = request.engine;
+        let chosen = std::cell::OnceCell::new();
         let submission = Submission::check(
             request,
-            |language| self.for_language(language, engine).is_some(),
+            |language| match self.for_language(language, engine) {
+                Some(judge) => chosen.set(judge).is_ok(),
+                None => false,
+            },
             |language| {
                 format!(
                     "no {language} judge{} runs in this deployment; it judges: {}",
@@ -144,10 +174,9 @@ impl Judges {
                 )
             },
         )?;
-        let judge = self
-            .for_language(submission.language, engine)
-            .ok_or_else(|| JudgeError::Internal("the judge chosen while checking vanished".to_string()))?;
-        Ok((submission, judge))
+        let judge =
+            chosen.into_inner().ok_or_else(|| JudgeError::Internal("no judge was chosen while checking".into()))?;
+        Ok(Prepared { submission: Arc::new(submission), judge })
     }
 
     fn languages(&self) -> Vec<&'static str> {

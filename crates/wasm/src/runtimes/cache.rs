@@ -1,7 +1,7 @@
 //! The loaded runtimes of one process: loaded on first use, one load at a time, least recently used out past the cap.
 
 use super::RuntimeError;
-use super::launch::LoadedRuntime;
+use super::launch::{FetchedPack, LoadedRuntime};
 use super::packs::PackSource;
 use codecapsule_core::config::{self, ConfigError};
 use codecapsule_core::judge::millis;
@@ -18,7 +18,7 @@ pub struct RuntimePacks {
     cache_bytes: usize,
     state: Mutex<CacheState>,
     /// One load at a time: a second request for a loading language waits instead of loading it twice.
-    loading: Mutex<()>,
+    loading: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -28,7 +28,7 @@ struct CacheState {
 
 impl RuntimePacks {
     pub fn new(source: PackSource, cache_bytes: usize) -> RuntimePacks {
-        RuntimePacks { source, cache_bytes, state: Mutex::default(), loading: Mutex::new(()) }
+        RuntimePacks { source, cache_bytes, state: Mutex::default(), loading: tokio::sync::Mutex::new(()) }
     }
 
     /// The packs store from the environment, cache size RUNTIME_CACHE_MB.
@@ -50,17 +50,23 @@ impl RuntimePacks {
         &self.source
     }
 
-    /// The runtime of `language`, loaded on first use.
-    pub fn get(&self, language: Language) -> Result<Arc<LoadedRuntime>, RuntimeError> {
+    /// The runtime of `language`, loaded on first use: the pack is read without blocking the async runtime, then
+    /// compiled on a blocking thread.
+    pub async fn get(&self, language: Language) -> Result<Arc<LoadedRuntime>, RuntimeError> {
         if let Some(runtime) = self.cached(language) {
             return Ok(runtime);
         }
-        let _one_load = self.loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _one_load = self.loading.lock().await;
         if let Some(runtime) = self.cached(language) {
             return Ok(runtime);
         }
         let started = Instant::now();
-        let runtime = Arc::new(LoadedRuntime::load(&self.source, language)?);
+        let fetched = FetchedPack::fetch(&self.source, language).await?;
+        let built = tokio::task::spawn_blocking(move || LoadedRuntime::build(fetched)).await;
+        let runtime = Arc::new(built.map_err(|err| RuntimeError::Module {
+            pack: language.to_string(),
+            reason: format!("the loading thread stopped: {err}"),
+        })??);
         tracing::info!(
             pack = %runtime.pack,
             load_ms = millis(started.elapsed()),

@@ -2,10 +2,13 @@
 
 use super::LANGUAGES;
 use super::cache::RuntimePacks;
+use super::launch::LoadedRuntime;
 use crate::WASMI_VERSION;
+use crate::on_blocking_thread;
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::judge::{
-    Code, Judge, JudgeError, Outcome, Submission, Termination, compilation_failed, python_parse_failure, run_tests,
+    Code, Judge, JudgeError, Judging, Outcome, Submission, Termination, compilation_failed, python_parse_failure,
+    run_tests,
 };
 use codecapsule_core::model::{CompileReport, EngineInfo, JudgeReport, Language};
 use std::sync::Arc;
@@ -58,28 +61,38 @@ impl Judge for RuntimeJudge {
         description
     }
 
-    fn judge(&self, submission: &Submission) -> Result<JudgeReport, JudgeError> {
-        let Code::Source(source) = &submission.code else {
-            return Err(JudgeError::Internal("a language runtime got a binary module".into()));
-        };
-        let started = Instant::now();
-        let runtime = self
-            .packs
-            .get(submission.language)
-            .map_err(|err| JudgeError::Unavailable { language: submission.language, reason: err.to_string() })?;
-        // Interpreters parse the whole program before running a line: the first test doubles as the syntax check,
-        // as in the native Python judge.
-        let first = runtime.run(&submission.tests[0], source, &submission.limits);
-        if let Some(output) = parse_failure(submission.language, &first) {
-            return Ok(compilation_failed(submission, output, started.elapsed(), runtime.engine_info()));
-        }
-        let compile = CompileReport { ok: true, output: String::new(), time_ms: 0.0 };
-        let mut first = Some(first);
-        Ok(run_tests(submission, compile, runtime.engine_info(), |index, test| match first.take() {
-            Some(first) if index == 0 => first,
-            _ => runtime.run(test, source, &submission.limits),
-        }))
+    /// Loads the language's runtime on first use (the pack read without blocking), then runs the tests on a blocking
+    /// thread.
+    fn judge(self: Arc<Self>, submission: Arc<Submission>) -> Judging {
+        Box::pin(async move {
+            let started = Instant::now();
+            let runtime = self
+                .packs
+                .get(submission.language)
+                .await
+                .map_err(|err| JudgeError::Unavailable { language: submission.language, reason: err.to_string() })?;
+            on_blocking_thread(move || judge_on(&runtime, &submission, started)).await
+        })
     }
+}
+
+/// Runs every test of `submission` on `runtime`, on the calling thread; `started` is when the judging began.
+fn judge_on(runtime: &LoadedRuntime, submission: &Submission, started: Instant) -> Result<JudgeReport, JudgeError> {
+    let Code::Source(source) = &submission.code else {
+        return Err(JudgeError::Internal("a language runtime got a binary module".into()));
+    };
+    // Interpreters parse the whole program before running a line: the first test doubles as the syntax check,
+    // as in the native Python judge.
+    let first = runtime.run(&submission.tests[0], source, &submission.limits);
+    if let Some(output) = parse_failure(submission.language, &first) {
+        return Ok(compilation_failed(submission, output, started.elapsed(), runtime.engine_info()));
+    }
+    let compile = CompileReport { ok: true, output: String::new(), time_ms: 0.0 };
+    let mut first = Some(first);
+    Ok(run_tests(submission, compile, runtime.engine_info(), |index, test| match first.take() {
+        Some(first) if index == 0 => first,
+        _ => runtime.run(test, source, &submission.limits),
+    }))
 }
 
 /// The parser's message when a run ended because the program did not parse, per language: CPython as natively;

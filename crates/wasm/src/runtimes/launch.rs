@@ -45,9 +45,17 @@ pub struct Calibration {
     pub memory_bytes: usize,
 }
 
-impl LoadedRuntime {
-    pub(super) fn load(source: &PackSource, language: Language) -> Result<LoadedRuntime, RuntimeError> {
-        let index_bytes = source.read("index.json", MAX_MANIFEST_BYTES)?;
+/// A pack as read from the store: its name, its checked manifest and its module's bytes (not yet verified).
+pub(super) struct FetchedPack {
+    pack: String,
+    manifest: Manifest,
+    bytes: Vec<u8>,
+}
+
+impl FetchedPack {
+    /// Reads the index, the manifest of `language`'s pack (checked) and its module.
+    pub(super) async fn fetch(source: &PackSource, language: Language) -> Result<FetchedPack, RuntimeError> {
+        let index_bytes = source.read("index.json", MAX_MANIFEST_BYTES).await?;
         let index: HashMap<String, String> = serde_json::from_slice(&index_bytes)
             .map_err(|err| RuntimeError::Manifest { key: "index.json".into(), reason: err.to_string() })?;
         let pack = index
@@ -56,7 +64,7 @@ impl LoadedRuntime {
             .ok_or_else(|| RuntimeError::NoPack { language, where_: source.describe() })?
             .clone();
         let manifest_key = format!("{pack}/manifest.json");
-        let manifest: Manifest = serde_json::from_slice(&source.read(&manifest_key, MAX_MANIFEST_BYTES)?)
+        let manifest: Manifest = serde_json::from_slice(&source.read(&manifest_key, MAX_MANIFEST_BYTES).await?)
             .map_err(|err| RuntimeError::Manifest { key: manifest_key.clone(), reason: err.to_string() })?;
         let invalid = |reason: String| RuntimeError::Manifest { key: manifest_key.clone(), reason };
         if manifest.language != language.as_str() {
@@ -69,7 +77,16 @@ impl LoadedRuntime {
             return Err(invalid("fuel_per_ms must be positive and module a file name".into()));
         }
 
-        let bytes = source.read(&format!("{pack}/{}", manifest.module), MAX_RUNTIME_MODULE_BYTES)?;
+        let bytes = source.read(&format!("{pack}/{}", manifest.module), MAX_RUNTIME_MODULE_BYTES).await?;
+        Ok(FetchedPack { pack, manifest, bytes })
+    }
+}
+
+impl LoadedRuntime {
+    /// Verifies the module against its manifest, compiles it, snapshots and calibrates it: CPU-bound, seconds for
+    /// CPython.
+    pub(super) fn build(fetched: FetchedPack) -> Result<LoadedRuntime, RuntimeError> {
+        let FetchedPack { pack, manifest, bytes } = fetched;
         let actual = format!("{:x}", Sha256::digest(&bytes));
         if !actual.eq_ignore_ascii_case(&manifest.sha256) {
             return Err(RuntimeError::HashMismatch {

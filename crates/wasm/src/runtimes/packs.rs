@@ -85,30 +85,19 @@ impl PackSource {
         }
     }
 
-    pub(super) fn read(&self, key: &str, max_bytes: usize) -> Result<Vec<u8>, RuntimeError> {
+    pub(super) async fn read(&self, key: &str, max_bytes: usize) -> Result<Vec<u8>, RuntimeError> {
         let fetch_error = |reason: String| RuntimeError::Fetch { key: key.to_string(), reason };
         let bytes = match self {
             PackSource::Directory(directory) => {
-                std::fs::read(directory.join(key)).map_err(|err| fetch_error(err.to_string()))?
+                tokio::fs::read(directory.join(key)).await.map_err(|err| fetch_error(err.to_string()))?
             }
             PackSource::Url(url) => {
                 let url = format!("{url}/{key}");
-                let fetch = async {
-                    let response = reqwest::get(&url).await.map_err(|err| err.to_string())?;
-                    if !response.status().is_success() {
-                        return Err(format!("GET {url} answered {}", response.status()));
-                    }
-                    response.bytes().await.map(|bytes| bytes.to_vec()).map_err(|err| err.to_string())
-                };
-                // Judging runs on a blocking thread of the Tokio runtime; outside one (benches) a small runtime is made.
-                match tokio::runtime::Handle::try_current() {
-                    Ok(handle) => handle.block_on(fetch),
-                    Err(_) => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                        Ok(runtime) => runtime.block_on(fetch),
-                        Err(err) => Err(err.to_string()),
-                    },
+                let response = reqwest::get(&url).await.map_err(|err| fetch_error(err.to_string()))?;
+                if !response.status().is_success() {
+                    return Err(fetch_error(format!("GET {url} answered {}", response.status())));
                 }
-                .map_err(fetch_error)?
+                response.bytes().await.map(|bytes| bytes.to_vec()).map_err(|err| fetch_error(err.to_string()))?
             }
         };
         if bytes.len() > max_bytes {
