@@ -14,11 +14,24 @@ use std::process::Command;
 pub enum Runtime {
     /// CPython 3, run in isolated mode (-I: no environment variables, no user site, no script directory on the path)
     /// without `site` (-S: 30 ms less start-up).
-    Python { interpreter: PathBuf },
+    Python {
+        /// The CPython binary (PYTHON_BIN, else python3 on the PATH).
+        interpreter: PathBuf,
+    },
     /// OpenJDK: javac once per submission (annotation processing off), then one JVM per test.
-    Java { javac: PathBuf, java: PathBuf },
+    Java {
+        /// The compiler.
+        javac: PathBuf,
+        /// The JVM that runs the compiled classes.
+        java: PathBuf,
+    },
     /// Mono: mcs once per submission, then `mono main.exe` per test.
-    Csharp { mono: PathBuf, mcs_exe: PathBuf },
+    Csharp {
+        /// The Mono runtime.
+        mono: PathBuf,
+        /// Mono's C# compiler (mcs.exe), run on that runtime.
+        mcs_exe: PathBuf,
+    },
 }
 
 /// A compiled submission, ready to run.
@@ -85,6 +98,7 @@ impl Runtime {
         }
     }
 
+    /// The language this runtime judges.
     pub fn language(&self) -> Language {
         match self {
             Runtime::Python { .. } => Language::Python,
@@ -93,6 +107,7 @@ impl Runtime {
         }
     }
 
+    /// The engine's name in every answer (`engine.name`).
     pub fn engine_name(&self) -> &'static str {
         match self {
             Runtime::Python { .. } => "cpython",

@@ -12,6 +12,8 @@
 //! (-Xmx, max-heap-size) instead, and OutOfMemoryError / OutOfMemoryException are memory_limit_exceeded, never
 //! runtime_error. Peak RSS from rusage is reported and, past the limit plus overhead, is memory_limit_exceeded too.
 
+#![warn(missing_docs)]
+
 mod languages;
 
 pub use languages::Runtime;
@@ -52,6 +54,7 @@ struct Probe {
 }
 
 impl NativeJudge {
+    /// A judge of `runtime`'s language; the runtime is probed on first use, not here.
     pub fn new(runtime: Runtime) -> NativeJudge {
         NativeJudge { runtime, probe: OnceLock::new() }
     }

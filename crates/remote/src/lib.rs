@@ -7,6 +7,8 @@
 //! is signed with SigV4 for the service `lambda`, with the function's own role credentials, which Lambda puts in the
 //! environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION).
 
+#![warn(missing_docs)]
+
 use codecapsule_core::config::{self, ConfigError};
 use codecapsule_core::judge::{Judge, JudgeError, Judging, Submission, limits};
 use codecapsule_core::model::{EngineInfo, JudgeReport, Language};
@@ -17,6 +19,7 @@ use std::time::Duration;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const TOTAL_TIMEOUT: Duration = Duration::from_millis(limits::REQUEST_BUDGET_MS + 10_000);
 
+/// A judge in another function: submissions of its language are forwarded to its POST /api/judge.
 pub struct RemoteJudge {
     language: Language,
     /// The remote function's POST /api/judge.
@@ -32,7 +35,10 @@ pub enum JudgeUrlAuth {
     /// Plain requests (local runs, or URLs reachable only from a private network).
     None,
     /// SigV4-signed for Lambda function URLs with `AuthType: AWS_IAM`, in this region.
-    AwsIam { region: String },
+    AwsIam {
+        /// The region the judge functions' URLs are signed for.
+        region: String,
+    },
 }
 
 impl JudgeUrlAuth {
@@ -95,6 +101,7 @@ impl RemoteJudge {
         self
     }
 
+    /// The judge of `language` at `base_url` (named by the setting `var` in errors); unsigned until [`RemoteJudge::with_auth`].
     pub fn new(language: Language, var: &'static str, base_url: &str) -> Result<RemoteJudge, ConfigError> {
         let base = base_url.trim().trim_end_matches('/');
         let valid =

@@ -69,6 +69,7 @@ impl SandboxBox {
         &self.program
     }
 
+    /// Writable by the submission's uid: compilers put their output here.
     pub fn build_dir(&self) -> &Path {
         &self.build
     }

@@ -59,6 +59,7 @@ impl Sandbox {
         Sandbox { layers, filter, namespaces, base, foreign_owner, next_uid: AtomicU32::new(0) }
     }
 
+    /// The layers this host allows.
     pub fn layers(&self) -> &Layers {
         &self.layers
     }

@@ -20,6 +20,8 @@
 //! [`spawn`] (how a program starts), [`pipes`] (its standard streams), [`seccomp`] (the syscall filter), `reaper`
 //! (nothing outlives a run).
 
+#![warn(missing_docs)]
+
 mod boxes;
 mod detect;
 mod pipes;
@@ -44,6 +46,7 @@ use std::time::Duration;
 const SANDBOX_UID_BASE: u32 = 200_000;
 const SANDBOX_UIDS_PER_PROCESS: u32 = 1_000;
 const SANDBOX_UID_BLOCKS: u32 = 4_096;
+/// Every sandbox uid of every judge process on the host.
 pub const SANDBOX_UID_RANGE: std::ops::Range<u32> =
     SANDBOX_UID_BASE..SANDBOX_UID_BASE + SANDBOX_UID_BLOCKS * SANDBOX_UIDS_PER_PROCESS;
 
@@ -68,16 +71,27 @@ const DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// The layers this host allows, as GET /api/health reports them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Layers {
+    /// The judge runs as root (the other root-only layers depend on it).
     pub root: bool,
+    /// Each submission runs as a uid of its own.
     pub separate_uid: bool,
+    /// Runs join an empty network namespace.
     pub network_namespace: bool,
+    /// Runs get private tmpfs mounts in a mount namespace of their own.
     pub mount_namespace_tmpfs: bool,
+    /// Runs join private IPC and UTS namespaces.
     pub ipc_uts_namespaces: bool,
+    /// A seccomp filter refuses the syscalls no judged runtime needs.
     pub seccomp: bool,
+    /// Runs cannot gain privileges through exec.
     pub no_new_privs: bool,
+    /// CPU, memory, file size, processes, open files, core and stack are limited.
     pub rlimits: bool,
+    /// Each run is a session and process group of its own, killed whole.
     pub process_group: bool,
+    /// The judge adopts orphans (child subreaper), so nothing escapes the clean-up.
     pub child_subreaper: bool,
+    /// The judge's own /proc files belong to root (not dumpable).
     pub undumpable_judge: bool,
 }
 
@@ -114,6 +128,7 @@ pub enum WorkDir {
 /// Resource limits of one run.
 #[derive(Debug, Clone)]
 pub struct RunLimits {
+    /// The wall-clock timeout.
     pub wall: Duration,
     /// RLIMIT_CPU backstop, in whole seconds (the exact CPU limit is checked from rusage).
     pub cpu_seconds: u64,
@@ -121,9 +136,11 @@ pub struct RunLimits {
     pub address_space: Option<u64>,
     /// RLIMIT_NPROC: processes and threads of the sandbox uid.
     pub processes: u64,
+    /// RLIMIT_NOFILE.
     pub open_files: u64,
     /// RLIMIT_FSIZE: the largest file the program may write.
     pub file_size: u64,
+    /// RLIMIT_STACK, in bytes.
     pub stack: u64,
     /// Per stream (stdout, stderr).
     pub output_bytes: usize,
@@ -133,36 +150,52 @@ pub struct RunLimits {
 pub struct Run<'a> {
     /// Absolute path of the executable (no PATH search).
     pub program: &'a Path,
+    /// The program and its arguments.
     pub args: Vec<OsString>,
     /// The whole environment of the program (nothing of the judge's is passed).
     pub env: Vec<(OsString, OsString)>,
+    /// Where the run's working directory is.
     pub work_dir: WorkDir,
+    /// What the program reads on stdin.
     pub stdin: &'a [u8],
+    /// The run's resource limits.
     pub limits: RunLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a program ended.
 pub enum Exit {
+    /// It exited with this status.
     Code(i32),
+    /// A signal killed it.
     Signal(i32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One of a program's output streams.
 pub enum Stream {
+    /// Standard output.
     Stdout,
+    /// Standard error.
     Stderr,
 }
 
 /// How a run went.
 #[derive(Debug, Clone)]
 pub struct RunResult {
+    /// How the program ended.
     pub exit: Exit,
+    /// What it wrote to stdout, up to the cap.
     pub stdout: Vec<u8>,
+    /// What it wrote to stderr, up to the cap.
     pub stderr: Vec<u8>,
     /// The stream that went over the output cap (the program was killed then).
     pub output_overflow: Option<Stream>,
+    /// Whether the wall-clock timeout killed it.
     pub timed_out: bool,
+    /// Wall-clock time of the run.
     pub wall: Duration,
+    /// CPU time (user + system) of the run, from wait4.
     pub cpu: Duration,
     /// Peak resident set from wait4. It includes the judge's own peak resident set: the child starts on the judge's
     /// memory (CLONE_VM) and at exec the kernel records that memory's high-water mark as the child's: see

@@ -9,6 +9,8 @@
 //!   reference).
 //! - Never logged: a [`Secret`] prints as `[redacted]`.
 
+#![warn(missing_docs)]
+
 pub use codecapsule_core::config::Secret;
 use codecapsule_core::config::{self, ConfigError};
 use std::sync::Mutex;
@@ -18,21 +20,43 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
+/// Why a secret could not be had.
 pub enum SecretError {
     #[error("secret `{id}` does not exist in Secrets Manager: create it, or fix the secret id")]
-    NotFound { id: String },
+    /// Secrets Manager has no such secret.
+    NotFound {
+        /// The secret's id or ARN.
+        id: String,
+    },
     #[error("secret `{id}` has no string value: store it as a SecretString")]
-    NotAString { id: String },
+    /// The secret is binary.
+    NotAString {
+        /// The secret's id or ARN.
+        id: String,
+    },
     #[error("secret `{id}` could not be fetched ({reason}); check the function's role (secretsmanager:GetSecretValue)")]
-    Unavailable { id: String, reason: String },
+    /// Secrets Manager could not be asked.
+    Unavailable {
+        /// The secret's id or ARN.
+        id: String,
+        /// What the service answered.
+        reason: String,
+    },
     #[error("environment variable {var} is not set: set it to the secret's value")]
-    MissingVariable { var: String },
+    /// The environment lacks the variable.
+    MissingVariable {
+        /// The environment variable.
+        var: String,
+    },
 }
 
 /// Where a secret comes from.
 pub enum SecretSource {
     /// An environment variable (Azure app setting, local runs).
-    Environment { var: String },
+    Environment {
+        /// The environment variable that holds it.
+        var: String,
+    },
     /// AWS Secrets Manager, cached for `ttl`.
     SecretsManager(SecretsManagerSecret),
 }
@@ -81,10 +105,12 @@ pub struct SecretsManagerSecret {
 }
 
 impl SecretsManagerSecret {
+    /// The secret `id`, cached for `ttl` once fetched.
     pub fn new(id: String, ttl: Duration) -> SecretsManagerSecret {
         SecretsManagerSecret { id, ttl, client: tokio::sync::OnceCell::new(), cached: Mutex::new(None) }
     }
 
+    /// The secret: cached while fresh, else fetched.
     pub async fn get(&self) -> Result<Secret, SecretError> {
         let fresh = self
             .cached
@@ -99,6 +125,7 @@ impl SecretsManagerSecret {
         }
     }
 
+    /// The secret fetched again (after a credential was refused), and cached.
     pub async fn refresh(&self) -> Result<Secret, SecretError> {
         let client = self
             .client

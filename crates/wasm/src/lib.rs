@@ -11,6 +11,8 @@
 //! - output: capped stdout/stderr that stop the program when full (see [`wasi`]);
 //! - imports: only `wasi_snapshot_preview1` functions; the WASI context is deterministic and has no files.
 
+#![warn(missing_docs)]
+
 pub mod runtimes;
 mod wasi;
 
@@ -52,6 +54,7 @@ pub fn wall_deadline(time_ms: u64) -> Duration {
 }
 
 #[derive(Debug, Default, Clone)]
+/// The judge of WebAssembly modules (wasm and wat): compiled once per submission, a fresh store per test.
 pub struct WasmJudge;
 
 impl Judge for WasmJudge {

@@ -15,9 +15,13 @@ use codecapsule_core::model::ErrorCode;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use std::net::SocketAddr;
 
+/// `RateLimit`: the bucket's remaining requests and seconds until it is whole.
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// `RateLimit-Policy`: the tier's quota per window.
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `X-Organization-Id`: the organization a user acts for.
 pub const ORGANIZATION_ID: HeaderName = HeaderName::from_static("x-organization-id");
+/// `X-Capsule-Id`: the capsule anonymous widget traffic is for.
 pub const CAPSULE_ID: HeaderName = HeaderName::from_static("x-capsule-id");
 
 /// `routes` behind the guard for `feature` (unchanged when the guard is off).

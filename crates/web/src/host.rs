@@ -25,6 +25,7 @@ use tracing_subscriber::EnvFilter;
 /// its functions ([`Deployment`]): [`Stateless`] for a function that keeps no state, `codecapsule_state::Stateful`
 /// (the guard and the store side by side) for one that does.
 pub struct Function<D> {
+    /// The function's name, as GET /api/health lists it.
     pub name: &'static str,
     /// `METHOD /path` of each route, as GET /api/health lists them (POST /api/judge included where it judges).
     pub routes: &'static [&'static str],
@@ -66,12 +67,22 @@ impl Deployment for Stateless {
 /// Where the binary is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Host {
+    /// AWS Lambda (the Runtime API).
     Lambda,
-    Azure { address: SocketAddr },
-    Local { address: SocketAddr },
+    /// An Azure Functions custom handler.
+    Azure {
+        /// 127.0.0.1 at FUNCTIONS_CUSTOMHANDLER_PORT.
+        address: SocketAddr,
+    },
+    /// A local HTTP server.
+    Local {
+        /// BIND_ADDR:PORT.
+        address: SocketAddr,
+    },
 }
 
 impl Host {
+    /// The host, from the environment.
     pub fn detect() -> Result<Host, ConfigError> {
         if config::read("AWS_LAMBDA_RUNTIME_API").is_some() {
             return Ok(Host::Lambda);
@@ -83,6 +94,7 @@ impl Host {
         Ok(Host::Local { address: config::local_address()? })
     }
 
+    /// The host's name in /api/health and the logs.
     pub fn name(self) -> &'static str {
         match self {
             Host::Lambda => "aws-lambda",
@@ -93,16 +105,27 @@ impl Host {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a function binary could not start or stopped serving.
 pub enum HostError {
     #[error(transparent)]
+    /// A setting is malformed.
     Config(#[from] ConfigError),
     #[error("cannot listen on {address}: {source}; set PORT (or BIND_ADDR) to a free address")]
-    Bind { address: SocketAddr, source: std::io::Error },
+    /// The address cannot be bound.
+    Bind {
+        /// The address asked for.
+        address: SocketAddr,
+        /// Why it could not be bound.
+        source: std::io::Error,
+    },
     #[error("the server stopped: {0}")]
+    /// The local or Azure server failed.
     Serve(std::io::Error),
     #[error("the Lambda runtime stopped: {0}")]
+    /// The Lambda runtime failed.
     Lambda(String),
     #[error("cannot start the async runtime: {0}")]
+    /// The async runtime could not be built.
     Runtime(std::io::Error),
 }
 

@@ -9,6 +9,7 @@ use codecapsule_core::access::{Feature, Guard};
 use codecapsule_core::judge::{Judges, limits};
 use codecapsule_core::model::{JudgeReport, JudgeRequest};
 
+/// POST /api/judge over `judges`, behind the guard (judging's bucket and kill switch).
 pub fn routes(judges: Judges, guard: &Guard) -> Router {
     let routes = Router::new().route("/api/judge", post(judge));
     guarded(routes, guard, Feature::Judging)

@@ -2,6 +2,8 @@
 //! request ids and access logs, CORS for the widget origins, panics and unknown routes as problem+json, and
 //! GET /api/health. Routes themselves come from each function as a plain axum `Router`.
 
+#![warn(missing_docs)]
+
 pub mod guard;
 pub mod host;
 mod json;
@@ -26,6 +28,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
+/// `X-Request-Id`: taken from the request when it has one, else made, and echoed on the answer.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The header the Azure Functions host puts on every request it proxies to a custom handler.
 pub const AZURE_INVOCATION_ID: HeaderName = HeaderName::from_static("x-azure-functions-invocationid");
@@ -33,9 +36,11 @@ pub const AZURE_INVOCATION_ID: HeaderName = HeaderName::from_static("x-azure-fun
 /// What GET /api/health says about the function(s) behind a router.
 #[derive(Debug, Clone, Serialize)]
 pub struct Health {
+    /// `ok` while the function serves.
     pub status: &'static str,
     /// The functions served: one in production, all of them in the local dev host.
     pub functions: Vec<String>,
+    /// The functions' version (the workspace's).
     pub version: &'static str,
     /// Which host adapter is running: aws-lambda, azure-functions or local.
     pub host: &'static str,

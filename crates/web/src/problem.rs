@@ -5,6 +5,7 @@ use codecapsule_core::model::ErrorCode;
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
+/// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// `{type, title, status, detail, code}` plus `field` where one field is at fault. `code` is the stable machine string
@@ -12,8 +13,11 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// `detail` says what happened and what to do about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
+    /// The HTTP status.
     pub status: u16,
+    /// The stable machine code.
     pub code: ErrorCode,
+    /// What happened and what to do about it.
     pub detail: String,
     /// The request field at fault, as a path like `tests[2].stdin`.
     pub field: Option<String>,
@@ -33,23 +37,28 @@ struct ProblemBody<'a> {
 }
 
 impl Problem {
+    /// A problem with `status`, `code` and `detail`.
     pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Problem {
         Problem { status: status.as_u16(), code, detail: detail.into(), field: None }
     }
 
+    /// Names the request field at fault.
     pub fn with_field(mut self, field: impl Into<String>) -> Problem {
         self.field = Some(field.into());
         self
     }
 
+    /// The status as http's type.
     pub fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    /// 404 for a path no route serves.
     pub fn not_found(path: &str) -> Problem {
         Problem::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no route for {path}; see GET /api/health"))
     }
 
+    /// 500: a bug of ours, never bad input.
     pub fn internal(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError, detail)
     }

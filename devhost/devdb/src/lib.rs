@@ -3,5 +3,7 @@
 //! - [`migrations`]: supabase/migrations and their rollbacks embedded, applied to that cluster (production applies
 //!   them with the Supabase CLI).
 
+#![warn(missing_docs)]
+
 pub mod local;
 pub mod migrations;

@@ -10,16 +10,25 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
+/// Why the local cluster could not be started.
 pub enum LocalPostgresError {
     #[error(
         "no PostgreSQL server binaries found (looked at PG_BIN, `pg_config --bindir`, /usr/lib/postgresql/*/bin): \
          install PostgreSQL (Debian: apt-get install postgresql), or set DATABASE_URL or SUPABASE_URL"
     )]
+    /// No initdb/pg_ctl on this machine.
     NoBinaries,
     #[error("running as root needs the `postgres` system user to own the cluster (PostgreSQL refuses root): {0}")]
+    /// As root, the cluster must run as the `postgres` user, and there is none.
     NoPostgresUser(String),
     #[error("{step} failed: {detail}")]
-    Step { step: &'static str, detail: String },
+    /// A step of setting the cluster up failed.
+    Step {
+        /// initdb, pg_ctl start, …
+        step: &'static str,
+        /// What the step printed.
+        detail: String,
+    },
 }
 
 /// A running cluster. Stopped (fast shutdown) when dropped; its directory stays unless it was made temporary.
@@ -79,6 +88,7 @@ impl LocalPostgres {
         Ok(cluster)
     }
 
+    /// The port the cluster listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -6,9 +6,13 @@ use tokio_postgres::Client;
 
 /// One migration: `version` is its timestamp, `name` the rest of its file name.
 pub struct Migration {
+    /// The timestamp that orders migrations (the file name's prefix).
     pub version: &'static str,
+    /// What the migration does (the rest of the file name).
     pub name: &'static str,
+    /// The SQL that applies it.
     pub up: &'static str,
+    /// The SQL that rolls it back.
     pub down: &'static str,
 }
 
@@ -46,14 +50,26 @@ pub fn all() -> Vec<Migration> {
 pub const SUPABASE_COMPAT_BOOTSTRAP: &str = include_str!("../../../supabase/local/bootstrap.sql");
 
 #[derive(Debug, thiserror::Error)]
+/// Why the migrations could not be applied or rolled back.
 pub enum MigrationError {
     #[error("migration {version}_{name} failed: {source}")]
-    Failed { version: &'static str, name: &'static str, source: tokio_postgres::Error },
+    /// A migration's SQL failed.
+    Failed {
+        /// The migration's version.
+        version: &'static str,
+        /// The migration's name.
+        name: &'static str,
+        /// PostgreSQL's error.
+        source: tokio_postgres::Error,
+    },
     #[error("cannot read the applied migrations (run the bootstrap or the Supabase CLI first): {0}")]
+    /// The ledger of applied migrations could not be read or written.
     Ledger(tokio_postgres::Error),
     #[error("cannot connect to the local PostgreSQL: {0}")]
+    /// The database could not be reached.
     Connect(tokio_postgres::Error),
     #[error("the Supabase compatibility bootstrap failed: {0}")]
+    /// The compatibility bootstrap failed.
     Bootstrap(tokio_postgres::Error),
 }
 

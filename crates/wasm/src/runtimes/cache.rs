@@ -27,6 +27,7 @@ struct CacheState {
 }
 
 impl RuntimePacks {
+    /// A cache over `source`, holding at most `cache_bytes` of estimated footprint.
     pub fn new(source: PackSource, cache_bytes: usize) -> RuntimePacks {
         RuntimePacks { source, cache_bytes, state: Mutex::default(), loading: tokio::sync::Mutex::new(()) }
     }
@@ -46,6 +47,7 @@ impl RuntimePacks {
         Ok(RuntimePacks::new(PackSource::from_env()?, usize::try_from(megabytes << 20).unwrap_or(usize::MAX)))
     }
 
+    /// Where the packs are read from.
     pub fn source(&self) -> &PackSource {
         &self.source
     }

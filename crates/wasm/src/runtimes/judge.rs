@@ -21,6 +21,7 @@ pub struct RuntimeJudge {
 }
 
 impl RuntimeJudge {
+    /// The judge over `packs`.
     pub fn new(packs: Arc<RuntimePacks>) -> RuntimeJudge {
         RuntimeJudge { packs }
     }

@@ -25,7 +25,9 @@ const MAX_RUNTIME_MODULE_BYTES: usize = 64 << 20;
 
 /// A runtime ready to judge: compiled once, snapshotted and calibrated.
 pub struct LoadedRuntime {
+    /// The pack's name in the store.
     pub pack: String,
+    /// The pack's manifest.
     pub manifest: Manifest,
     engine: Engine,
     module: Module,
@@ -40,8 +42,11 @@ pub struct LoadedRuntime {
 /// The runtime's own cost per test, measured at load on an empty program.
 #[derive(Debug, Clone, Copy)]
 pub struct Calibration {
+    /// Fuel an empty program burns.
     pub fuel: u64,
+    /// Time an empty program takes.
     pub time: Duration,
+    /// Linear memory an empty program uses.
     pub memory_bytes: usize,
 }
 
@@ -231,6 +236,7 @@ impl LoadedRuntime {
         run_test(&self.engine, &setup, |store, session| self.launch(store, session, &args))
     }
 
+    /// What answers report as `engine` for this runtime (wasmi, with the runtime and its start-up).
     pub fn engine_info(&self) -> EngineInfo {
         EngineInfo {
             name: "wasmi".to_string(),

@@ -39,20 +39,60 @@ pub const LANGUAGES: [Language; 3] = [Language::Python, Language::Javascript, La
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RuntimeError {
     #[error("no runtime pack serves {language}: {where_} has none (run `make packs`, or set RUNTIME_PACKS_DIR)")]
-    NoPack { language: Language, where_: String },
+    /// The index names no pack for the language.
+    NoPack {
+        /// The language asked for.
+        language: Language,
+        /// The packs store that was read.
+        where_: String,
+    },
     #[error("cannot read {key} from the packs store: {reason}")]
-    Fetch { key: String, reason: String },
+    /// An object of the store could not be read.
+    Fetch {
+        /// The object read.
+        key: String,
+        /// Why it could not be read.
+        reason: String,
+    },
     #[error("{key} is not a valid runtime manifest: {reason}")]
-    Manifest { key: String, reason: String },
+    /// A manifest or the index is malformed.
+    Manifest {
+        /// The manifest or index.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     #[error(
         "pack {pack} is refused: {module} has SHA-256 {actual}, its manifest says {expected}; the file was altered \
          or truncated: fetch the pack again (`make packs`)"
     )]
-    HashMismatch { pack: String, module: String, expected: String, actual: String },
+    /// The module is not the one its manifest names.
+    HashMismatch {
+        /// The pack.
+        pack: String,
+        /// The module's file name.
+        module: String,
+        /// The SHA-256 in the manifest.
+        expected: String,
+        /// The SHA-256 of the bytes read.
+        actual: String,
+    },
     #[error("pack {pack}: the module does not load: {reason}")]
-    Module { pack: String, reason: String },
+    /// wasmi refused the module.
+    Module {
+        /// The pack.
+        pack: String,
+        /// wasmi's reason.
+        reason: String,
+    },
     #[error("pack {pack}: the runtime does not start: {reason}")]
-    Start { pack: String, reason: String },
+    /// The runtime's warm-up or calibration run failed.
+    Start {
+        /// The pack.
+        pack: String,
+        /// How the start failed.
+        reason: String,
+    },
 }
 
 #[cfg(test)]

@@ -10,15 +10,19 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The language the pack serves (must match the index).
     pub language: String,
     /// The runtime's name and version, as answered in `engine.runtime`.
     pub runtime: String,
+    /// The runtime's version.
     pub version: String,
     /// The module's file name in the pack.
     pub module: String,
+    /// The module's SHA-256, hex.
     pub sha256: String,
     /// Where the module came from (registry package), for people.
     pub source: String,
+    /// How a program is run.
     pub launch: Launch,
     /// Fuel per millisecond of time limit: wasmi's fuel overcharges interpreters, so it is calibrated per runtime.
     pub fuel_per_ms: u64,
@@ -30,9 +34,17 @@ pub struct Manifest {
 pub enum Launch {
     /// A WASI command: `_start` with `args`, where `{source}` is the program. With `warm_up`, a snapshot is taken
     /// after running these arguments, which must end the program through `proc_exit(0)` (see [`snapshot`]).
-    Command { args: Vec<String>, warm_up: Option<Vec<String>> },
+    Command {
+        /// The arguments, one of them holding `{source}`.
+        args: Vec<String>,
+        /// The arguments of the warm-up run a snapshot is taken after.
+        warm_up: Option<Vec<String>>,
+    },
     /// QuickJS-NG's WASI reactor: `_initialize`, then `qjs_init_argv(argc, argv)` evaluates the program in `args`.
-    QuickjsReactor { args: Vec<String> },
+    QuickjsReactor {
+        /// The arguments, one of them holding `{source}`.
+        args: Vec<String>,
+    },
 }
 
 impl Launch {
@@ -46,7 +58,9 @@ impl Launch {
 /// Where packs are read from.
 #[derive(Debug, Clone)]
 pub enum PackSource {
+    /// A local directory (RUNTIME_PACKS_DIR).
     Directory(PathBuf),
+    /// A bucket's base URL (RUNTIME_PACKS_URL), read over HTTP(S).
     Url(String),
 }
 
