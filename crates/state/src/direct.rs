@@ -25,6 +25,7 @@ use tokio_postgres::types::{ToSql, Type};
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
+/// The direct transport: a pool of PostgreSQL connections over rustls.
 pub struct DirectStore {
     pool: Pool,
 }

@@ -12,6 +12,8 @@
 //! Also here: [`guard`], the guard's decisions over the state. The embedded migrations runner and the local
 //! PostgreSQL cluster of `make run` and the tests live in devhost/devdb, outside the production crates.
 
+#![warn(missing_docs)]
+
 pub mod direct;
 pub mod guard;
 pub mod rest;
@@ -30,6 +32,7 @@ use uuid::Uuid;
 /// One rate-limit decision (GCRA, `public.rate_limit_take`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateDecision {
+    /// Whether the request may go on.
     pub allowed: bool,
     /// How many more requests would be admitted right now.
     pub remaining: u32,
@@ -42,13 +45,21 @@ pub struct RateDecision {
 /// The emergency switches (`public.runtime_config`), read by every function and cached briefly.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RuntimeConfig {
+    /// A factor on every tier's allowance (emergency rate limiting below 1).
     pub rate_limit_multiplier: f64,
+    /// The free tier's requests a minute.
     pub free_per_minute: u32,
+    /// The pro tier's requests a minute.
     pub pro_per_minute: u32,
+    /// The b2b tier's requests a minute.
     pub b2b_per_minute: u32,
+    /// The generation kill switch.
     pub generation_enabled: bool,
+    /// The judging kill switch.
     pub judging_enabled: bool,
+    /// The ingestion kill switch.
     pub ingest_enabled: bool,
+    /// Why the operators switched something off.
     pub reason: Option<String>,
 }
 
@@ -83,25 +94,37 @@ impl RuntimeConfig {
 /// The organization behind a valid API key.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiKeyOwner {
+    /// The key's id.
     pub key_id: Uuid,
+    /// The organization that holds it.
     pub organization_id: Uuid,
+    /// That organization's tier.
     pub tier: Tier,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// Who may read a capsule.
 pub enum Visibility {
+    /// Listed and readable by anyone.
     Public,
+    /// Readable by anyone with its id, not listed.
     Unlisted,
+    /// Readable by its organization's members only.
     Private,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// Where a capsule is in its life.
 pub enum CapsuleStatus {
+    /// Saved, not yet proven.
     Draft,
+    /// Proven by validation.
     Validated,
+    /// Proven and published for readers.
     Published,
+    /// Generation could not prove it; kept for a person to look at.
     Quarantined,
 }
 
@@ -109,40 +132,78 @@ pub enum CapsuleStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct SavedCapsule {
     #[serde(rename = "saved_id")]
+    /// The capsule's id.
     pub id: Uuid,
     #[serde(rename = "saved_version")]
+    /// The version saved.
     pub version: i32,
 }
 
 /// What one LLM call or one judging adds to an organization's day in the usage ledger.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Usage {
+    /// LLM calls made.
     pub llm_calls: i32,
+    /// Prompt tokens billed.
     pub llm_prompt_tokens: i64,
+    /// Completion tokens billed.
     pub llm_completion_tokens: i64,
+    /// Their cost in US dollars.
     pub llm_cost_usd: f64,
+    /// Programs judged.
     pub judge_runs: i64,
+    /// CPU milliseconds of judging.
     pub judge_cpu_ms: i64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why a store call failed, whichever transport made it.
 pub enum StoreError {
     #[error("conflict: {message}")]
-    Conflict { message: String },
+    /// A unique key or a serialisation conflict.
+    Conflict {
+        /// The database's message.
+        message: String,
+    },
     #[error("not allowed: {message}")]
-    Forbidden { message: String },
+    /// Row-level security or a privilege refused it.
+    Forbidden {
+        /// The database's message.
+        message: String,
+    },
     #[error("not found: {message}")]
-    NotFound { message: String },
+    /// No such row, function or table.
+    NotFound {
+        /// The database's message.
+        message: String,
+    },
     #[error("the database refused the credentials ({message}): check SUPABASE_SERVICE_ROLE_KEY / the user's token")]
-    Unauthorized { message: String },
+    /// The credentials were refused.
+    Unauthorized {
+        /// The database's message.
+        message: String,
+    },
     #[error("the database API is rate limiting this function; retry later")]
+    /// The database API answered 429.
     RateLimited,
     #[error("invalid value: {message}")]
-    Invalid { message: String },
+    /// A value the database does not take.
+    Invalid {
+        /// The database's message.
+        message: String,
+    },
     #[error("the database is unreachable or failing ({message}); retry later")]
-    Unavailable { message: String },
+    /// The database is unreachable or failing.
+    Unavailable {
+        /// Why it is unreachable.
+        message: String,
+    },
     #[error("unexpected answer from the database: {message}")]
-    Protocol { message: String },
+    /// An answer the transport did not expect.
+    Protocol {
+        /// What was unexpected.
+        message: String,
+    },
 }
 
 /// At the HTTP edge, a failed store call is the state's outage: 503 `state_unavailable`, saying what failed.
@@ -181,11 +242,28 @@ pub enum StateConfig {
     /// DATABASE_URL: `postgres://user:password@host:port/db?sslmode=require` (Supabase: the transaction pooler,
     /// port 6543). DATABASE_CA_CERT: a PEM file of extra roots (Supabase's CA certificate). DATABASE_POOL_SIZE:
     /// connections per instance (default 2).
-    Direct { url: Secret, ca_cert: Option<std::path::PathBuf>, pool_size: usize },
+    Direct {
+        /// DATABASE_URL.
+        url: Secret,
+        /// DATABASE_CA_CERT.
+        ca_cert: Option<std::path::PathBuf>,
+        /// DATABASE_POOL_SIZE.
+        pool_size: usize,
+    },
     /// SUPABASE_URL with SUPABASE_ANON_KEY and SUPABASE_SERVICE_ROLE_KEY.
-    Rest { url: String, anon_key: Secret, service_key: Secret },
+    Rest {
+        /// SUPABASE_URL.
+        url: String,
+        /// SUPABASE_ANON_KEY.
+        anon_key: Secret,
+        /// SUPABASE_SERVICE_ROLE_KEY.
+        service_key: Secret,
+    },
     /// Neither: the functions run without state (no rate limits, no API keys); `missing` says what to set.
-    None { missing: &'static str },
+    None {
+        /// What to set.
+        missing: &'static str,
+    },
 }
 
 impl StateConfig {

@@ -20,6 +20,7 @@ use std::time::Duration;
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
+/// The REST transport: Supabase's PostgREST API over HTTPS.
 pub struct RestStore {
     http: reqwest::Client,
     /// `<SUPABASE_URL>/rest/v1`
@@ -42,6 +43,7 @@ struct PostgrestError {
 }
 
 impl RestStore {
+    /// A client of the project at `supabase_url`, with its anon and service-role keys.
     pub fn new(supabase_url: &str, anon_key: Secret, service_key: Secret) -> RestStore {
         let http = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)

@@ -14,8 +14,11 @@ use uuid::Uuid;
 /// A typed argument of an RPC call. The direct transport casts the text form to `sql_type`; the REST transport sends
 /// `value` in the JSON body.
 pub struct Arg {
+    /// The parameter's name in the SQL function.
     pub name: &'static str,
+    /// Its SQL type.
     pub sql_type: &'static str,
+    /// Its value.
     pub value: Value,
 }
 
@@ -36,15 +39,20 @@ pub enum Returns {
 
 /// A filter `column = value` on a table read.
 pub struct Filter {
+    /// The column.
     pub column: &'static str,
+    /// Its SQL type.
     pub sql_type: &'static str,
+    /// The value, as text.
     pub value: String,
 }
 
 /// The state, through whichever transport was configured.
 #[derive(Clone)]
 pub enum Store {
+    /// PostgreSQL directly.
     Direct(direct::DirectStore),
+    /// Supabase's REST API.
     Rest(rest::RestStore),
 }
 
@@ -214,7 +222,9 @@ impl Store {
 /// What one batch of events did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct IngestCounts {
+    /// Events stored for the first time.
     pub accepted: u64,
+    /// Events already stored (a retried batch).
     pub duplicates: u64,
 }
 
@@ -248,8 +258,11 @@ impl std::fmt::Display for RollupStatus {
 /// lock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollupOutcome {
+    /// Whether the rollup ran.
     pub outcome: RollupStatus,
+    /// New events rolled up.
     pub events: u64,
+    /// Hours recomputed.
     pub hours: u64,
 }
 
@@ -285,8 +298,11 @@ impl Store {
 /// An organization's LLM allowance today (`public.llm_allowance`).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct Allowance {
+    /// The organization's tier, which sets its allowance.
     pub tier: Tier,
+    /// What it spent on LLM calls today, in US dollars.
     pub spent_usd: f64,
+    /// Today's allowance, in US dollars.
     pub allowance_usd: f64,
 }
 

@@ -20,22 +20,31 @@ const JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
 const LEEWAY_SECONDS: u64 = 30;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why a bearer token was not accepted.
 pub enum AuthError {
     #[error("the bearer token is not a JWT: {0}")]
+    /// Not three base64url parts, or not JSON inside.
     Malformed(String),
     #[error("the token has expired: sign in again to get a fresh one")]
+    /// Past its `exp`.
     Expired,
     #[error("the token's signature does not verify")]
+    /// The signature does not verify with the project's keys.
     BadSignature,
     #[error("the token is not meant for this API (audience must be `{0}`)")]
+    /// The `aud` claim is not this API's.
     WrongAudience(String),
     #[error("the token was signed with algorithm {0}, which this deployment does not accept")]
+    /// Signed with an algorithm this deployment does not accept (`none` among them).
     AlgorithmNotAccepted(String),
     #[error("the token names signing key `{0}`, which the project's JWKS does not have")]
+    /// Its `kid` is not in the project's JWKS.
     UnknownKey(String),
     #[error("the token is invalid: {0}")]
+    /// Anything else the verifier refused (a missing subject, a non-user role).
     Invalid(String),
     #[error("the project's JWKS could not be fetched ({0}); retry later")]
+    /// The JWKS could not be fetched: the caller may retry.
     JwksUnavailable(String),
 }
 
@@ -51,6 +60,7 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
+    /// SUPABASE_JWT_SECRET, SUPABASE_JWKS_URL (else derived from SUPABASE_URL) and SUPABASE_JWT_AUDIENCE.
     pub fn from_env() -> Result<AuthConfig, ConfigError> {
         let jwks_url = config::read("SUPABASE_JWKS_URL").or_else(|| {
             config::read("SUPABASE_URL")
@@ -94,11 +104,13 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier with `config`; the JWKS is fetched on first use and cached.
     pub fn new(config: AuthConfig) -> Verifier {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
         Verifier { config, http, jwks: Mutex::new(None) }
     }
 
+    /// The settings it verifies with.
     pub fn config(&self) -> &AuthConfig {
         &self.config
     }
@@ -188,7 +200,9 @@ impl Verifier {
 /// An organization API key as presented: its public prefix and the SHA-256 (hex) of the whole key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
+    /// The key's public prefix, by which it is looked up.
     pub prefix: String,
+    /// The SHA-256 (hex) of the whole key, which is what the database keeps.
     pub hash: String,
 }
 
