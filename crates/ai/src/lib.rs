@@ -6,6 +6,8 @@
 //! - [`billing`]: what an organization may still spend on models today, and the ledger of every call;
 //! - [`objects`]: where capsules are published by content hash (a directory, or R2/S3 with the `s3` feature).
 
+#![warn(missing_docs)]
+
 pub mod billing;
 pub mod generation;
 pub mod llm;

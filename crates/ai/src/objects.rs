@@ -14,20 +14,39 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
+/// Where published capsules are written.
 pub enum ObjectStore {
+    /// A directory (OBJECTS_DIR), as `make run` serves it.
     Local {
+        /// The directory.
         root: PathBuf,
     },
     #[cfg(feature = "s3")]
+    /// A bucket of Cloudflare R2 (or S3).
     S3(s3::S3Store),
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a capsule could not be published.
 pub enum ObjectError {
     #[error("cannot write {path}: {source}; check OBJECTS_DIR")]
-    Write { path: String, source: std::io::Error },
+    /// A file could not be written.
+    Write {
+        /// The file.
+        path: String,
+        /// Why it could not be written.
+        source: std::io::Error,
+    },
     #[error("cannot store {key} in bucket {bucket}: {reason}; check OBJECTS_S3_* and the R2 keys")]
-    Upload { bucket: String, key: String, reason: String },
+    /// An object could not be uploaded.
+    Upload {
+        /// The bucket.
+        bucket: String,
+        /// The object's key.
+        key: String,
+        /// What S3 answered.
+        reason: String,
+    },
 }
 
 impl ObjectStore {
@@ -66,6 +85,7 @@ impl ObjectStore {
     }
 }
 
+/// The S3 backend (Cloudflare R2): the client is built on first use, with rustls on ring.
 #[cfg(feature = "s3")]
 pub mod s3 {
     use super::ObjectError;
@@ -75,14 +95,19 @@ pub mod s3 {
     /// A bucket reached through the S3 API.
     #[derive(Debug, Clone)]
     pub struct S3Store {
+        /// The bucket.
         pub bucket: String,
+        /// The S3 endpoint (R2's account endpoint); AWS's when absent.
         pub endpoint: Option<String>,
+        /// The signing region (`auto` for R2).
         pub region: String,
+        /// R2's access key id and secret; the environment's AWS credentials when absent.
         pub credentials: Option<(Secret, Secret)>,
         client: Arc<tokio::sync::OnceCell<aws_sdk_s3::Client>>,
     }
 
     impl S3Store {
+        /// A store of `bucket` at `endpoint`.
         pub fn new(
             bucket: String,
             endpoint: Option<String>,
@@ -92,6 +117,7 @@ pub mod s3 {
             S3Store { bucket, endpoint, region, credentials, client: Arc::new(tokio::sync::OnceCell::new()) }
         }
 
+        /// OBJECTS_S3_BUCKET and its settings, or `None` when unset.
         pub fn from_env() -> Result<Option<S3Store>, ConfigError> {
             let Some(bucket) = config::read("OBJECTS_S3_BUCKET") else { return Ok(None) };
             let endpoint = config::read("OBJECTS_S3_ENDPOINT");
@@ -168,6 +194,7 @@ pub mod s3 {
                 .await
         }
 
+        /// Writes `body` at `key`.
         pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), ObjectError> {
             self.client()
                 .await

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 impl<'a> Generator<'a> {
+    /// A generator over `llm` and `judges`, spending at most `budget`.
     pub fn new(llm: &'a LlmClient, judges: &'a Judges, budget: Budget) -> Generator<'a> {
         Generator {
             llm,

@@ -45,10 +45,15 @@ const STDERR_IN_PROMPT: usize = 1500;
 /// What one capsule may spend.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {
+    /// LLM calls.
     pub max_calls: u32,
+    /// Prompt and completion tokens together.
     pub max_tokens: u64,
+    /// Cost in US dollars.
     pub max_cost_usd: f64,
+    /// Repair rounds before the one regeneration.
     pub max_rounds: u32,
+    /// Wall time of the whole job.
     pub deadline: Duration,
 }
 
@@ -68,9 +73,12 @@ impl Default for Budget {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateRequest {
+    /// What the exercise is about, in the author's words (data, never instructions).
     pub prompt: String,
+    /// The capsule's language.
     pub language: String,
     #[serde(default = "default_difficulty")]
+    /// easy, medium or hard.
     pub difficulty: String,
 }
 
@@ -100,34 +108,52 @@ pub type Progress = Value;
 /// One LLM call as the caller records it (usage ledger) and the report lists it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {
+    /// What the call was for (spec, tests, solution, …).
     pub purpose: &'static str,
+    /// Prompt tokens billed.
     pub prompt_tokens: u64,
+    /// Completion tokens billed.
     pub completion_tokens: u64,
+    /// Its cost in US dollars.
     pub cost_usd: f64,
+    /// The model that answered.
     pub model: String,
+    /// Whether it came from a recorded transcript.
     pub replayed: bool,
 }
 
 /// A repair, with its reason, as the report records it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Repair {
+    /// The round it was made in.
     pub round: u32,
+    /// What was repaired (solution, test, starter, tests).
     pub artifact: &'static str,
+    /// Why, as the model or the engine put it.
     pub reason: String,
+    /// Whether the repair was kept.
     pub accepted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The repaired test, when a test was.
     pub test_id: Option<String>,
 }
 
 /// The outcome of a job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Generated {
+    /// How the job ended.
     pub status: GenerationStatus,
+    /// The capsule, solution included (it is the author's).
     pub capsule: Capsule,
+    /// Every repair tried.
     pub repairs: Vec<Repair>,
+    /// Rounds judged.
     pub rounds: u32,
+    /// Whether the draft was thrown away and generated again.
     pub regenerated: bool,
+    /// What is still wrong (quarantined capsules).
     pub problems: Vec<String>,
+    /// Every LLM call made.
     pub calls: Vec<Call>,
 }
 
@@ -158,20 +184,32 @@ impl std::fmt::Display for GenerationStatus {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
+/// Why a job stopped without a capsule.
 pub enum GenerationError {
     #[error("the LLM call for the {purpose} failed: {source}")]
-    Llm { purpose: &'static str, source: LlmError },
+    /// A model call failed.
+    Llm {
+        /// What the call was for.
+        purpose: &'static str,
+        /// The client's error.
+        source: LlmError,
+    },
     #[error("the capsule's budget is spent ({0}); nothing was saved")]
+    /// The budget (calls, tokens or cost) ran out.
     BudgetExhausted(String),
     #[error("the job's deadline passed ({0:?}); nothing was saved")]
+    /// The job's deadline passed.
     DeadlinePassed(Duration),
     #[error("the generated capsule cannot be judged: {0}")]
+    /// The capsule cannot be judged by this deployment's judges.
     Unjudgeable(String),
 }
 
 /// Reports every call and progress event as it happens (the generate function stores and streams them).
 pub trait Observer: Send {
+    /// An LLM call was made (for the usage ledger).
     fn call(&mut self, call: &Call);
+    /// The job moved on (NDJSON progress).
     fn progress(&mut self, event: Progress);
 }
 

@@ -37,19 +37,49 @@ pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 #[derive(Debug, Clone)]
 pub enum Provider {
     /// `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=…`, `api-key` header.
-    AzureDeployment { endpoint: String, deployment: String, api_version: String, key: Secret },
+    AzureDeployment {
+        /// AZURE_OPENAI_ENDPOINT.
+        endpoint: String,
+        /// AZURE_OPENAI_DEPLOYMENT.
+        deployment: String,
+        /// AZURE_OPENAI_API_VERSION.
+        api_version: String,
+        /// AZURE_OPENAI_KEY.
+        key: Secret,
+    },
     /// `{endpoint}/openai/v1/chat/completions`, `api-key` header, the deployment as `model`.
-    AzureV1 { endpoint: String, deployment: String, key: Secret },
+    AzureV1 {
+        /// AZURE_OPENAI_ENDPOINT.
+        endpoint: String,
+        /// AZURE_OPENAI_DEPLOYMENT.
+        deployment: String,
+        /// AZURE_OPENAI_KEY.
+        key: Secret,
+    },
     /// `{base_url}/chat/completions`, `Authorization: Bearer` when a key is set (local servers need none).
-    OpenAiCompatible { base_url: String, model: String, key: Option<Secret> },
+    OpenAiCompatible {
+        /// OPENAI_BASE_URL.
+        base_url: String,
+        /// OPENAI_MODEL.
+        model: String,
+        /// OPENAI_API_KEY, when the server needs one.
+        key: Option<Secret>,
+    },
     /// A recorded transcript, played in order; every completion says it was replayed.
-    Replay { transcript: std::path::PathBuf },
+    Replay {
+        /// LLM_REPLAY_FILE.
+        transcript: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]
+/// How to reach a model.
 pub struct LlmConfig {
+    /// Which provider, where.
     pub provider: Provider,
+    /// One call's timeout (LLM_TIMEOUT_SECONDS).
     pub timeout: Duration,
+    /// Prices per model.
     pub pricing: Pricing,
 }
 
@@ -127,6 +157,7 @@ impl LlmConfig {
 /// table does not know is priced at the table's most expensive rates: budgets err on the safe side.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pricing {
+    /// Model name → (prompt, completion) US dollars per million tokens.
     pub per_million: BTreeMap<String, (f64, f64)>,
 }
 
@@ -155,6 +186,7 @@ impl Pricing {
         Ok(Pricing { per_million: table })
     }
 
+    /// What `usage` of `model` costs, in US dollars.
     pub fn cost(&self, model: &str, usage: &TokenUsage) -> f64 {
         let rates = self
             .per_million
@@ -172,30 +204,42 @@ impl Pricing {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Tokens one call used.
 pub struct TokenUsage {
+    /// Prompt tokens.
     pub prompt_tokens: u64,
+    /// Completion tokens.
     pub completion_tokens: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// Who speaks in a message.
 pub enum Role {
+    /// The instructions.
     System,
+    /// The request (the user's words fenced as data).
     User,
+    /// The model's earlier answers.
     Assistant,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One message of a chat.
 pub struct Message {
+    /// Who speaks.
     pub role: Role,
+    /// What they say.
     pub content: String,
 }
 
 impl Message {
+    /// A system message.
     pub fn system(content: impl Into<String>) -> Message {
         Message { role: Role::System, content: content.into() }
     }
 
+    /// A user message.
     pub fn user(content: impl Into<String>) -> Message {
         Message { role: Role::User, content: content.into() }
     }
@@ -204,10 +248,13 @@ impl Message {
 /// One structured-output request.
 #[derive(Debug, Clone)]
 pub struct StructuredRequest {
+    /// The chat.
     pub messages: Vec<Message>,
     /// The schema's name (letters, digits, `_`, `-`), sent with it.
     pub schema_name: &'static str,
+    /// The JSON schema the answer must match (strict mode).
     pub schema: Value,
+    /// The answer's token cap.
     pub max_tokens: u32,
 }
 
@@ -216,41 +263,71 @@ pub struct StructuredRequest {
 pub struct Completion {
     /// The model's JSON, valid against the request's schema.
     pub content: Value,
+    /// Tokens used.
     pub usage: TokenUsage,
+    /// Cost in US dollars.
     pub cost_usd: f64,
+    /// The model that answered.
     pub model: String,
     /// True when it came from a recorded transcript, not a model.
     pub replayed: bool,
+    /// Attempts it took (retries included).
     pub attempts: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
+/// Why an LLM call failed. Only transient failures (429, 5xx, timeouts) are retried.
 pub enum LlmError {
     #[error("the schema `{0}` breaks strict mode's rules: {1}")]
+    /// A schema of ours breaks strict mode (a bug of ours).
     SchemaNotStrict(&'static str, String),
     #[error("the LLM endpoint refused the credentials (HTTP {0}): check AZURE_OPENAI_KEY / OPENAI_API_KEY")]
+    /// The key was refused.
     Unauthorized(u16),
     #[error(
         "the LLM endpoint has no such deployment or model (HTTP 404): check AZURE_OPENAI_DEPLOYMENT / OPENAI_MODEL"
     )]
+    /// The endpoint or deployment does not exist.
     NotFound,
     #[error("the LLM account's quota is exhausted (insufficient_quota): raise it or wait for the next period")]
+    /// The account's quota is spent.
     QuotaExhausted,
     #[error("the provider's content filter stopped the request or the answer")]
+    /// The provider's content filter stopped it.
     ContentFiltered,
     #[error("the model refused: {0}")]
+    /// The model refused.
     Refused(String),
     #[error("the answer was cut off at the token limit (finish_reason: length)")]
+    /// The answer hit the token cap.
     Truncated,
     #[error("the answer does not match the schema: {0}")]
+    /// The answer is not JSON of the schema.
     Malformed(String),
     #[error("the LLM endpoint rejected the request (HTTP {status}): {message}")]
-    Rejected { status: u16, message: String },
+    /// The request was refused (4xx), not retried.
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The provider's message.
+        message: String,
+    },
     #[error("the LLM endpoint is rate limiting after {attempts} attempts; retry later")]
-    RateLimited { attempts: u32 },
+    /// 429s outlasted every retry.
+    RateLimited {
+        /// Attempts made.
+        attempts: u32,
+    },
     #[error("the LLM endpoint failed after {attempts} attempts (last: {last})")]
-    Unavailable { attempts: u32, last: String },
+    /// 5xx or timeouts outlasted every retry.
+    Unavailable {
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
     #[error("the replay transcript cannot be used: {0}")]
+    /// The transcript is missing, malformed or used up.
     Replay(String),
 }
 
@@ -273,6 +350,7 @@ pub struct LlmClient {
 }
 
 impl LlmClient {
+    /// A client for `config` (its HTTP client built once).
     pub fn new(config: LlmConfig) -> Result<LlmClient, LlmError> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -286,6 +364,7 @@ impl LlmClient {
         Ok(LlmClient { config, http, replay })
     }
 
+    /// The model's name, as reports and provenance give it.
     pub fn model(&self) -> String {
         self.config.model()
     }

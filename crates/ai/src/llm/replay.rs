@@ -8,12 +8,14 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// A recorded transcript: the completions of one generation, answered in order.
 pub struct Transcript {
     responses: Vec<Value>,
     next: AtomicUsize,
 }
 
 impl Transcript {
+    /// The transcript at `path` (JSON lines).
     pub fn load(path: &Path) -> Result<Transcript, LlmError> {
         let text = std::fs::read_to_string(path).map_err(|err| {
             LlmError::Replay(format!("cannot read {} ({err}): check LLM_REPLAY_FILE", path.display()))
@@ -21,6 +23,7 @@ impl Transcript {
         Transcript::parse(&text).map_err(|reason| LlmError::Replay(format!("{}: {reason}", path.display())))
     }
 
+    /// A transcript from its JSON lines.
     pub fn parse(text: &str) -> Result<Transcript, String> {
         let mut responses = Vec::new();
         for (number, line) in text.lines().enumerate() {
