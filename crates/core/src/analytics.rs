@@ -33,7 +33,9 @@ pub mod codes {
     pub const EVENT_TOO_LARGE: &str = "event_too_large";
     /// The event is not a JSON object.
     pub const NOT_AN_OBJECT: &str = "not_an_object";
+    /// `event_id` is not a UUID.
     pub const INVALID_EVENT_ID: &str = "invalid_event_id";
+    /// `capsule_id` is not a UUID.
     pub const INVALID_CAPSULE_ID: &str = "invalid_capsule_id";
     /// `type` is missing or not one of view, run, submit, pass, fail, error.
     pub const UNKNOWN_TYPE: &str = "unknown_type";
@@ -51,12 +53,19 @@ pub mod codes {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// What a reader did in a widget.
 pub enum EventType {
+    /// The capsule was shown.
     View,
+    /// Run was pressed.
     Run,
+    /// Submit was pressed.
     Submit,
+    /// A submission was accepted.
     Pass,
+    /// A submission was not.
     Fail,
+    /// The widget failed.
     Error,
 }
 
@@ -64,37 +73,53 @@ pub enum EventType {
 /// never stored).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ValidEvent {
+    /// The widget's id for the event, which makes a retried batch idempotent.
     pub event_id: Uuid,
+    /// The capsule it is about.
     pub capsule_id: Uuid,
     #[serde(rename = "type")]
+    /// What happened.
     pub kind: EventType,
+    /// The widget's visitor id (hashed with the day's salt before it is stored).
     pub visitor_id: Option<String>,
+    /// The widget's session id.
     pub session_id: Option<String>,
+    /// When it happened, by the visitor's clock.
     pub ts: DateTime<Utc>,
+    /// How long a run took, in milliseconds.
     pub duration_ms: Option<i64>,
+    /// The capsule's language.
     pub language: Option<String>,
+    /// The widget's version.
     pub widget_version: Option<String>,
 }
 
 /// An event refused, by its index in the batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejected {
+    /// Its index in the batch.
     pub index: usize,
+    /// Why (a code of [`codes`]).
     pub code: &'static str,
 }
 
 /// The 202 answer of POST /api/events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestReport {
+    /// Events stored.
     pub accepted: u64,
+    /// Events already stored (a retried batch).
     pub duplicates: u64,
+    /// Events refused, each with its index and code.
     pub rejected: Vec<RejectedWire>,
 }
 
 /// [`Rejected`] as it travels (clients read it back as owned strings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedWire {
+    /// Its index in the batch.
     pub index: usize,
+    /// Why (a code of [`codes`]).
     pub code: String,
 }
 
@@ -102,20 +127,28 @@ pub struct RejectedWire {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BatchError {
     #[error("the body is not JSON ({0}), and no `events` array could be recovered from it")]
+    /// The body is not JSON.
     NotJson(String),
     #[error("the body must be a JSON object with an `events` array")]
+    /// The body has no `events` array.
     NoEventsArray,
     #[error("{count} events in one batch; send at most {MAX_EVENTS}")]
-    TooManyEvents { count: usize },
+    /// More events than a batch may hold.
+    TooManyEvents {
+        /// How many events the batch had.
+        count: usize,
+    },
 }
 
 /// Retention and the age limit it implies, from ANALYTICS_RETENTION_DAYS (2 to 3650, default 30).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnalyticsConfig {
+    /// ANALYTICS_RETENTION_DAYS: how long raw events are kept (the hourly stats are kept).
     pub retention_days: u32,
 }
 
 impl AnalyticsConfig {
+    /// ANALYTICS_RETENTION_DAYS, from 2 to 3650 days (default 90).
     pub fn from_env() -> Result<AnalyticsConfig, crate::config::ConfigError> {
         let Some(value) = crate::config::read("ANALYTICS_RETENTION_DAYS") else {
             return Ok(AnalyticsConfig::default());

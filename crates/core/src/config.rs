@@ -6,9 +6,18 @@ use http::HeaderValue;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 #[derive(Debug, thiserror::Error)]
+/// A setting that cannot be used.
 pub enum ConfigError {
     #[error("environment variable {var}={value:?} is invalid: {expected}")]
-    Invalid { var: &'static str, value: String, expected: String },
+    /// The variable is set to something unusable.
+    Invalid {
+        /// The environment variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should be.
+        expected: String,
+    },
 }
 
 /// A secret value. Debug and Display never show it; [`Secret::expose`] is the one way to read it.
@@ -16,10 +25,12 @@ pub enum ConfigError {
 pub struct Secret(String);
 
 impl Secret {
+    /// Keeps `value` secret.
     pub fn new(value: String) -> Secret {
         Secret(value)
     }
 
+    /// The value, for the one place that must use it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -40,7 +51,9 @@ impl std::fmt::Display for Secret {
 /// Which widget origins may call the functions from a browser.
 #[derive(Debug, Clone, Default)]
 pub struct HttpConfig {
+    /// CORS_ALLOWED_ORIGINS: the origins browsers may call from.
     pub cors_origins: Vec<HeaderValue>,
+    /// CORS_ALLOWED_ORIGINS=*: any origin (no credentials).
     pub cors_any_origin: bool,
 }
 
@@ -96,6 +109,7 @@ pub fn local_address() -> Result<SocketAddr, ConfigError> {
     Ok(SocketAddr::new(ip, port))
 }
 
+/// A TCP port from the variable `var` holding `value`.
 pub fn port(var: &'static str, value: &str) -> Result<u16, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError::Invalid {
         var,

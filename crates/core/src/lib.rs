@@ -8,6 +8,8 @@
 //! - [`access`]: who calls (actor, tier), what a route does, and the guard's port;
 //! - [`config`]: typed configuration from the environment.
 
+#![warn(missing_docs)]
+
 pub mod access;
 pub mod analytics;
 pub mod compare;

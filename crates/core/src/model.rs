@@ -12,17 +12,24 @@ pub struct JudgeRequest {
     /// Parsed later into [`Language`] so that an unknown name is a 422 `unsupported_language`, not a 400.
     pub language: String,
     #[serde(default)]
+    /// The program's text (every language but wasm).
     pub source: Option<String>,
     #[serde(default)]
+    /// A binary WebAssembly module, base64 (language wasm).
     pub module_base64: Option<String>,
     #[serde(default)]
+    /// How tests reach the program; a WASI command by default.
     pub entry: Option<Entry>,
+    /// The tests, at least one.
     pub tests: Vec<Test>,
     #[serde(default)]
+    /// The limits of each test; defaults where absent.
     pub limits: LimitsRequest,
     #[serde(default)]
+    /// How output is compared.
     pub compare: Compare,
     #[serde(default)]
+    /// Native or WebAssembly, for languages that have both.
     pub engine: Option<EngineChoice>,
 }
 
@@ -30,16 +37,24 @@ pub struct JudgeRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Language {
+    /// A binary WebAssembly module.
     Wasm,
+    /// WebAssembly text.
     Wat,
+    /// Python 3.
     Python,
+    /// Java.
     Java,
+    /// C#.
     Csharp,
+    /// JavaScript (QuickJS-NG).
     Javascript,
+    /// Ruby.
     Ruby,
 }
 
 impl Language {
+    /// Every language.
     pub const ALL: [Language; 7] = [
         Language::Wasm,
         Language::Wat,
@@ -50,6 +65,7 @@ impl Language {
         Language::Ruby,
     ];
 
+    /// The language's name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             Language::Wasm => "wasm",
@@ -62,6 +78,7 @@ impl Language {
         }
     }
 
+    /// The language named `name`, if it is one.
     pub fn parse(name: &str) -> Option<Language> {
         Language::ALL.into_iter().find(|language| language.as_str() == name)
     }
@@ -86,13 +103,19 @@ pub enum Entry {
     #[default]
     Wasi,
     /// Call one export with each test's `args` and compare its results with `expected_result`.
-    Function { export: String },
+    Function {
+        /// The export's name.
+        export: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
+/// Which engine judges a language that has both.
 pub enum EngineChoice {
+    /// A native process in the sandbox.
     Native,
+    /// WebAssembly in-process.
     Wasm,
 }
 
@@ -104,16 +127,22 @@ pub struct Test {
     #[serde(default)]
     pub id: Option<String>,
     #[serde(default)]
+    /// What the program reads (stdin tests).
     pub stdin: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What it must print (stdin tests).
     pub expected_stdout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The arguments (function tests).
     pub args: Option<Vec<serde_json::Number>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The values it must return (function tests).
     pub expected_result: Option<Vec<serde_json::Number>>,
     #[serde(default)]
+    /// Whether readers see only its verdict.
     pub hidden: bool,
     #[serde(default = "default_weight")]
+    /// Its share of the score (default 1).
     pub weight: f64,
 }
 
@@ -141,18 +170,24 @@ impl Test {
 #[serde(deny_unknown_fields)]
 pub struct LimitsRequest {
     #[serde(default)]
+    /// Milliseconds of CPU per test.
     pub time_ms: Option<u64>,
     #[serde(default)]
+    /// Megabytes of memory.
     pub memory_mb: Option<u64>,
     #[serde(default)]
+    /// Kilobytes of stdout and of stderr.
     pub output_kb: Option<u64>,
 }
 
 /// Limits as applied, reported back in every [`JudgeReport`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Limits {
+    /// Milliseconds of CPU per test.
     pub time_ms: u64,
+    /// Megabytes of memory.
     pub memory_mb: u64,
+    /// Kilobytes of stdout and of stderr.
     pub output_kb: u64,
 }
 
@@ -170,8 +205,10 @@ pub enum Compare {
     /// Tokens; where both tokens parse as numbers they are equal within `abs_tol` or `rel_tol`.
     Float {
         #[serde(default = "default_tolerance")]
+        /// The absolute tolerance.
         abs_tol: f64,
         #[serde(default = "default_tolerance")]
+        /// The relative tolerance.
         rel_tol: f64,
     },
     /// The same lines (trailing whitespace ignored) in any order, with the same multiplicities.
@@ -184,18 +221,28 @@ fn default_tolerance() -> f64 {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
+/// How a test (or a submission) ended.
 pub enum Verdict {
+    /// Every expectation met.
     Accepted,
+    /// The output or result is not the expected one.
     WrongAnswer,
+    /// Past the time limit.
     TimeLimitExceeded,
+    /// Past the memory limit.
     MemoryLimitExceeded,
+    /// Past the output limit.
     OutputLimitExceeded,
+    /// A crash, a trap or a non-zero exit.
     RuntimeError,
+    /// The program did not compile (or parse).
     CompilationError,
+    /// A bug of ours.
     InternalError,
 }
 
 impl Verdict {
+    /// The verdict's name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Accepted => "accepted",
@@ -219,36 +266,56 @@ impl std::fmt::Display for Verdict {
 /// The 200 answer of POST /api/judge.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct JudgeReport {
+    /// The worst verdict of the tests.
     pub verdict: Verdict,
+    /// Tests accepted.
     pub passed: usize,
+    /// Tests run.
     pub total: usize,
+    /// The weighted share accepted, from 0 to 1.
     pub score: f64,
+    /// The compilation.
     pub compile: CompileReport,
+    /// Each test's report.
     pub tests: Vec<TestReport>,
+    /// The engine that judged.
     pub engine: EngineInfo,
+    /// The limits applied.
     pub limits: Limits,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// How the compilation went.
 pub struct CompileReport {
+    /// Whether it compiled.
     pub ok: bool,
+    /// The compiler's output.
     pub output: String,
+    /// How long it took.
     pub time_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// How one test went.
 pub struct TestReport {
+    /// Its id.
     pub id: String,
+    /// Its verdict.
     pub verdict: Verdict,
+    /// The time it took.
     pub time_ms: f64,
     /// Peak memory: linear memory for WebAssembly, peak resident set for native programs.
     pub memory_kb: u64,
     /// Empty for hidden tests. At most [`crate::judge::limits::ECHO_MAX_BYTES`]; see `output_truncated`.
     pub stdout: String,
+    /// What it wrote to stderr (capped).
     pub stderr: String,
+    /// Its exit status, when it exited.
     pub exit_code: Option<i32>,
+    /// Why it got its verdict, in words.
     pub message: Option<String>,
     #[serde(default)]
+    /// Whether the test is hidden.
     pub hidden: bool,
     /// True when `stdout` or `stderr` above was cut for the response (the comparison always sees all of it).
     #[serde(default)]
@@ -263,8 +330,11 @@ pub struct TestReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// The engine that judged.
 pub struct EngineInfo {
+    /// wasmi, cpython, openjdk, mono, remote…
     pub name: String,
+    /// Its version.
     pub version: String,
     /// Native runtimes: the calibrated start-up CPU time subtracted from every test's time (see the codecapsule-native crate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -279,35 +349,51 @@ pub struct EngineInfo {
 #[serde(deny_unknown_fields)]
 pub struct Capsule {
     #[serde(default)]
+    /// Its id, once stored.
     pub id: Option<String>,
     #[serde(default)]
+    /// A URL-safe name.
     pub slug: Option<String>,
     #[serde(default = "default_version")]
+    /// Its version, from 1.
     pub version: u32,
+    /// The title.
     pub title: String,
     #[serde(default)]
+    /// The statement, in Markdown.
     pub description_md: String,
+    /// The language.
     pub language: String,
     #[serde(default)]
+    /// easy, medium or hard.
     pub difficulty: Option<String>,
     #[serde(default)]
+    /// Topic tags.
     pub tags: Vec<String>,
     #[serde(default)]
+    /// How tests reach the program.
     pub entry: Option<Entry>,
     /// Absent: validation reports `missing_starter` (a stored draft may not have one yet).
     #[serde(default)]
     pub starter: CapsuleCode,
+    /// The reference solution (never a reader's to see).
     pub solution: CapsuleCode,
+    /// The tests.
     pub tests: Vec<Test>,
     #[serde(default)]
+    /// The limits of each test.
     pub limits: LimitsRequest,
     #[serde(default)]
+    /// How output is compared.
     pub compare: Compare,
     #[serde(default)]
+    /// Hints, gentlest first.
     pub hints: Vec<String>,
     #[serde(default)]
+    /// The explanation shown after solving.
     pub explanation_md: String,
     #[serde(default)]
+    /// Where it came from: model, date, rounds, cost.
     pub provenance: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -320,8 +406,10 @@ fn default_version() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct CapsuleCode {
     #[serde(default)]
+    /// The program's text.
     pub source: Option<String>,
     #[serde(default)]
+    /// A binary WebAssembly module, base64.
     pub module_base64: Option<String>,
 }
 
@@ -346,17 +434,23 @@ impl Capsule {
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
     #[serde(default)]
+    /// The capsule itself.
     pub capsule: Option<Capsule>,
     #[serde(default)]
+    /// A stored capsule's id.
     pub capsule_id: Option<uuid::Uuid>,
 }
 
 /// The 200 answer of POST /api/validate.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ValidateReport {
+    /// Whether there is no problem.
     pub valid: bool,
+    /// The problems found.
     pub problems: Vec<CapsuleProblem>,
+    /// What validation ran.
     pub report: ValidationRuns,
+    /// The capsule validated (healed, when healing ran).
     pub capsule: Capsule,
     /// When AI is configured and the capsule was invalid: what healing did (status, rounds, repairs with their
     /// reasons, the problems it started from, LLM calls), or why it was skipped.
@@ -367,9 +461,12 @@ pub struct ValidateReport {
 /// One thing wrong with a capsule, with a stable code a client can act on.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CapsuleProblem {
+    /// What is wrong.
     pub code: CapsuleProblemCode,
+    /// In words, for the author.
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The test at fault, if one is.
     pub test_id: Option<String>,
 }
 
@@ -394,7 +491,9 @@ pub enum CapsuleProblemCode {
 /// What validation ran: the reference solution several times, then the starter code once.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ValidationRuns {
+    /// The reference solution's runs.
     pub solution_runs: Vec<JudgeReport>,
+    /// The starter's run, when there is a starter.
     pub starter_run: Option<JudgeReport>,
 }
 

@@ -17,8 +17,8 @@
 //!   run), private IPC and UTS namespaces, and a private mount namespace for the tmpfs.
 //!
 //! Files by job, one per facility: `detect` (what the host allows), `boxes` (a submission's directory and its runs),
-//! [`spawn`] (how a program starts), [`pipes`] (its standard streams), [`seccomp`] (the syscall filter), `reaper`
-//! (nothing outlives a run).
+//! `spawn` (how a program starts), `pipes` (its standard streams), `seccomp` (the syscall filter), `reaper` (nothing
+//! outlives a run).
 
 #![warn(missing_docs)]
 

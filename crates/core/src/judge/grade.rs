@@ -15,8 +15,11 @@ pub enum Termination {
     Returned(Vec<Value>),
     /// A trap, an uncaught exception, a signal: the message names it.
     Crashed(String),
+    /// Past its time limit (the message says which clock).
     TimeLimit(String),
+    /// Past its memory limit.
     MemoryLimit(String),
+    /// Past its output limit.
     OutputLimit(String),
     /// The judge itself failed; never the program's fault.
     Internal(String),
@@ -25,11 +28,17 @@ pub enum Termination {
 /// One test's run: how it ended plus what it printed and used.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// How it ended.
     pub termination: Termination,
+    /// What it wrote to stdout (capped).
     pub stdout: Vec<u8>,
+    /// What it wrote to stderr (capped).
     pub stderr: Vec<u8>,
+    /// The time it took, by the engine's clock.
     pub time_ms: f64,
+    /// Its peak memory.
     pub memory_kb: u64,
+    /// The fuel it burned (WebAssembly only).
     pub fuel: Option<u64>,
 }
 

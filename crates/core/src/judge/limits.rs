@@ -4,12 +4,15 @@ use crate::model::{Limits, LimitsRequest};
 
 /// Test time limit when the request gives none, and the largest a request may ask for (milliseconds).
 pub const DEFAULT_TIME_MS: u64 = 2_000;
+/// The longest time limit a test may ask for.
 pub const MAX_TIME_MS: u64 = 10_000;
 /// Memory limit when the request gives none, and the largest a request may ask for (MiB).
 pub const DEFAULT_MEMORY_MB: u64 = 256;
+/// The most memory a test may ask for.
 pub const MAX_MEMORY_MB: u64 = 1_024;
 /// Output limit per stream (stdout, stderr) when the request gives none, and the largest a request may ask for (KiB).
 pub const DEFAULT_OUTPUT_KB: u64 = 64;
+/// The most output a test may ask for.
 pub const MAX_OUTPUT_KB: u64 = 1_024;
 
 /// Tests per request: at least one, at most this many.
@@ -33,6 +36,7 @@ pub const REQUEST_BUDGET_MS: u64 = 20_000;
 /// Request bodies: 1 MiB for every route, except the judge routes that accept WebAssembly uploads: an 8 MiB module is
 /// 10.7 MiB in base64, so 12 MiB leaves room for the tests around it.
 pub const DEFAULT_BODY_BYTES: usize = 1 << 20;
+/// The largest body of POST /api/judge and /api/validate (a base64 module fits).
 pub const JUDGE_BODY_BYTES: usize = 12 << 20;
 
 /// Limits as applied: each asked value clamped into [1, maximum], each missing one the default.

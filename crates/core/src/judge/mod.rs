@@ -20,27 +20,73 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum JudgeError {
     #[error("language `{language}` is not supported; use one of: {supported}")]
-    UnknownLanguage { language: String, supported: String },
+    /// The language is not one of ours.
+    UnknownLanguage {
+        /// The language asked for.
+        language: String,
+        /// Every language there is.
+        supported: String,
+    },
     #[error("{language} is not judged by this function: {hint}")]
-    LanguageUnavailable { language: Language, hint: String },
+    /// No judge of this deployment runs the language.
+    LanguageUnavailable {
+        /// The language.
+        language: Language,
+        /// What runs where.
+        hint: String,
+    },
     #[error("`{field}` {reason}")]
-    InvalidField { field: String, reason: String },
+    /// A field of the request cannot be taken.
+    InvalidField {
+        /// The field's path.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     #[error("`tests` is empty: give at least one test")]
+    /// No tests.
     NoTests,
     #[error("`tests` has {count} tests; at most {max} are allowed per request", max = limits::MAX_TESTS)]
-    TooManyTests { count: usize },
+    /// Too many tests.
+    TooManyTests {
+        /// How many there were.
+        count: usize,
+    },
     #[error("`source` is {size} bytes; at most {max} bytes are allowed", max = limits::MAX_SOURCE_BYTES)]
-    SourceTooLarge { size: usize },
+    /// The source is too large.
+    SourceTooLarge {
+        /// Its size in bytes.
+        size: usize,
+    },
     #[error("`module_base64` is not valid base64 ({reason}); send the module's bytes in standard base64 with padding")]
-    InvalidBase64 { reason: String },
+    /// `module_base64` is not base64.
+    InvalidBase64 {
+        /// The decoder's reason.
+        reason: String,
+    },
     #[error("{0}")]
+    /// A test that cannot be run as given.
     InvalidTest(String),
     #[error("{reason}; try again later")]
-    Unavailable { language: Language, reason: String },
+    /// The judge of the language could not be reached or started.
+    Unavailable {
+        /// The language.
+        language: Language,
+        /// Why.
+        reason: String,
+    },
     /// A problem answered by a judge in another function, passed on as it came.
     #[error("{detail}")]
-    Remote { status: u16, code: String, detail: String },
+    Remote {
+        /// The remote judge's status.
+        status: u16,
+        /// Its code.
+        code: String,
+        /// Its detail.
+        detail: String,
+    },
     #[error("the judge failed: {0}")]
+    /// A bug of ours.
     Internal(String),
 }
 
@@ -129,14 +175,17 @@ pub struct Judges {
 }
 
 impl Judges {
+    /// The judges of `engines`, asked in order.
     pub fn new(engines: Vec<Arc<dyn Judge>>) -> Judges {
         Judges { engines }
     }
 
+    /// Whether there is no judge at all.
     pub fn is_empty(&self) -> bool {
         self.engines.is_empty()
     }
 
+    /// Every judge, in order.
     pub fn engines(&self) -> impl Iterator<Item = &Arc<dyn Judge>> {
         self.engines.iter()
     }

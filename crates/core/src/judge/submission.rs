@@ -7,15 +7,22 @@ use base64::Engine as _;
 /// A request that passed every check: known language, code present and within size, 1..=MAX_TESTS well-formed tests.
 #[derive(Debug, Clone)]
 pub struct Submission {
+    /// The language.
     pub language: Language,
+    /// The program.
     pub code: Code,
+    /// How a test reaches it (a program's stdin, or a function's arguments).
     pub entry: Entry,
+    /// The tests, each with an id.
     pub tests: Vec<TestCase>,
+    /// The limits, defaults filled in.
     pub limits: Limits,
+    /// How output is compared.
     pub compare: Compare,
 }
 
 #[derive(Debug, Clone)]
+/// The program as sent.
 pub enum Code {
     /// Text source: wat, python, java, csharp…
     Source(String),
@@ -24,10 +31,15 @@ pub enum Code {
 }
 
 #[derive(Debug, Clone)]
+/// A checked test.
 pub struct TestCase {
+    /// Its id (given, or `t<n>`).
     pub id: String,
+    /// What it feeds and expects.
     pub io: TestIo,
+    /// Whether the reader sees only its verdict.
     pub hidden: bool,
+    /// Its share of the score.
     pub weight: f64,
 }
 
@@ -35,9 +47,19 @@ pub struct TestCase {
 #[derive(Debug, Clone)]
 pub enum TestIo {
     /// A program reading stdin and writing stdout (WASI commands and native programs).
-    Stdio { stdin: String, expected_stdout: String },
+    Stdio {
+        /// What the program reads.
+        stdin: String,
+        /// What it must print.
+        expected_stdout: String,
+    },
     /// A function export called with `args`; the values are JSON numbers, typed against the export by the engine.
-    Call { args: Vec<serde_json::Number>, expected_result: Vec<serde_json::Number> },
+    Call {
+        /// The arguments.
+        args: Vec<serde_json::Number>,
+        /// The values it must return.
+        expected_result: Vec<serde_json::Number>,
+    },
 }
 
 impl Submission {

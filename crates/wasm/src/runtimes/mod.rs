@@ -15,8 +15,8 @@
 //! as `engine.startup_ms`, so a limit is the program's, not the interpreter's. A runtime that can be snapshotted
 //! (see [`snapshot`]) starts every test from its booted state.
 //!
-//! Files by job: [`packs`] (manifests and the packs store), [`launch`] (a loaded runtime and how a test starts on
-//! it), [`snapshot`] (a booted interpreter's memory), [`cache`] (the loaded runtimes of the process), [`judge`] (the
+//! Files by job: `packs` (manifests and the packs store), `launch` (a loaded runtime and how a test starts on it),
+//! `snapshot` (a booted interpreter's memory), `cache` (the loaded runtimes of the process), `judge` (the
 //! [`codecapsule_core::judge::Judge`] over them).
 
 mod cache;
