@@ -2,7 +2,7 @@
 //! so /api/judge and /api/health report the engine version that really runs.
 
 fn main() {
-    println!("cargo:rerun-if-changed=../Cargo.lock");
+    println!("cargo:rerun-if-changed=../../Cargo.lock");
     let lock = std::fs::read_to_string("../../Cargo.lock").unwrap_or_default();
     let version = lock
         .split("[[package]]")

@@ -9,7 +9,7 @@ use codecapsule_ai::generation::{Budget, Call, GenerateRequest, GenerationStatus
 use codecapsule_ai::llm::{LlmClient, LlmConfig, Pricing, Provider};
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_native::{NativeJudge, Runtime};
-use codecapsule_test_support::fake_llm::{FakeLlm, Scripted};
+use codecapsule_test_llm::{FakeLlm, Scripted};
 use codecapsule_wasm::WasmJudge;
 use serde_json::json;
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use codecapsule_ai::generation::{
 use codecapsule_ai::llm::{LlmClient, LlmConfig, LlmError, Pricing, Provider};
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_native::{NativeJudge, Runtime};
-use codecapsule_test_support::fake_llm::{FakeLlm, Scripted};
+use codecapsule_test_llm::{FakeLlm, Scripted};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 use codecapsule_ai::llm::replay::Transcript;
 use codecapsule_ai::llm::{Completion, LlmClient, LlmConfig, LlmError, Message, Pricing, Provider, StructuredRequest};
 use codecapsule_core::config::Secret;
-use codecapsule_test_support::fake_llm::{FakeLlm, Scripted};
+use codecapsule_test_llm::{FakeLlm, Scripted};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@ use codecapsule_ai::generation::Budget;
 use codecapsule_ai::objects::ObjectStore;
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_native::{NativeJudge, Runtime};
-use codecapsule_test_support::fake_llm::{FakeLlm, Scripted};
+use codecapsule_test_llm::{FakeLlm, Scripted};
 use codecapsule_test_support::postgres::{Fixture, TempPostgres};
 use generate::Generation;
 use serde_json::{Value, json};

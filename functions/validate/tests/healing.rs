@@ -4,7 +4,7 @@
 
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_native::{NativeJudge, Runtime};
-use codecapsule_test_support::fake_llm::{FakeLlm, Scripted};
+use codecapsule_test_llm::{FakeLlm, Scripted};
 use codecapsule_test_support::postgres::{Fixture, TempPostgres};
 use codecapsule_wasm::WasmJudge;
 use serde_json::{Value, json};

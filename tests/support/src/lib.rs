@@ -106,7 +106,6 @@ pub async fn serve(routes: axum::Router) -> String {
     format!("http://{}", bound.await.expect("the server's address"))
 }
 
-pub mod fake_llm;
 pub mod postgres;
 pub mod postgrest;
 
