@@ -1,6 +1,12 @@
-//! The HTTP conventions every function shares, applied once by [`service`]:
-//! request ids and access logs, CORS for the widget origins, panics and unknown routes as problem+json, and
-//! GET /api/health. Routes themselves come from each function as a plain axum `Router`.
+//! The HTTP edge every function shares.
+//!
+//! - this file: the conventions applied once by [`service`]: request ids and access logs, CORS for the widget
+//!   origins, panics and unknown routes as problem+json, and GET /api/health. Routes themselves come from each
+//!   function as a plain axum `Router`;
+//! - [`Problem`] (problem.rs) and the strict JSON extractors (json.rs);
+//! - [`guard`]: the guard's answers at the edge (who is calling, 401/403/429/503, the RateLimit headers);
+//! - [`judge`]: POST /api/judge, the same for every function that judges;
+//! - [`host`]: the adapters that run a function's router on AWS Lambda, as an Azure custom handler, or locally.
 
 #![warn(missing_docs)]
 
