@@ -65,9 +65,9 @@ impl RuntimePacks {
         let started = Instant::now();
         let fetched = FetchedPack::fetch(&self.source, language).await?;
         let built = tokio::task::spawn_blocking(move || LoadedRuntime::build(fetched)).await;
-        let runtime = Arc::new(built.map_err(|err| RuntimeError::Module {
-            pack: language.to_string(),
-            reason: format!("the loading thread stopped: {err}"),
+        let runtime = Arc::new(built.map_err(|err| {
+            tracing::error!(error = %err, %language, "a runtime's loading thread failed");
+            RuntimeError::LoadCrashed { language }
         })??);
         tracing::info!(
             pack = %runtime.pack,

@@ -93,6 +93,12 @@ pub enum RuntimeError {
         /// How the start failed.
         reason: String,
     },
+    #[error("loading the {language} runtime stopped unexpectedly; it has been logged, retry the request")]
+    /// The thread that compiled the runtime panicked.
+    LoadCrashed {
+        /// The language whose runtime was loading.
+        language: Language,
+    },
 }
 
 #[cfg(test)]
