@@ -1,5 +1,5 @@
-//! The object store of capsules: `capsules/<sha256 of the content>.json`, the public form of a capsule (never its
-//! solution), so that widgets and CDNs can fetch it by content hash.
+//! The object store of capsules: `capsules/<sha256 of the content>.json`, the reader's view of a capsule (never its
+//! solution or a hidden test's input and expectations), so that widgets and CDNs can fetch it by content hash.
 //!
 //! Backends: a local directory (OBJECTS_DIR, default .data/objects: the embedded default of `make run`), or, with the
 //! `s3` feature, Cloudflare R2 or any S3 through the S3 API: OBJECTS_S3_BUCKET, OBJECTS_S3_ENDPOINT
@@ -9,7 +9,8 @@
 //! start-up, with rustls on ring (no aws-config, no aws-lc-rs: the binary stays small).
 
 use codecapsule_core::config::{self, ConfigError};
-use codecapsule_core::model::{Capsule, CapsuleCode};
+use codecapsule_core::model::Capsule;
+use codecapsule_core::reader::ReaderCapsule;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
@@ -59,11 +60,10 @@ impl ObjectStore {
         Ok(ObjectStore::Local { root: config::read("OBJECTS_DIR").unwrap_or_else(|| ".data/objects".into()).into() })
     }
 
-    /// Stores the public form of `capsule` (solution removed) under its content hash; returns the key.
+    /// Stores the reader's view of `capsule` ([`ReaderCapsule::of`]: no solution, nothing of a hidden test but its id
+    /// and weight) under its content hash; returns the key.
     pub async fn put_capsule(&self, capsule: &Capsule) -> Result<String, ObjectError> {
-        let mut public = capsule.clone();
-        public.solution = CapsuleCode::default();
-        let body = serde_json::to_vec_pretty(&public).unwrap_or_default();
+        let body = serde_json::to_vec_pretty(&ReaderCapsule::of(capsule)).unwrap_or_default();
         let hash = format!("{:x}", Sha256::digest(&body));
         let key = format!("capsules/{hash}.json");
         match self {

@@ -19,7 +19,12 @@ async fn capsules_are_published_by_content_hash_without_their_solution() {
     let capsule: Capsule = serde_json::from_value(json!({
         "title": "Sum", "language": "python", "starter": {"source": "# TODO"},
         "solution": {"source": "print(sum(map(int, input().split())))"},
-        "tests": [{"stdin": "1 2\n", "expected_stdout": "3\n"}]
+        "tests": [
+            {"stdin": "1 2\n", "expected_stdout": "3\n"},
+            {"id": "secret", "stdin": "HIDDEN-STDIN-40 2\n", "expected_stdout": "HIDDEN-EXPECTED-42\n", "hidden": true},
+            {"id": "secret-call", "args": [7123457], "expected_result": [9876541], "hidden": true, "weight": 2}
+        ],
+        "explanation_md": "SOLVED-BY-SUMMING"
     }))
     .unwrap();
     let objects = ObjectStore::S3(store.clone());
@@ -31,7 +36,14 @@ async fn capsules_are_published_by_content_hash_without_their_solution() {
     assert_eq!(objects.put_capsule(&capsule).await.unwrap(), key, "the same content, the same key");
     let stored: serde_json::Value = serde_json::from_slice(&store.get(&key).await.unwrap()).unwrap();
     assert_eq!(stored["title"], "Sum");
-    assert!(!stored.to_string().contains("print(sum"), "the solution never reaches the object store: {stored}");
+    // The raw bytes, not a parse of them: no byte of a hidden test, the solution or the explanation.
+    let raw = String::from_utf8(store.get(&key).await.unwrap()).unwrap();
+    for secret in ["print(sum", "HIDDEN-STDIN", "HIDDEN-EXPECTED", "7123457", "9876541", "SOLVED-BY"] {
+        assert!(!raw.contains(secret), "{secret} reached the object store: {raw}");
+    }
+    assert_eq!(stored["tests"][1], json!({"id": "secret", "hidden": true, "weight": 1.0}));
+    assert_eq!(stored["tests"][2], json!({"id": "secret-call", "hidden": true, "weight": 2.0}));
+    assert_eq!(stored["tests"][0]["stdin"], "1 2\n", "visible tests are published whole");
 
     let missing = ObjectStore::S3(S3Store::new("no-such-bucket".into(), Some(endpoint), "us-east-1".into(), keys));
     let err = missing.put_capsule(&capsule).await.unwrap_err();

@@ -82,6 +82,17 @@ impl Feature {
     }
 }
 
+/// Who may call a route at all, before any bucket is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Callers with an identity (an API key or a user token): routes that run whatever the caller sends
+    /// (POST /api/judge, /api/validate, /api/run), so that nobody computes on our bill anonymously.
+    Identified,
+    /// Anyone, anonymous callers counted by their address (widget events; the routes of published capsules, which
+    /// check the capsule before they admit an anonymous caller).
+    Anyone,
+}
+
 /// How a request reached us, as the HTTP edge reads it.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
@@ -89,9 +100,8 @@ pub struct Caller {
     pub bearer: Option<String>,
     /// `X-Organization-Id`, for a user acting for one of their organizations.
     pub organization: Option<Uuid>,
-    /// `X-Capsule-Id`, for anonymous widget traffic.
-    pub capsule: Option<Uuid>,
-    /// The client's address (API Gateway's source IP, the proxy's forwarded address, or the peer).
+    /// The client's address as the platform vouches for it (API Gateway's source IP, the trusted proxy's
+    /// X-Forwarded-For entry, or the peer): anonymous callers share one bucket per address.
     pub ip: String,
 }
 

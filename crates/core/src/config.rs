@@ -48,23 +48,38 @@ impl std::fmt::Display for Secret {
     }
 }
 
-/// Which widget origins may call the functions from a browser.
+/// Proxies that TRUSTED_PROXY_HOPS may trust at most.
+pub const MAX_TRUSTED_PROXY_HOPS: usize = 5;
+
+/// The HTTP edge's settings: which widget origins may call from a browser, and which proxies are trusted.
 #[derive(Debug, Clone, Default)]
 pub struct HttpConfig {
     /// CORS_ALLOWED_ORIGINS: the origins browsers may call from.
     pub cors_origins: Vec<HeaderValue>,
     /// CORS_ALLOWED_ORIGINS=*: any origin (no credentials).
     pub cors_any_origin: bool,
+    /// TRUSTED_PROXY_HOPS: how many proxies in front of the server append to X-Forwarded-For (0 to 5). Unset: the
+    /// host's own (1 behind the Azure Functions host, else 0).
+    pub trusted_proxy_hops: Option<usize>,
 }
 
 impl HttpConfig {
     /// CORS_ALLOWED_ORIGINS: a comma-separated list of origins (`https://blog.example.com,http://localhost:3000`), or
     /// `*` for any. Unset: no cross-origin browser access.
     pub fn from_env() -> Result<HttpConfig, ConfigError> {
-        let Some(value) = read("CORS_ALLOWED_ORIGINS") else {
-            return Ok(HttpConfig::default());
+        let mut config = match read("CORS_ALLOWED_ORIGINS") {
+            Some(value) => parse_origins(&value)?,
+            None => HttpConfig::default(),
         };
-        parse_origins(&value)
+        if let Some(value) = read("TRUSTED_PROXY_HOPS") {
+            let hops = value.trim().parse().ok().filter(|hops| *hops <= MAX_TRUSTED_PROXY_HOPS);
+            config.trusted_proxy_hops = Some(hops.ok_or_else(|| ConfigError::Invalid {
+                var: "TRUSTED_PROXY_HOPS",
+                value: value.clone(),
+                expected: format!("a number of proxies from 0 to {MAX_TRUSTED_PROXY_HOPS}"),
+            })?);
+        }
+        Ok(config)
     }
 }
 
@@ -72,7 +87,7 @@ fn parse_origins(value: &str) -> Result<HttpConfig, ConfigError> {
     let invalid =
         |expected: String| ConfigError::Invalid { var: "CORS_ALLOWED_ORIGINS", value: value.to_string(), expected };
     if value.trim() == "*" {
-        return Ok(HttpConfig { cors_origins: Vec::new(), cors_any_origin: true });
+        return Ok(HttpConfig { cors_any_origin: true, ..HttpConfig::default() });
     }
     let mut origins = Vec::new();
     for origin in value.split(',').map(str::trim).filter(|origin| !origin.is_empty()) {
@@ -89,7 +104,7 @@ fn parse_origins(value: &str) -> Result<HttpConfig, ConfigError> {
                 .map_err(|_| invalid(format!("`{origin}` has characters a header cannot carry")))?,
         );
     }
-    Ok(HttpConfig { cors_origins: origins, cors_any_origin: false })
+    Ok(HttpConfig { cors_origins: origins, ..HttpConfig::default() })
 }
 
 /// Where a local server listens: BIND_ADDR (default 127.0.0.1) and PORT (default 8080).

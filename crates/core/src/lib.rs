@@ -4,6 +4,7 @@
 //! - [`model`]: the public contract, the request and answer bodies of every route;
 //! - [`compare`] and [`judge`]: the judging domain (a checked submission, the [`judge::Judge`] port, grading, limits);
 //! - [`validation`]: capsule validation over any [`judge::Judge`];
+//! - [`reader`]: what readers see of a capsule and of their submissions (never a hidden test), and run mode;
 //! - [`analytics`]: widget events, their per-event validation, retention;
 //! - [`access`]: who calls (actor, tier), what a route does, and the guard's port;
 //! - [`config`]: typed configuration from the environment.
@@ -16,4 +17,5 @@ pub mod compare;
 pub mod config;
 pub mod judge;
 pub mod model;
+pub mod reader;
 pub mod validation;

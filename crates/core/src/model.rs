@@ -532,8 +532,10 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// A bug of ours (500).
     InternalError,
-    /// A header (X-Organization-Id, X-Capsule-Id) or `?capsule_id=` is not a UUID (400).
+    /// A header (X-Organization-Id) is not a UUID (400).
     InvalidHeader,
+    /// The route runs the caller's code and the caller sent no identity (401).
+    AuthenticationRequired,
     /// The bearer token is not a valid user token (401).
     InvalidToken,
     /// The API key is unknown or revoked (401).
@@ -542,6 +544,10 @@ pub enum ErrorCode {
     AuthUnavailable,
     /// The user is not a member of X-Organization-Id (403).
     NotAMember,
+    /// The caller's role may not do this, e.g. a member who is not an admin saving a capsule (403).
+    Forbidden,
+    /// The write lost a race: the row changed since it was read (409).
+    Conflict,
     /// The operators switched the feature off (503).
     FeatureDisabled,
     /// The caller's bucket is empty (429).
@@ -560,7 +566,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidBase64,
         ErrorCode::BodyTooLarge,
@@ -578,10 +584,13 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::InternalError,
         ErrorCode::InvalidHeader,
+        ErrorCode::AuthenticationRequired,
         ErrorCode::InvalidToken,
         ErrorCode::InvalidApiKey,
         ErrorCode::AuthUnavailable,
         ErrorCode::NotAMember,
+        ErrorCode::Forbidden,
+        ErrorCode::Conflict,
         ErrorCode::FeatureDisabled,
         ErrorCode::RateLimited,
         ErrorCode::StateUnavailable,
@@ -611,10 +620,13 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::InternalError => "internal_error",
             ErrorCode::InvalidHeader => "invalid_header",
+            ErrorCode::AuthenticationRequired => "authentication_required",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InvalidApiKey => "invalid_api_key",
             ErrorCode::AuthUnavailable => "auth_unavailable",
             ErrorCode::NotAMember => "not_a_member",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::FeatureDisabled => "feature_disabled",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::StateUnavailable => "state_unavailable",

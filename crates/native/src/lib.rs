@@ -252,14 +252,15 @@ impl NativeJudge {
             Err(err) => Outcome::not_run(Termination::Internal(format!("the sandbox failed: {err}"))),
         };
         // An interpreter that parses the program as it starts (CPython) reports a syntax error on the first run, which
-        // therefore doubles as the syntax check: one interpreter start fewer per submission.
+        // therefore doubles as the syntax check when it is visible: one interpreter start fewer per submission.
         let mut first = None;
         if self.runtime.parses_at_start() {
-            let result = run(&submission.tests[0]);
+            let probe = submission.parse_probe();
+            let result = run(probe.as_ref().unwrap_or(&submission.tests[0]));
             if let Some(output) = result.as_ref().ok().and_then(|result| self.runtime.parse_failure(result)) {
                 return Ok(compilation_failed(submission, output, started.elapsed(), self.engine()));
             }
-            first = Some(outcome(result));
+            first = probe.is_none().then(|| outcome(result));
         }
         Ok(run_tests(submission, compile, self.engine(), |index, test: &TestCase| match first.take() {
             Some(first) if index == 0 => first,

@@ -139,6 +139,118 @@ pub struct SavedCapsule {
     pub version: i32,
 }
 
+/// What a submission reads first of a capsule: whether it may be judged, and which version's tests to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct CapsuleHead {
+    /// The capsule's id.
+    pub capsule_id: Uuid,
+    /// Its organization.
+    pub organization_id: Uuid,
+    /// Its current version.
+    pub version: i32,
+    /// Where it is in its life.
+    pub status: CapsuleStatus,
+    /// Who may read it.
+    pub visibility: Visibility,
+}
+
+impl CapsuleHead {
+    /// Whether readers outside its organization may see it, submit to it and run it: published, and public or
+    /// unlisted.
+    pub fn is_open_to_readers(&self) -> bool {
+        self.status == CapsuleStatus::Published && self.visibility != Visibility::Private
+    }
+}
+
+/// Who submitted a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitter {
+    /// A signed-in user.
+    User(Uuid),
+    /// An organization, through its API key.
+    ApiKey(Uuid),
+    /// An anonymous visitor: the widget's visitor id (or the client address), stored only as the analytics
+    /// pipeline's daily-salted hash.
+    Visitor(String),
+}
+
+/// A judged submission, to be stored.
+#[derive(Debug, Clone)]
+pub struct NewSubmission {
+    /// The capsule.
+    pub capsule_id: Uuid,
+    /// The version whose tests judged it.
+    pub capsule_version: i32,
+    /// The language.
+    pub language: codecapsule_core::model::Language,
+    /// The overall verdict.
+    pub verdict: codecapsule_core::model::Verdict,
+    /// The weighted score, 0 to 1.
+    pub score: f64,
+    /// Each test's id, verdict and weight.
+    pub tests: Vec<SubmittedTest>,
+    /// Who submitted it.
+    pub submitter: Submitter,
+}
+
+/// One test of a stored submission: what its submitter was shown of a hidden test, and no more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmittedTest {
+    /// The test's id.
+    pub id: String,
+    /// Its verdict.
+    pub verdict: codecapsule_core::model::Verdict,
+    /// Its weight.
+    pub weight: f64,
+}
+
+/// Where a stored submission ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct RecordedSubmission {
+    /// Its id.
+    pub submission_id: Uuid,
+    /// When it was stored.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A stored submission, as its submitter and the capsule's members read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionRecord {
+    /// Its id.
+    pub id: Uuid,
+    /// The capsule.
+    pub capsule_id: Uuid,
+    /// The version whose tests judged it.
+    pub capsule_version: i32,
+    /// The language.
+    pub language: String,
+    /// The overall verdict.
+    pub verdict: codecapsule_core::model::Verdict,
+    /// The weighted score.
+    pub score: f64,
+    /// Each test's id, verdict and weight.
+    pub tests: Vec<SubmittedTest>,
+    /// The submitting user, if a user submitted it.
+    pub user_id: Option<Uuid>,
+    /// The organization whose API key submitted it.
+    pub api_key_organization_id: Option<Uuid>,
+    /// An anonymous visitor's daily-salted hash.
+    pub visitor_hash: Option<String>,
+    /// When it was stored.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The capsule's organization.
+    pub organization_id: Uuid,
+}
+
+/// A stored capsule as its authors wrote it, with where it stands.
+#[derive(Debug, Clone)]
+pub struct StoredCapsule {
+    /// Its version, status and visibility.
+    pub head: CapsuleHead,
+    /// The capsule, hidden tests and solution included (its `id` and `version` filled in).
+    pub capsule: codecapsule_core::model::Capsule,
+}
+
 /// What one LLM call or one judging adds to an organization's day in the usage ledger.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Usage {
@@ -206,14 +318,17 @@ pub enum StoreError {
     },
 }
 
-/// At the HTTP edge, a failed store call is the state's outage: 503 `state_unavailable`, saying what failed.
+/// At the HTTP edge: what the caller did wrong as its 4xx (a refused write 403, a stale version 409, a value the
+/// database does not take 422), everything else the state's outage, 503 `state_unavailable`, saying what failed.
 impl From<StoreError> for codecapsule_web::Problem {
     fn from(err: StoreError) -> codecapsule_web::Problem {
-        codecapsule_web::Problem::new(
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::StateUnavailable,
-            err.to_string(),
-        )
+        let (status, code) = match &err {
+            StoreError::Forbidden { .. } => (http::StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            StoreError::Conflict { .. } => (http::StatusCode::CONFLICT, ErrorCode::Conflict),
+            StoreError::Invalid { .. } => (http::StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField),
+            _ => (http::StatusCode::SERVICE_UNAVAILABLE, ErrorCode::StateUnavailable),
+        };
+        codecapsule_web::Problem::new(status, code, err.to_string())
     }
 }
 

@@ -2,10 +2,12 @@
 //! (call an RPC function, read a table), so both transports run the same SQL with the same privileges.
 
 use crate::{
-    Actor, ApiKeyOwner, CapsuleStatus, RateDecision, RuntimeConfig, SavedCapsule, StoreError, Tier, Usage, Visibility,
-    direct, rest,
+    Actor, ApiKeyOwner, CapsuleHead, CapsuleStatus, NewSubmission, RateDecision, RecordedSubmission, RuntimeConfig,
+    SavedCapsule, StoreError, StoredCapsule, SubmissionRecord, Submitter, Tier, Usage, Visibility, direct, rest,
 };
 use codecapsule_core::config::Secret;
+use codecapsule_core::model::Capsule;
+use codecapsule_core::reader::ReaderCapsule;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -166,24 +168,117 @@ impl Store {
         decode(self.rpc(actor, "create_organization", &[arg("name", "text", name)], Returns::Scalar).await?)
     }
 
-    /// Creates or updates a capsule (the contract's Capsule JSON, solution included) as `actor`.
+    /// Creates or updates a capsule as `actor`: the authored capsule (solution included) goes to the private table,
+    /// its reader's view ([`ReaderCapsule::of`]) to the public row, so the public catalogue never holds a hidden test.
     pub async fn save_capsule(
         &self,
         actor: &Actor,
         organization_id: Uuid,
-        capsule: &Value,
+        capsule: &Capsule,
         visibility: Visibility,
         status: CapsuleStatus,
         expected_version: Option<i32>,
     ) -> Result<SavedCapsule, StoreError> {
+        let as_json = |value: Result<Value, serde_json::Error>| {
+            value.map_err(|err| StoreError::Protocol { message: format!("cannot write the capsule as JSON: {err}") })
+        };
         let args = [
             arg("organization_id", "uuid", organization_id.to_string()),
-            arg("capsule", "jsonb", capsule.clone()),
+            arg("capsule", "jsonb", as_json(serde_json::to_value(capsule))?),
+            arg("reader_view", "jsonb", as_json(serde_json::to_value(ReaderCapsule::of(capsule)))?),
             arg("visibility", "public.capsule_visibility", json!(visibility)),
             arg("status", "public.capsule_status", json!(status)),
             arg("expected_version", "integer", json!(expected_version)),
         ];
         one_row(self.rpc(actor, "save_capsule", &args, Returns::Rows).await?)
+    }
+
+    /// A capsule's version, status and visibility, if `actor` may see it: one index probe, so that a warm submission
+    /// finds the capsule's tests in its instance's cache by (id, version).
+    pub async fn capsule_head(&self, actor: &Actor, id: Uuid) -> Result<Option<CapsuleHead>, StoreError> {
+        let rows = self.rpc(actor, "capsule_head", &[arg("id", "uuid", id.to_string())], Returns::Rows).await?;
+        let mut heads: Vec<CapsuleHead> = decode(rows)?;
+        Ok(heads.pop())
+    }
+
+    /// A capsule as its authors wrote it, if `actor` may read it so (its organization's members; service_role, for
+    /// which the caller decides who may see what: [`CapsuleHead::is_open_to_readers`], the reader's view). None when
+    /// there is no such capsule or `actor` may see only its reader's view.
+    pub async fn authored_capsule(&self, actor: &Actor, id: Uuid) -> Result<Option<StoredCapsule>, StoreError> {
+        let Some(found) = self.capsule(actor, id).await?.filter(|found| found.get("solution").is_some()) else {
+            return Ok(None);
+        };
+        #[derive(Deserialize)]
+        struct Storage {
+            organization_id: Uuid,
+            version: i32,
+            status: CapsuleStatus,
+            visibility: Visibility,
+        }
+        let storage: Storage = decode(found.clone())?;
+        let mut contract = found;
+        if let Some(fields) = contract.as_object_mut() {
+            // The storage fields are not part of the contract's Capsule.
+            for storage in ["organization_id", "status", "visibility"] {
+                fields.remove(storage);
+            }
+            fields.insert("id".into(), json!(id.to_string()));
+        }
+        let capsule = serde_json::from_value(contract).map_err(|err| StoreError::Protocol {
+            message: format!("the stored capsule {id} is not a valid capsule: {err}"),
+        })?;
+        let head = CapsuleHead {
+            capsule_id: id,
+            organization_id: storage.organization_id,
+            version: storage.version,
+            status: storage.status,
+            visibility: storage.visibility,
+        };
+        Ok(Some(StoredCapsule { head, capsule }))
+    }
+
+    /// Stores a judged submission (as service_role) and returns its id and time.
+    pub async fn record_submission(&self, submission: &NewSubmission) -> Result<RecordedSubmission, StoreError> {
+        let (user, key_organization, visitor) = match &submission.submitter {
+            Submitter::User(user) => (Some(user.to_string()), None, None),
+            Submitter::ApiKey(organization) => (None, Some(organization.to_string()), None),
+            Submitter::Visitor(visitor) => (None, None, Some(visitor.clone())),
+        };
+        let args = [
+            arg("capsule_id", "uuid", submission.capsule_id.to_string()),
+            arg("capsule_version", "integer", submission.capsule_version),
+            arg("language", "text", submission.language.as_str()),
+            arg("verdict", "text", submission.verdict.as_str()),
+            arg("score", "double precision", submission.score),
+            arg("tests", "jsonb", json!(submission.tests)),
+            arg("user_id", "uuid", json!(user)),
+            arg("api_key_organization_id", "uuid", json!(key_organization)),
+            arg("visitor_id", "text", json!(visitor)),
+        ];
+        one_row(self.rpc(&Actor::Service, "record_submission", &args, Returns::Rows).await?)
+    }
+
+    /// A capsule's submissions as `actor` may see them (RLS), newest first; `before` continues below a submission.
+    pub async fn capsule_submissions(
+        &self,
+        actor: &Actor,
+        capsule_id: Uuid,
+        before: Option<Uuid>,
+        page_size: u32,
+    ) -> Result<Vec<SubmissionRecord>, StoreError> {
+        let args = [
+            arg("capsule_id", "uuid", capsule_id.to_string()),
+            arg("before", "uuid", json!(before.map(|id| id.to_string()))),
+            arg("page_size", "integer", page_size),
+        ];
+        decode(self.rpc(actor, "capsule_submissions", &args, Returns::Rows).await?)
+    }
+
+    /// One submission as `actor` may see it (RLS), or None.
+    pub async fn submission(&self, actor: &Actor, id: Uuid) -> Result<Option<SubmissionRecord>, StoreError> {
+        let rows = self.rpc(actor, "submission_by_id", &[arg("id", "uuid", id.to_string())], Returns::Rows).await?;
+        let mut found: Vec<SubmissionRecord> = decode(rows)?;
+        Ok(found.pop())
     }
 
     /// A capsule as `actor` may see it (with its solution only for its organization and service_role), or None.

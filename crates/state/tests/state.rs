@@ -3,12 +3,16 @@
 //! rate limiter's accuracy under concurrency.
 
 use codecapsule_core::config::Secret;
+use codecapsule_core::model::{Capsule, Language, Verdict};
 use codecapsule_devdb::migrations;
 use codecapsule_state::rest::RestStore;
-use codecapsule_state::{Actor, CapsuleStatus, StateConfig, Store, StoreError, Tier, Usage, Visibility};
+use codecapsule_state::{
+    Actor, CapsuleStatus, NewSubmission, StateConfig, Store, StoreError, SubmittedTest, Submitter, Tier, Usage,
+    Visibility,
+};
 use codecapsule_test_support::postgres::{Fixture, JWT_SECRET, TempPostgres, TestUser, anon_key, service_key};
 use codecapsule_test_support::postgrest::PostgrestServer;
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 fn direct_store(postgres: &TempPostgres, pool_size: usize) -> Store {
@@ -32,7 +36,7 @@ async fn migrations_apply_roll_back_and_apply_again() {
 
     assert_eq!(migrations::apply_all(&mut client).await.unwrap(), count);
     let created: i64 = client.query_one(tables, &[]).await.unwrap().get(0);
-    assert_eq!(created, 14, "the schema has its fourteen tables");
+    assert_eq!(created, 15, "the schema has its fifteen tables");
     assert_eq!(migrations::apply_all(&mut client).await.unwrap(), 0, "applying twice applies nothing");
 
     assert_eq!(migrations::roll_back_all(&mut client).await.unwrap(), count);
@@ -182,6 +186,24 @@ async fn row_level_security_matrix() {
         ))
         .await
         .unwrap();
+    // Submissions: two to A's public capsule (a member's and an outsider's), one anonymous, one to B's by its member.
+    client
+        .batch_execute(&format!(
+            "insert into public.submissions (capsule_id, capsule_version, organization_id, language, verdict, score, tests, user_id)
+               values ('{pa}', 1, '{oa}', 'python', 'accepted', 1, '[]', '{ma}'), ('{pa}', 1, '{oa}', 'python', 'wrong_answer', 0, '[]', '{out}'),
+                      ('{pb}', 1, '{ob}', 'python', 'accepted', 1, '[]', '{mb}');
+             insert into public.submissions (capsule_id, capsule_version, organization_id, language, verdict, score, tests, visitor_hash)
+               values ('{pa}', 1, '{oa}', 'python', 'accepted', 1, '[]', repeat('a', 64));",
+            pa = f.public_a, pb = f.public_b, oa = f.org_a, ob = f.org_b, ma = f.member_a.id, mb = f.member_b.id,
+            out = f.outsider.id
+        ))
+        .await
+        .unwrap();
+    let outsiders_submission: Uuid = client
+        .query_one("select id from public.submissions where user_id = $1", &[&f.outsider.id])
+        .await
+        .unwrap()
+        .get(0);
     let key_a: Uuid = client
         .query_one("select id from public.api_keys where organization_id = $1", &[&f.org_a])
         .await
@@ -201,7 +223,7 @@ async fn row_level_security_matrix() {
     let (outsider_id, member_a_id, owner_a_id) = (f.outsider.id, f.member_a.id, f.owner_a.id);
     let capsule_json = |org: Uuid, slug: &str| {
         format!(
-            "'{org}', '{{\"slug\": \"{slug}\", \"title\": \"t\", \"language\": \"python\", \"solution\": {{\"source\": \"x\"}}}}'"
+            "'{org}', '{{\"slug\": \"{slug}\", \"title\": \"t\", \"language\": \"python\", \"solution\": {{\"source\": \"x\"}}}}', '{{\"title\": \"t\"}}'"
         )
     };
 
@@ -467,6 +489,94 @@ async fn row_level_security_matrix() {
         ("rpc revoke", member_b, format!("select 1 where public.revoke_api_key('{key_a}')"), Ok(0)),
         ("rpc revoke", admin_a, format!("select 1 where public.revoke_api_key('{key_a}')"), Ok(1)),
         ("rpc helper", anon, "select * from private.organizations_of_caller()".into(), DENIED),
+        // submissions: a user reads their own; members read all to their capsules; nobody else's; anon none.
+        ("submissions read", anon, "select id from public.submissions".into(), DENIED),
+        ("submissions read", member_a, "select id from public.submissions".into(), Ok(3)),
+        ("submissions read", outsider, "select id from public.submissions".into(), Ok(1)),
+        ("submissions read", member_b, "select id from public.submissions".into(), Ok(1)),
+        (
+            "submissions read",
+            member_b,
+            format!("select id from public.submissions where capsule_id = '{public_a}'"),
+            Ok(0),
+        ),
+        ("submissions read", service, "select id from public.submissions".into(), Ok(4)),
+        (
+            "submissions write",
+            admin_a,
+            format!(
+                "insert into public.submissions (capsule_id, capsule_version, organization_id, language, verdict, score, tests) \
+                 values ('{public_a}', 1, '{org_a}', 'python', 'accepted', 1, '[]')"
+            ),
+            DENIED,
+        ),
+        ("submissions write", admin_a, "update public.submissions set score = 0".into(), DENIED),
+        ("submissions write", owner_a, "delete from public.submissions".into(), DENIED),
+        (
+            "rpc record submission",
+            admin_a,
+            format!(
+                "select * from public.record_submission('{public_a}', 1, 'python', 'accepted', 1, '[]', null, null, 'v')"
+            ),
+            DENIED,
+        ),
+        (
+            "rpc record submission",
+            service,
+            format!(
+                "select * from public.record_submission('{public_a}', 1, 'python', 'accepted', 1, '[]', null, null, 'v')"
+            ),
+            Ok(1),
+        ),
+        ("rpc list submissions", anon, format!("select * from public.capsule_submissions('{public_a}')"), DENIED),
+        ("rpc list submissions", member_a, format!("select * from public.capsule_submissions('{public_a}')"), Ok(3)),
+        ("rpc list submissions", member_b, format!("select * from public.capsule_submissions('{public_a}')"), Ok(0)),
+        ("rpc list submissions", outsider, format!("select * from public.capsule_submissions('{public_a}')"), Ok(1)),
+        (
+            "rpc one submission",
+            outsider,
+            format!("select * from public.submission_by_id('{outsiders_submission}')"),
+            Ok(1),
+        ),
+        (
+            "rpc one submission",
+            member_b,
+            format!("select * from public.submission_by_id('{outsiders_submission}')"),
+            Ok(0),
+        ),
+        // The public row of a capsule never takes a hidden test's body, whoever writes it.
+        (
+            "reader view only",
+            service,
+            format!(
+                "update public.capsules set content = '{{\"tests\": [{{\"hidden\": true, \"stdin\": \"x\"}}]}}' where id = '{public_a}'"
+            ),
+            Err("23514"),
+        ),
+        (
+            "hidden tests read",
+            anon,
+            format!("select 1 from public.capsules where id = '{public_a}' and content::text like '%HIDDEN%'"),
+            Ok(0),
+        ),
+        (
+            "hidden tests read",
+            anon,
+            format!("select 1 where public.capsule_by_id('{public_a}')::text like '%HIDDEN%'"),
+            Ok(0),
+        ),
+        (
+            "hidden tests read",
+            member_b,
+            format!("select 1 where public.capsule_by_id('{public_a}')::text like '%HIDDEN%'"),
+            Ok(0),
+        ),
+        (
+            "hidden tests read",
+            member_a,
+            format!("select 1 where public.capsule_by_id('{public_a}')::text like '%HIDDEN%'"),
+            Ok(1),
+        ),
     ];
     let mut failures = Vec::new();
     for (name, who, sql, expected) in &cases {
@@ -499,7 +609,12 @@ async fn data_access_suite(store: &Store, f: &Fixture, client: &tokio_postgres::
     assert_eq!(store.capsule(&Actor::Anonymous, Uuid::new_v4()).await.unwrap(), None);
 
     // Saving: admins only; versions move on; a stale version conflicts.
-    let capsule = json!({"slug": "new-one", "title": "New", "language": "python", "tests": [], "solution": {"source": "print(2)"}});
+    let capsule: Capsule = serde_json::from_value(json!({
+        "slug": "new-one", "title": "New", "language": "python", "solution": {"source": "print(2)"},
+        "tests": [{"stdin": "SAVED-HIDDEN-IN", "expected_stdout": "SAVED-HIDDEN-OUT", "hidden": true}],
+        "explanation_md": "SAVED-EXPLANATION"
+    }))
+    .unwrap();
     let refused =
         store.save_capsule(&member_a, f.org_a, &capsule, Visibility::Private, CapsuleStatus::Draft, None).await;
     assert!(matches!(refused, Err(StoreError::Forbidden { .. })), "{refused:?}");
@@ -518,7 +633,23 @@ async fn data_access_suite(store: &Store, f: &Fixture, client: &tokio_postgres::
     assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
     let read = store.capsule(&Actor::Anonymous, saved.id).await.unwrap().expect("published");
     assert_eq!((read["version"].clone(), read.get("solution")), (json!(2), None));
-    let invalid = json!({"slug": "Not A Slug", "title": "x", "language": "python"});
+    // Readers get the reader's view from the public row: nothing of the hidden test, no explanation.
+    let raw = read.to_string();
+    assert!(!raw.contains("SAVED-HIDDEN") && !raw.contains("SAVED-EXPLANATION"), "{raw}");
+    assert_eq!(read["tests"][0], json!({"id": "t1", "hidden": true, "weight": 1.0}));
+    let public_row: Value =
+        client.query_one("select content from public.capsules where id = $1", &[&saved.id]).await.unwrap().get(0);
+    assert!(!public_row.to_string().contains("SAVED-HIDDEN"), "the public row itself: {public_row}");
+    // Its authors get it whole, version and id filled in.
+    let authored = store.authored_capsule(&admin_a, saved.id).await.unwrap().expect("the authors read it whole");
+    assert_eq!(authored.capsule.tests[0].stdin, "SAVED-HIDDEN-IN");
+    assert_eq!((authored.head.version, authored.capsule.explanation_md.as_str()), (2, "SAVED-EXPLANATION"));
+    assert!(store.authored_capsule(&member_b, saved.id).await.unwrap().is_none(), "another organization");
+    assert!(store.authored_capsule(&Actor::Anonymous, saved.id).await.unwrap().is_none());
+    let head = store.capsule_head(&Actor::Service, saved.id).await.unwrap().unwrap();
+    assert_eq!((head.version, head.is_open_to_readers()), (2, true));
+    let mut invalid = capsule.clone();
+    invalid.slug = Some("Not A Slug".into());
     let invalid =
         store.save_capsule(&admin_a, f.org_a, &invalid, Visibility::Private, CapsuleStatus::Draft, None).await;
     assert!(matches!(invalid, Err(StoreError::Invalid { .. })), "{invalid:?}");
@@ -585,6 +716,55 @@ async fn data_access_suite(store: &Store, f: &Fixture, client: &tokio_postgres::
     assert_eq!(refused.remaining, 0);
     assert!(refused.retry_after.as_secs_f64() > 29.0 && refused.retry_after.as_secs_f64() <= 30.0, "{refused:?}");
     assert!(refused.reset_after.as_secs_f64() > 59.0 && refused.reset_after.as_secs_f64() <= 60.0, "{refused:?}");
+
+    // Submissions: recorded by the functions, read by their submitter and the capsule's members, paged newest first.
+    let submission = |submitter: Submitter, verdict: Verdict| NewSubmission {
+        capsule_id: f.public_a,
+        capsule_version: 1,
+        language: Language::Python,
+        verdict,
+        score: if verdict == Verdict::Accepted { 1.0 } else { 0.5 },
+        tests: vec![SubmittedTest { id: "h1".into(), verdict, weight: 1.0 }],
+        submitter,
+    };
+    let outsiders =
+        store.record_submission(&submission(Submitter::User(f.outsider.id), Verdict::Accepted)).await.unwrap();
+    let anonymous = submission(Submitter::Visitor("visitor-1".into()), Verdict::WrongAnswer);
+    let visitors = store.record_submission(&anonymous).await.unwrap();
+    let keys = store.record_submission(&submission(Submitter::ApiKey(f.org_a), Verdict::Accepted)).await.unwrap();
+    let all = store.capsule_submissions(&member_a, f.public_a, None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|row| row.id).collect::<Vec<_>>(),
+        vec![keys.submission_id, visitors.submission_id, outsiders.submission_id],
+        "members read every submission to their capsules, newest first"
+    );
+    let hash = all[1].visitor_hash.clone().expect("an anonymous submission keeps its visitor's hash");
+    assert!(hash.len() == 64 && !hash.contains("visitor-1"), "{hash}");
+    let page = store.capsule_submissions(&member_a, f.public_a, Some(all[0].id), 1).await.unwrap();
+    assert_eq!(page.iter().map(|row| row.id).collect::<Vec<_>>(), vec![visitors.submission_id], "the next page");
+    let own = store.capsule_submissions(&outsider, f.public_a, None, 10).await.unwrap();
+    assert_eq!(own.iter().map(|row| row.id).collect::<Vec<_>>(), vec![outsiders.submission_id], "a user's own");
+    assert!(store.capsule_submissions(&member_b, f.public_a, None, 10).await.unwrap().is_empty(), "another org");
+    let one = store.submission(&outsider, outsiders.submission_id).await.unwrap().expect("the submitter reads it");
+    assert_eq!((one.verdict, one.user_id, one.organization_id), (Verdict::Accepted, Some(f.outsider.id), f.org_a));
+    assert_eq!(store.submission(&member_b, outsiders.submission_id).await.unwrap(), None);
+    assert_eq!(store.submission(&outsider, visitors.submission_id).await.unwrap(), None);
+    let too_big = store.capsule_submissions(&member_a, f.public_a, None, 101).await;
+    assert!(matches!(too_big, Err(StoreError::Invalid { .. })), "{too_big:?}");
+
+    // The rollup counts them beside the widget's events: attempts, accepted, distinct solvers.
+    let rollup = client.query_one("select outcome from public.rollup_analytics()", &[]).await.unwrap();
+    assert_eq!(rollup.get::<_, String>(0), "done");
+    let stats = client
+        .query_one(
+            "select coalesce(sum(verified_attempts), 0)::int8, coalesce(sum(verified_accepted), 0)::int8, \
+                    coalesce(sum(verified_solvers), 0)::int8 \
+             from analytics.capsule_hourly_stats where capsule_id = $1",
+            &[&f.public_a],
+        )
+        .await
+        .unwrap();
+    assert_eq!((stats.get::<_, i64>(0), stats.get::<_, i64>(1), stats.get::<_, i64>(2)), (3, 2, 2));
 }
 
 #[tokio::test]

@@ -6,11 +6,12 @@
 //! seconds until the quota is whole again); on 429 also `Retry-After` in seconds.
 
 use super::Problem;
+use crate::client::ClientAddress;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use codecapsule_core::access::{Admission, Caller, Feature, Guard, GuardError, Limit};
+use codecapsule_core::access::{Admission, Audience, Caller, Feature, Guard, GuardError, Limit};
 use codecapsule_core::model::ErrorCode;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use std::net::SocketAddr;
@@ -21,43 +22,66 @@ pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 /// `X-Organization-Id`: the organization a user acts for.
 pub const ORGANIZATION_ID: HeaderName = HeaderName::from_static("x-organization-id");
-/// `X-Capsule-Id`: the capsule anonymous widget traffic is for.
-pub const CAPSULE_ID: HeaderName = HeaderName::from_static("x-capsule-id");
-
-/// `routes` behind the guard for `feature` (unchanged when the guard is off).
-pub fn guarded(routes: Router, guard: &Guard, feature: Feature) -> Router {
+/// `routes` behind the guard for `feature`, open to `audience` (unchanged when the guard is off: without state there
+/// is no identity to check).
+pub fn guarded(routes: Router, guard: &Guard, feature: Feature, audience: Audience) -> Router {
     if !guard.is_on() {
         return routes;
     }
     let guard = guard.clone();
-    routes.route_layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+    routes.route_layer(axum::middleware::from_fn(move |mut request: Request, next: Next| {
         let guard = guard.clone();
-        async move { admit(&guard, feature, request, next).await }
+        async move {
+            let caller = match caller_of(&request) {
+                Ok(caller) => caller,
+                Err(problem) => return problem.into_response(),
+            };
+            if audience == Audience::Identified && caller.bearer.is_none() {
+                return identity_required().into_response();
+            }
+            match guard.admit(feature, &caller).await {
+                Ok(admission) => {
+                    let limit = admission.limit;
+                    request.extensions_mut().insert::<Admission>(admission);
+                    with_limit_headers(next.run(request).await, limit)
+                }
+                Err(err) => refusal(err),
+            }
+        }
     }))
 }
 
-async fn admit(guard: &Guard, feature: Feature, mut request: Request, next: Next) -> Response {
-    let caller = match caller_of(&request) {
-        Ok(caller) => caller,
-        Err(problem) => return problem.into_response(),
-    };
-    match guard.admit(feature, &caller).await {
-        Ok(admission) => {
-            let limit = admission.limit;
-            request.extensions_mut().insert::<Admission>(admission);
-            let mut response = next.run(request).await;
-            if let Some(limit) = limit {
-                insert_limit_headers(response.headers_mut(), &limit);
-            }
-            response
-        }
-        Err(err) => refusal(err),
+/// The 401 of a route that runs whatever its caller sends, called without an identity.
+pub fn identity_required() -> Problem {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::AuthenticationRequired,
+        "this route runs the code you send, which needs an identity: send `Authorization: Bearer` with your \
+         organization's API key or a Supabase user token (readers without one submit to and run published capsules)",
+    )
+}
+
+/// Admits the caller of `parts` for `feature`, or answers why not: for handlers that must look at the request before
+/// anything is taken from a bucket (a published capsule's routes answer 404 for an unknown capsule for free).
+pub async fn admit(guard: &Guard, feature: Feature, caller: &Caller) -> Result<Admission, Response> {
+    guard.admit(feature, caller).await.map_err(refusal)
+}
+
+/// `response` with the RateLimit headers of `limit`, when the request drew from a bucket.
+pub fn with_limit_headers(mut response: Response, limit: Option<Limit>) -> Response {
+    if let Some(limit) = limit {
+        insert_limit_headers(response.headers_mut(), &limit);
     }
+    response
 }
 
 /// The caller as the request shows them.
-fn caller_of(request: &Request) -> Result<Caller, Problem> {
-    let headers = request.headers();
+pub fn caller_of<B>(request: &http::Request<B>) -> Result<Caller, Problem> {
+    caller_from(request.headers(), request.extensions())
+}
+
+/// The caller from a request's headers and extensions (what axum's `Parts` holds).
+pub fn caller_from(headers: &HeaderMap, extensions: &http::Extensions) -> Result<Caller, Problem> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -72,15 +96,15 @@ fn caller_of(request: &Request) -> Result<Caller, Problem> {
             "Authorization must be `Bearer <token>`: a Supabase user JWT or an organization API key",
         ));
     }
-    Ok(Caller {
-        bearer,
-        organization: uuid_header(headers, &ORGANIZATION_ID)?,
-        capsule: match uuid_header(headers, &CAPSULE_ID)? {
-            Some(capsule) => Some(capsule),
-            None => capsule_in_query(request)?,
-        },
-        ip: client_ip(request),
-    })
+    let ip = match extensions.get::<ClientAddress>() {
+        Some(ClientAddress(address)) => address.clone(),
+        // Served without the host adapter (a router under test): the peer.
+        None => extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip().to_string())
+            .unwrap_or_else(|| "unknown".into()),
+    };
+    Ok(Caller { bearer, organization: uuid_header(headers, &ORGANIZATION_ID)?, ip })
 }
 
 fn uuid_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<uuid::Uuid>, Problem> {
@@ -89,41 +113,6 @@ fn uuid_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<uuid::Uu
         Problem::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidHeader, format!("{name} must be a UUID"))
             .with_field(name.as_str())
     })
-}
-
-/// `?capsule_id=`: navigator.sendBeacon cannot set headers, but it can name the capsule in the URL.
-fn capsule_in_query(request: &Request) -> Result<Option<uuid::Uuid>, Problem> {
-    let Some(value) =
-        request.uri().query().and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("capsule_id=")))
-    else {
-        return Ok(None);
-    };
-    uuid::Uuid::parse_str(value).map(Some).map_err(|_| {
-        Problem::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidHeader, "the capsule_id query parameter must be a UUID")
-            .with_field("capsule_id")
-    })
-}
-
-/// API Gateway's source IP on Lambda; behind a proxy on this machine (the Azure Functions host), the first
-/// X-Forwarded-For address; else the TCP peer.
-fn client_ip(request: &Request) -> String {
-    if let Some(context) = request.extensions().get::<lambda_http::request::RequestContext>()
-        && let lambda_http::request::RequestContext::ApiGatewayV2(context) = context
-        && let Some(ip) = &context.http.source_ip
-    {
-        return ip.clone();
-    }
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(address)| address.ip());
-    if peer.is_none_or(|peer| peer.is_loopback())
-        && let Some(forwarded) = request.headers().get("x-forwarded-for").and_then(|value| value.to_str().ok())
-        && let Some(first) = forwarded.split(',').next().map(str::trim).filter(|first| !first.is_empty())
-    {
-        // Azure sends `address:port`; IPv6 in brackets. Only the address names the client.
-        let address =
-            first.parse::<SocketAddr>().map(|address| address.ip().to_string()).unwrap_or_else(|_| first.to_string());
-        return address.chars().take(64).collect();
-    }
-    peer.map(|peer| peer.to_string()).unwrap_or_else(|| "unknown".into())
 }
 
 fn insert_limit_headers(headers: &mut HeaderMap, limit: &Limit) {
@@ -172,4 +161,15 @@ fn refusal(err: GuardError) -> Response {
         }
     };
     (headers, problem).into_response()
+}
+
+/// The caller of a request, for handlers that admit it themselves ([`admit`]).
+pub struct CallerOf(pub Caller);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CallerOf {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, _state: &S) -> Result<CallerOf, Problem> {
+        caller_from(&parts.headers, &parts.extensions).map(CallerOf)
+    }
 }

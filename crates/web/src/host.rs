@@ -12,6 +12,7 @@
 
 use crate::{Health, service};
 use axum::Router;
+use axum::middleware::Next;
 use codecapsule_core::access::{Deployment, Guard};
 use codecapsule_core::config::{self, ConfigError, HttpConfig};
 use codecapsule_core::judge::{JudgeList, Judges};
@@ -205,6 +206,16 @@ pub fn app<D: Deployment>(
             paths.push(path.to_string());
         }
     }
+    // Every request carries its client's address, as the host vouches for it (the guard counts anonymous callers by it).
+    let hops = config.trusted_proxy_hops.unwrap_or(match host {
+        Host::Azure { .. } => 1,
+        Host::Lambda | Host::Local { .. } => 0,
+    });
+    routes = routes.layer(axum::middleware::from_fn(move |mut request: axum::extract::Request, next: Next| {
+        let address = crate::client::client_address(&request, hops);
+        request.extensions_mut().insert(address);
+        next.run(request)
+    }));
     let health = move || Health {
         status: "ok",
         functions: names.clone(),

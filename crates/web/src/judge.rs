@@ -5,14 +5,14 @@ use super::guard::guarded;
 use super::{BodyLimit, Json, Problem};
 use axum::routing::post;
 use axum::{Extension, Router};
-use codecapsule_core::access::{Feature, Guard};
+use codecapsule_core::access::{Audience, Feature, Guard};
 use codecapsule_core::judge::{Judges, limits};
 use codecapsule_core::model::{JudgeReport, JudgeRequest};
 
 /// POST /api/judge over `judges`, behind the guard (judging's bucket and kill switch).
 pub fn routes(judges: Judges, guard: &Guard) -> Router {
     let routes = Router::new().route("/api/judge", post(judge));
-    guarded(routes, guard, Feature::Judging)
+    guarded(routes, guard, Feature::Judging, Audience::Identified)
         .layer(Extension(BodyLimit(limits::JUDGE_BODY_BYTES)))
         .layer(Extension(judges))
 }

@@ -4,12 +4,14 @@
 //!   origins, panics and unknown routes as problem+json, and GET /api/health. Routes themselves come from each
 //!   function as a plain axum `Router`;
 //! - [`Problem`] (problem.rs) and the strict JSON extractors (json.rs);
+//! - [`client`]: the client's address as the platform vouches for it;
 //! - [`guard`]: the guard's answers at the edge (who is calling, 401/403/429/503, the RateLimit headers);
 //! - [`judge`]: POST /api/judge, the same for every function that judges;
 //! - [`host`]: the adapters that run a function's router on AWS Lambda, as an Azure custom handler, or locally.
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod guard;
 pub mod host;
 mod json;
@@ -100,13 +102,7 @@ fn cors(config: &HttpConfig) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            REQUEST_ID,
-            guard::ORGANIZATION_ID,
-            guard::CAPSULE_ID,
-        ])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID, guard::ORGANIZATION_ID])
         .expose_headers([REQUEST_ID, header::RETRY_AFTER, guard::RATELIMIT, guard::RATELIMIT_POLICY])
         .max_age(std::time::Duration::from_secs(600))
 }

@@ -42,6 +42,7 @@ pub fn all() -> Vec<Migration> {
         migration!("20261126090500_rate_limits"),
         migration!("20261126090600_analytics_pipeline"),
         migration!("20261126090700_generation"),
+        migration!("20261201090000_submissions"),
     ]
 }
 

@@ -3,14 +3,14 @@
 //! Widgets send batches (navigator.sendBeacon sends text/plain); the answer is 202 at once with what was kept:
 //! every event is checked on its own (codes in `codecapsule_core::analytics::codes`), the valid ones are stored in one round
 //! trip, a retried batch is a no-op (event ids), and the raw visitor id never reaches the table (hashed in SQL with the
-//! day's salt). Behind the guard: ingestion's bucket per client IP and capsule (`X-Capsule-Id`, or `capsule_id` in the
-//! query string, which sendBeacon can set), and its kill switch.
+//! day's salt). Behind the guard: ingestion's bucket per client address (anonymous widgets) or per organization, and
+//! its kill switch.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Router};
-use codecapsule_core::access::{Deployment, Feature};
+use codecapsule_core::access::{Audience, Deployment, Feature};
 use codecapsule_core::analytics::{self, AnalyticsConfig, BatchError, IngestReport, RejectedWire};
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::judge::Judges;
@@ -36,7 +36,7 @@ fn router(_judges: Judges, deployment: &Stateful) -> Result<Router, ConfigError>
     let config = AnalyticsConfig::from_env()?;
     let state = IngestState { store: deployment.store.clone(), config };
     let routes = Router::new().route("/api/events", post(ingest)).with_state(state);
-    Ok(guarded(routes, deployment.guard(), Feature::Ingest)
+    Ok(guarded(routes, deployment.guard(), Feature::Ingest, Audience::Anyone)
         .layer(Extension(BodyLimit(analytics::MAX_BATCH_BYTES)))
         .layer(Extension(AcceptTextPlain)))
 }

@@ -24,7 +24,7 @@ async fn serve(state: &StateConfig) -> String {
     let deployment = Stateful::new(state, AuthConfig::default(), Duration::from_secs(1)).unwrap();
     let http = HttpConfig {
         cors_origins: vec![http::HeaderValue::from_static("https://blog.example.com")],
-        cors_any_origin: false,
+        ..HttpConfig::default()
     };
     let local = Host::Local { address: ([127, 0, 0, 1], 0).into() };
     let app = host::app(&[analytics_ingest::FUNCTION], local, &http, &deployment).unwrap();

@@ -8,6 +8,11 @@
 //! own budget is the smaller of the per-capsule budget and what is left of the day's. A job that fails (a budget, the
 //! deadline, the model) saves nothing: the capsule row and its object are written only at the end, in that order.
 //! Generation needs an organization (an API key, or a member's JWT with X-Organization-Id), state and an LLM.
+//!
+//! POST /api/capsules ([`authoring`]) saves and publishes a capsule its organization wrote: it shares generation's
+//! judges, model (for healing) and object store.
+
+pub mod authoring;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -22,7 +27,7 @@ use codecapsule_ai::generation::{
 };
 use codecapsule_ai::llm::LlmClient;
 use codecapsule_ai::objects::ObjectStore;
-use codecapsule_core::access::{Admission, Deployment, Feature, Guard};
+use codecapsule_core::access::{Admission, Audience, Deployment, Feature, Guard};
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::judge::Judges;
 use codecapsule_core::model::ErrorCode;
@@ -30,7 +35,7 @@ use codecapsule_state::guard::Stateful;
 use codecapsule_state::{Actor, CapsuleStatus, Store, Visibility};
 use codecapsule_web::guard::guarded;
 use codecapsule_web::host;
-use codecapsule_web::{Json, Problem};
+use codecapsule_web::{BodyLimit, Json, Problem};
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -41,7 +46,7 @@ use uuid::Uuid;
 /// The function as its binary and the local dev host see it.
 pub const FUNCTION: host::Function<Stateful> = host::Function {
     name: "generate",
-    routes: &["POST /api/generate", "GET /api/generate/{job_id}"],
+    routes: &["POST /api/generate", "GET /api/generate/{job_id}", "POST /api/capsules"],
     judges: codecapsule_remote::wasm_and_remote_judges,
     router,
     scheduled: None,
@@ -78,11 +83,16 @@ fn router(judges: Judges, deployment: &Stateful) -> Result<Router, ConfigError> 
 
 /// The routes over a given setup (the tests build theirs).
 pub fn routes(generation: Generation, guard: &Guard) -> Router {
+    let authoring = Router::new().route("/api/capsules", post(authoring::save)).with_state(generation.clone());
     let routes = Router::new()
         .route("/api/generate", post(start))
         .route("/api/generate/{job_id}", get(status))
         .with_state(generation);
-    guarded(routes, guard, Feature::Generation)
+    // Saving a capsule runs it (judging's bucket and kill switch); generating one spends on models (generation's).
+    guarded(routes, guard, Feature::Generation, Audience::Identified).merge(
+        guarded(authoring, guard, Feature::Judging, Audience::Identified)
+            .layer(Extension(BodyLimit(codecapsule_core::judge::limits::JUDGE_BODY_BYTES))),
+    )
 }
 
 /// The setup a job needs, or the 4xx/503 that says what is missing.
@@ -291,10 +301,9 @@ impl Job {
             GenerationStatus::Quarantined => (CapsuleStatus::Quarantined, "quarantined"),
         };
         let saving = |err: String| ("save_failed", format!("the capsule could not be saved: {err}"));
-        let as_json = serde_json::to_value(&capsule).map_err(|err| saving(err.to_string()))?;
         let saved = self
             .store
-            .save_capsule(&Actor::Service, self.organization, &as_json, Visibility::Private, row_status, None)
+            .save_capsule(&Actor::Service, self.organization, &capsule, Visibility::Private, row_status, None)
             .await
             .map_err(|err| saving(err.to_string()))?;
         capsule.id = Some(saved.id.to_string());

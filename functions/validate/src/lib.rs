@@ -1,44 +1,54 @@
-//! The validate function: judges WebAssembly in-process (POST /api/judge) and validates capsules (POST /api/validate).
+//! The validate function: judges WebAssembly in-process (POST /api/judge), validates capsules (POST /api/validate),
+//! runs programs once on the caller's input (POST /api/run), and serves stored capsules to their readers: the
+//! reader's view, submissions judged against the stored tests, runs in a capsule's language ([`capsules`]).
 //!
 //! Handlers are thin: parse with the shared JSON extractor, await the judges (each engine runs its programs where it
 //! must), answer JSON or problem+json. Judging lives in `codecapsule_core::judge` and `codecapsule_wasm`, validation
-//! in `codecapsule_core::validation`.
+//! in `codecapsule_core::validation` (healing in `codecapsule_ai::healing`), what readers see in
+//! `codecapsule_core::reader`.
+
+pub mod capsules;
 
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
-use codecapsule_ai::billing::Billing;
-use codecapsule_ai::generation::{Budget, Call, Generated, GenerationError, Generator, Observer};
+use codecapsule_ai::healing::Healing;
 use codecapsule_ai::llm::LlmClient;
-use codecapsule_core::access::{Admission, Deployment, Feature, Guard};
+use codecapsule_core::access::{Admission, Audience, Deployment, Feature, Guard};
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::judge::{Judges, limits};
-use codecapsule_core::model::Capsule;
-use codecapsule_core::model::ErrorCode;
-use codecapsule_core::model::{ValidateReport, ValidateRequest};
-use codecapsule_core::validation;
+use codecapsule_core::model::{Capsule, ErrorCode, ValidateReport, ValidateRequest};
+use codecapsule_core::reader::{RunReport, RunRequest};
 use codecapsule_state::Store;
 use codecapsule_state::guard::Stateful;
 use codecapsule_web::guard::guarded;
 use codecapsule_web::host;
 use codecapsule_web::{BodyLimit, Json, Problem};
-use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The function as its binary and the local dev host see it.
 pub const FUNCTION: host::Function<Stateful> = host::Function {
     name: "validate",
-    routes: &["POST /api/judge", "POST /api/validate"],
+    routes: &[
+        "POST /api/judge",
+        "POST /api/validate",
+        "POST /api/run",
+        "GET /api/capsules/{id}",
+        "POST /api/capsules/{id}/submissions",
+        "GET /api/capsules/{id}/submissions",
+        "POST /api/capsules/{id}/run",
+        "GET /api/submissions/{id}",
+    ],
     judges: codecapsule_remote::wasm_and_remote_judges,
     router,
     scheduled: None,
     response_streaming: false,
 };
 
-/// POST /api/validate, validating with every judge of the deployment, with the body limit of WebAssembly uploads;
-/// behind the guard (judging's bucket and kill switch). With an LLM configured, invalid capsules are healed.
+/// The routes over every judge of the deployment, with the body limit of WebAssembly uploads. POST /api/validate and
+/// POST /api/run are behind the guard for callers with an identity (judging's bucket and kill switch); the capsule
+/// routes admit their callers themselves ([`capsules`]). With an LLM configured, invalid capsules are healed.
 pub fn router(judges: Judges, deployment: &Stateful) -> Result<Router, ConfigError> {
     let llm = codecapsule_ai::llm::client_from_env()?.map(Arc::new);
     Ok(routes(judges, deployment.guard(), deployment.store.clone(), llm))
@@ -46,39 +56,55 @@ pub fn router(judges: Judges, deployment: &Stateful) -> Result<Router, ConfigErr
 
 /// The routes with a given store and LLM (the tests bring theirs).
 pub fn routes(judges: Judges, guard: &Guard, store: Option<Store>, llm: Option<Arc<LlmClient>>) -> Router {
-    let state = ValidateState { judges, healing: Healing { llm, store } };
-    let routes = Router::new().route("/api/validate", post(validate_capsule)).with_state(state);
-    guarded(routes, guard, Feature::Judging).layer(Extension(BodyLimit(limits::JUDGE_BODY_BYTES)))
+    let state = AppState {
+        judges,
+        healing: Healing { llm, store: store.clone() },
+        store,
+        guard: guard.clone(),
+        capsules: Arc::new(capsules::CapsuleCache::default()),
+    };
+    let identified = Router::new()
+        .route("/api/validate", post(validate_capsule))
+        .route("/api/run", post(run))
+        .with_state(state.clone());
+    let readers = Router::new()
+        .route("/api/capsules/{id}", get(capsules::read))
+        .route("/api/capsules/{id}/submissions", post(capsules::submit).get(capsules::list))
+        .route("/api/capsules/{id}/run", post(capsules::run))
+        .route("/api/submissions/{id}", get(capsules::one))
+        .with_state(state);
+    guarded(identified, guard, Feature::Judging, Audience::Identified)
+        .merge(readers)
+        .layer(Extension(BodyLimit(limits::JUDGE_BODY_BYTES)))
 }
 
-/// What POST /api/validate's handler is given.
+/// What the handlers are given.
 #[derive(Clone)]
-struct ValidateState {
+pub struct AppState {
     judges: Judges,
     healing: Healing,
+    store: Option<Store>,
+    guard: Guard,
+    capsules: Arc<capsules::CapsuleCache>,
 }
 
-impl FromRef<ValidateState> for Judges {
-    fn from_ref(state: &ValidateState) -> Judges {
+impl FromRef<AppState> for Judges {
+    fn from_ref(state: &AppState) -> Judges {
         state.judges.clone()
     }
 }
 
-impl FromRef<ValidateState> for Healing {
-    fn from_ref(state: &ValidateState) -> Healing {
+impl FromRef<AppState> for Healing {
+    fn from_ref(state: &AppState) -> Healing {
         state.healing.clone()
     }
 }
 
-/// What healing needs: a model, and the state that bills it.
-#[derive(Clone)]
-struct Healing {
-    llm: Option<Arc<LlmClient>>,
-    store: Option<Store>,
+/// POST /api/run: one run of the caller's program on their own input.
+async fn run(State(judges): State<Judges>, Json(request): Json<RunRequest>) -> Result<axum::Json<RunReport>, Problem> {
+    let report = judges.prepare(request.judge_request())?.judge().await?;
+    RunReport::of(report).map(axum::Json).map_err(|err| Problem::internal(err.to_string()))
 }
-
-/// Healing within API Gateway's 30 s: the job's own deadline.
-const HEALING_DEADLINE: Duration = Duration::from_secs(25);
 
 async fn validate_capsule(
     State(judges): State<Judges>,
@@ -99,27 +125,7 @@ async fn validate_capsule(
             .with_field("capsule"));
         }
     };
-    let mut report = validation::validate(capsule.clone(), &judges).await?;
-    let Some(llm) = healing.llm.clone() else {
-        return Ok(axum::Json(report));
-    };
-    if report.valid {
-        return Ok(axum::Json(report));
-    }
-    let outcome = heal(&healing, &llm, &judges, &capsule, admission).await;
-    match outcome {
-        Err(reason) => report.healing = Some(json!({"status": "skipped", "reason": reason})),
-        Ok(Err(err)) => report.healing = Some(json!({"status": "failed", "error": err.to_string()})),
-        Ok(Ok(generated)) => {
-            let before = report.problems.clone();
-            report = validation::validate(generated.capsule.clone(), &judges).await?;
-            report.healing = Some(json!({
-                "status": generated.status, "rounds": generated.rounds, "repairs": generated.repairs,
-                "problems_before": before, "problems_left": generated.problems, "calls": generated.calls,
-            }));
-        }
-    }
-    Ok(axum::Json(report))
+    Ok(axum::Json(healing.validate(capsule, &judges, admission.and_then(|admission| admission.organization)).await?))
 }
 
 /// A stored capsule as the caller may see it, solution included: a member's token reads through RLS, an API key
@@ -143,73 +149,13 @@ async fn stored_capsule(healing: &Healing, admission: Option<&Admission>, id: uu
             "validating a stored capsule needs a member's token or the organization's API key",
         ));
     }
-    let found = store.capsule(&admission.actor, id).await?.ok_or_else(not_found)?;
+    let found = store.authored_capsule(&admission.actor, id).await?.ok_or_else(not_found)?;
     let in_scope = match admission.actor {
-        codecapsule_state::Actor::Service => {
-            found["organization_id"].as_str() == admission.organization.map(|org| org.to_string()).as_deref()
-        }
+        codecapsule_state::Actor::Service => admission.organization == Some(found.head.organization_id),
         _ => true,
     };
-    if !in_scope || found.get("solution").is_none() {
+    if !in_scope {
         return Err(not_found());
     }
-    // The storage fields are not part of the contract's Capsule.
-    let mut contract = found;
-    if let Some(fields) = contract.as_object_mut() {
-        for storage in ["organization_id", "status", "visibility"] {
-            fields.remove(storage);
-        }
-        fields.insert("id".into(), json!(id.to_string()));
-        let version = fields.get("version").cloned().unwrap_or(json!(1));
-        fields.insert("version".into(), version);
-    }
-    serde_json::from_value(contract).map_err(|err| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::InvalidField,
-            format!("the stored capsule is not a valid capsule: {err}"),
-        )
-        .with_field("capsule_id")
-    })
-}
-
-/// Heals `capsule` for the caller's organization, or says why it was not tried.
-async fn heal(
-    healing: &Healing,
-    llm: &LlmClient,
-    judges: &Judges,
-    capsule: &Capsule,
-    admission: Option<Admission>,
-) -> Result<Result<Generated, GenerationError>, String> {
-    let (Some(store), Some(organization)) = (&healing.store, admission.and_then(|admission| admission.organization))
-    else {
-        return Err("healing is billed to an organization: send an organization API key, or a user token with X-Organization-Id".into());
-    };
-    if capsule.solution.source.is_none() {
-        return Err("only capsules with text sources are healed (a WebAssembly module is not rewritten)".into());
-    }
-    let billing = Billing::new(store.clone(), organization);
-    let left = billing.left_today().await.map_err(|err| err.to_string())?;
-    let budget = Budget {
-        deadline: HEALING_DEADLINE,
-        max_cost_usd: Budget::default().max_cost_usd.min(left),
-        ..Budget::default()
-    };
-    let mut calls = Calls(Vec::new());
-    let healed = Generator::new(llm, judges, budget).heal(capsule, &mut calls).await;
-    for call in &calls.0 {
-        billing.record(call).await;
-    }
-    Ok(healed)
-}
-
-/// Collects the calls a healing makes, for the usage ledger.
-struct Calls(Vec<Call>);
-
-impl Observer for Calls {
-    fn call(&mut self, call: &Call) {
-        self.0.push(call.clone());
-    }
-
-    fn progress(&mut self, _event: codecapsule_ai::generation::Progress) {}
+    Ok(found.capsule)
 }

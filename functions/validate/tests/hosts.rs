@@ -16,7 +16,7 @@ const ADD: &str = include_str!("../../../examples/wat-function-add.json");
 const CAPSULE: &str = include_str!("../../../examples/wat-capsule.json");
 
 fn http_config() -> HttpConfig {
-    HttpConfig { cors_origins: vec![HeaderValue::from_static("https://blog.example.com")], cors_any_origin: false }
+    HttpConfig { cors_origins: vec![HeaderValue::from_static("https://blog.example.com")], ..HttpConfig::default() }
 }
 
 /// The validate router served on a free loopback port, as `make run` and the local host serve it.

@@ -187,7 +187,11 @@ impl Fixture {
                 .expect("a membership");
         }
         let capsule = |org: Uuid, slug: &'static str, visibility: &'static str, status: &'static str| async move {
-            let content = json!({"title": slug, "language": "python", "tests": [{"id": "t1", "stdin": "", "expected_stdout": "1\n"}]});
+            // The public row holds the reader's view; the authored capsule (with its hidden test) is private.
+            let visible = json!({"id": "t1", "stdin": "", "expected_stdout": "1\n"});
+            let hidden = json!({"id": "h1", "stdin": format!("HIDDEN-INPUT of {slug}"), "expected_stdout": "HIDDEN-OUTPUT\n", "hidden": true});
+            let content = json!({"title": slug, "language": "python", "tests": [visible, {"id": "h1", "hidden": true, "weight": 1.0}]});
+            let authored = json!({"slug": slug, "title": slug, "language": "python", "tests": [visible, hidden]});
             let id: Uuid = client
                 .query_one(
                     "insert into public.capsules (organization_id, slug, title, language, visibility, status, content) \
@@ -199,8 +203,8 @@ impl Fixture {
                 .get(0);
             client
                 .execute(
-                    "insert into public.capsule_solutions (capsule_id, organization_id, solution) values ($1, $2, $3)",
-                    &[&id, &org, &json!({"source": format!("print(1)  # solution of {slug}")})],
+                    "insert into public.capsule_solutions (capsule_id, organization_id, solution, authored) values ($1, $2, $3, $4)",
+                    &[&id, &org, &json!({"source": format!("print(1)  # solution of {slug}")}), &authored],
                 )
                 .await
                 .expect("a solution");

@@ -166,6 +166,7 @@ impl<'a> Generator<'a> {
         let replayed = self.calls.iter().any(|call| call.replayed);
         capsule.provenance.insert("generator".into(), json!("codecapsule-ai"));
         capsule.provenance.insert("model".into(), json!(self.llm.model()));
+        capsule.provenance.insert("date".into(), json!(chrono::Utc::now().date_naive().to_string()));
         capsule.provenance.insert("replayed".into(), json!(replayed));
         capsule.provenance.insert("rounds".into(), json!(rounds));
         capsule.provenance.insert("cost_usd".into(), json!(self.cost));

@@ -106,6 +106,23 @@ impl Submission {
 }
 
 impl Submission {
+    /// What an interpreter that parses the whole program as it starts (CPython, QuickJS, Ruby) runs to learn whether
+    /// the program parsed: `None` when the first test may double as that check (it is visible), else a run on empty
+    /// input. A hidden first test never doubles: its run's stderr would become the compile output a reader sees, and a
+    /// program can print a hidden input as a fake `SyntaxError:` line.
+    pub fn parse_probe(&self) -> Option<TestCase> {
+        let first = self.tests.first()?;
+        first.hidden.then(|| TestCase {
+            id: "parse-check".into(),
+            io: match &first.io {
+                TestIo::Stdio { .. } => TestIo::Stdio { stdin: String::new(), expected_stdout: String::new() },
+                TestIo::Call { .. } => TestIo::Call { args: Vec::new(), expected_result: Vec::new() },
+            },
+            hidden: false,
+            weight: 0.0,
+        })
+    }
+
     /// The submission in the public contract again, limits as applied: what a judge in another function receives.
     pub fn to_request(&self) -> JudgeRequest {
         let (source, module_base64) = match &self.code {

@@ -7,8 +7,8 @@
 //! 3. the caller's bucket is empty → 429.
 //!
 //! Buckets: an API key's organization (its tier), a user acting for an organization they belong to (header
-//! `X-Organization-Id`, that organization's tier), a user on their own (free), anonymous traffic per client IP and
-//! capsule (header `X-Capsule-Id`; free). One bucket per feature, so that judging cannot starve event ingestion.
+//! `X-Organization-Id`, that organization's tier), a user on their own (free), anonymous traffic per client address
+//! (free; the address as the platform vouches for it: see codecapsule_web::client). One bucket per feature, so that judging cannot starve event ingestion.
 //! The switches are read from runtime_config and cached per instance for RUNTIME_CONFIG_TTL_SECONDS (at most 30).
 //!
 //! When the store fails: judging and ingestion stay open (logged), generation (which spends money) closes.
@@ -185,13 +185,13 @@ struct Identity {
 }
 
 impl Identity {
-    /// Anonymous traffic: one free bucket per client IP and capsule.
+    /// Anonymous traffic: one free bucket per client address, whatever capsule or header it names (a made-up capsule
+    /// id must not mint a fresh bucket).
     fn anonymous(caller: &Caller) -> Identity {
-        let capsule = caller.capsule.map(|id| id.to_string()).unwrap_or_else(|| "-".into());
         Identity {
             actor: Actor::Anonymous,
             organization: None,
-            bucket: format!("anon:{}:{capsule}", caller.ip),
+            bucket: format!("anon:{}", caller.ip),
             tier: Tier::Free,
         }
     }

@@ -82,14 +82,15 @@ fn judge_on(runtime: &LoadedRuntime, submission: &Submission, started: Instant) 
     let Code::Source(source) = &submission.code else {
         return Err(JudgeError::Internal("a language runtime got a binary module".into()));
     };
-    // Interpreters parse the whole program before running a line: the first test doubles as the syntax check,
-    // as in the native Python judge.
-    let first = runtime.run(&submission.tests[0], source, &submission.limits);
+    // Interpreters parse the whole program before running a line: the first test doubles as the syntax check when it
+    // is visible, as in the native Python judge.
+    let probe = submission.parse_probe();
+    let first = runtime.run(probe.as_ref().unwrap_or(&submission.tests[0]), source, &submission.limits);
     if let Some(output) = parse_failure(submission.language, &first) {
         return Ok(compilation_failed(submission, output, started.elapsed(), runtime.engine_info()));
     }
     let compile = CompileReport { ok: true, output: String::new(), time_ms: 0.0 };
-    let mut first = Some(first);
+    let mut first = probe.is_none().then_some(first);
     Ok(run_tests(submission, compile, runtime.engine_info(), |index, test| match first.take() {
         Some(first) if index == 0 => first,
         _ => runtime.run(test, source, &submission.limits),
