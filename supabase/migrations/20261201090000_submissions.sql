@@ -83,7 +83,8 @@ begin
     returning c.id, c.version into stored;
   else
     update public.capsules as c
-    set slug = capsule ->> 'slug', title = capsule ->> 'title', language = capsule ->> 'language',
+    -- A new version named by id keeps its slug unless the capsule gives a new one.
+    set slug = coalesce(capsule ->> 'slug', c.slug), title = capsule ->> 'title', language = capsule ->> 'language',
         visibility = save_capsule.visibility, status = save_capsule.status, content = new_content,
         version = c.version + 1, updated_at = now()
     where c.id = stored.id

@@ -11,10 +11,9 @@
 //!
 //! Run mode ([`RunRequest`], [`RunReport`]) is the reader's own input, run once: nothing hidden is involved.
 
-use crate::model::{Capsule, JudgeRequest};
 use crate::model::{
-    CapsuleCode, Compare, CompileReport, EngineInfo, Entry, JudgeReport, Limits, LimitsRequest, Test, TestReport,
-    Verdict,
+    Capsule, CapsuleCode, Compare, CompileReport, EngineChoice, EngineInfo, Entry, JudgeReport, JudgeRequest, Limits,
+    LimitsRequest, Test, TestReport, Verdict,
 };
 use serde::{Deserialize, Serialize};
 
@@ -249,6 +248,9 @@ pub struct RunRequest {
     /// The limits (clamped as POST /api/judge's).
     #[serde(default)]
     pub limits: LimitsRequest,
+    /// `wasm` runs Python in WebAssembly, as the browser does (else the language's default engine).
+    #[serde(default)]
+    pub engine: Option<EngineChoice>,
 }
 
 /// POST /api/capsules/{id}/run: the reader's program on the reader's own input, in the capsule's language and limits
@@ -274,7 +276,7 @@ impl RunRequest {
     /// The judge request of this run ([`run_judge_request`]).
     pub fn judge_request(&self) -> JudgeRequest {
         let code = CapsuleCode { source: self.source.clone(), module_base64: self.module_base64.clone() };
-        run_judge_request(self.language.clone(), code, &self.stdin, self.limits)
+        JudgeRequest { engine: self.engine, ..run_judge_request(self.language.clone(), code, &self.stdin, self.limits) }
     }
 }
 

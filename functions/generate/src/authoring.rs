@@ -11,6 +11,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use codecapsule_ai::generation::slug;
 use codecapsule_ai::healing::Healing;
 use codecapsule_core::access::Admission;
 use codecapsule_core::model::{Capsule, ErrorCode, ValidateReport};
@@ -64,8 +65,14 @@ pub async fn save(
             "a capsule belongs to an organization: send its API key, or a member's token with X-Organization-Id",
         )
     })?;
+    let mut capsule = request.capsule;
+    // A capsule is identified by its id, else by its slug within the organization: one derived from the title when
+    // the author gave none (saving the same title again makes a new version of that capsule).
+    if capsule.id.is_none() && capsule.slug.is_none() {
+        capsule.slug = Some(slug(&capsule.title));
+    }
     let healing = Healing { llm: generation.llm.clone(), store: Some(store.clone()) };
-    let validation = healing.validate(request.capsule, &generation.judges, Some(organization)).await?;
+    let validation = healing.validate(capsule, &generation.judges, Some(organization)).await?;
     let mut capsule = validation.capsule.clone();
     let status = match (validation.valid, request.publish) {
         (true, true) => CapsuleStatus::Published,

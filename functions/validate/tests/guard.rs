@@ -1,5 +1,5 @@
-//! The guard in front of the public routes, over real HTTP and a real PostgreSQL: anonymous buckets per IP and
-//! capsule, user JWTs (HS256 and a JWKS key) and every way a token is refused, organization API keys and their
+//! The guard in front of the public routes, over real HTTP and a real PostgreSQL: judging needs an identity, users'
+//! own buckets, user JWTs (HS256 and a JWKS key) and every way a token is refused, organization API keys and their
 //! revocation, membership checks, the emergency switches within their cache time, and failing open when the store
 //! is down.
 
@@ -77,29 +77,38 @@ fn bearer(token: &str) -> (&'static str, String) {
     ("authorization", format!("Bearer {token}"))
 }
 
+/// A signed-in user of their own (no organization): a bucket of the free tier that no other test shares.
+fn fresh_user() -> (&'static str, String) {
+    bearer(&sign(&json!({"sub": Uuid::new_v4(), "role": "authenticated", "aud": "authenticated", "exp": epoch(600)})))
+}
+
 #[tokio::test]
-async fn anonymous_callers_get_a_free_burst_per_capsule_then_429() {
+async fn judging_needs_an_identity_and_users_on_their_own_get_the_free_burst_then_429() {
     let postgres = TempPostgres::start().await;
     let base = serve(&direct(&postgres)).await;
-    let capsule = [("x-capsule-id", Uuid::new_v4().to_string())];
+    // POST /api/judge runs whatever it is sent: never for anonymous callers (they run published capsules instead).
+    let anonymous = judge(&base, &[]).await;
+    assert_eq!((anonymous.status, anonymous.body["code"].as_str()), (401, Some("authentication_required")));
+    assert_eq!(anonymous.header("ratelimit"), None, "refused before any bucket");
+    let user = [fresh_user()];
     for request in 0..10 {
-        let answer = judge(&base, &capsule).await;
+        let answer = judge(&base, &user).await;
         assert_eq!(answer.status, 200, "request {request}: {}", answer.body);
         assert_eq!(answer.body["verdict"], "accepted");
         assert_eq!(answer.header("ratelimit-policy"), Some("\"free\";q=10;w=60"));
         let state = answer.header("ratelimit").unwrap().to_string();
         assert!(state.starts_with(&format!("\"free\";r={};t=", 9 - request)), "{state}");
     }
-    let refused = judge(&base, &capsule).await;
+    let refused = judge(&base, &user).await;
     assert_eq!(refused.status, 429, "{}", refused.body);
     assert_eq!(refused.header("content-type"), Some("application/problem+json"));
     assert_eq!(refused.body["code"], "rate_limited");
     let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=6).contains(&retry), "one request frees up every 6 s at 10 a minute: {retry}");
     assert!(refused.header("ratelimit").unwrap().starts_with("\"free\";r=0;"));
-    // Another capsule on the same page has its own bucket; so does a malformed capsule id get a clear 400.
-    assert_eq!(judge(&base, &[("x-capsule-id", Uuid::new_v4().to_string())]).await.status, 200);
-    let malformed = judge(&base, &[("x-capsule-id", "not-a-uuid".into())]).await;
+    // Another user has a bucket of their own; a malformed X-Organization-Id is a clear 400.
+    assert_eq!(judge(&base, &[fresh_user()]).await.status, 200);
+    let malformed = judge(&base, &[fresh_user(), ("x-organization-id", "not-a-uuid".into())]).await;
     assert_eq!((malformed.status, malformed.body["code"].as_str()), (400, Some("invalid_header")));
     // The health answer says the guard is on, and over what.
     let health: Value = reqwest::get(format!("{base}/api/health")).await.unwrap().json().await.unwrap();
@@ -201,7 +210,7 @@ async fn the_emergency_switches_take_effect_within_their_cache_time() {
     let base = serve(&direct(&postgres)).await;
     let client = postgres.client().await;
     // A fresh bucket for each phase: the polls of one phase must not spend the next phase's allowance.
-    let fresh_caller = || [("x-capsule-id", Uuid::new_v4().to_string())];
+    let fresh_caller = || [fresh_user()];
     assert_eq!(judge(&base, &fresh_caller()).await.status, 200);
 
     // Polls until the switch shows: at most the cache time (1 s) plus a margin for a slow machine.
@@ -245,7 +254,8 @@ async fn judging_stays_open_when_the_store_is_down() {
         pool_size: 1,
     };
     let base = serve(&state).await;
-    let answer = judge(&base, &[]).await;
+    // A user token verifies without the store (HS256); the bucket cannot be asked, and judging fails open.
+    let answer = judge(&base, &[fresh_user()]).await;
     assert_eq!(answer.status, 200, "judging fails open: {}", answer.body);
     assert_eq!(answer.header("ratelimit"), None, "no decision was made, so no rate-limit headers");
 }

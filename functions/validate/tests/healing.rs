@@ -1,6 +1,6 @@
 //! Self-healing in POST /api/validate, over HTTP with PostgreSQL, the real Python judge and the scripted model: an
 //! organization's invalid capsule comes back healed with what changed and why (and the calls in the usage ledger); an
-//! anonymous caller gets the plain validation with the reason healing was skipped.
+//! caller acting for no organization gets the plain validation with the reason healing was skipped.
 
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_native::{NativeJudge, Runtime};
@@ -78,12 +78,14 @@ async fn an_organizations_invalid_capsule_comes_back_healed_with_reasons() {
 }
 
 #[tokio::test]
-async fn an_anonymous_caller_gets_the_plain_validation_and_the_reason() {
+async fn a_caller_without_an_organization_gets_the_plain_validation_and_the_reason() {
     let postgres = TempPostgres::start().await;
+    let fixture = Fixture::create(&postgres.client().await).await;
     let fake = FakeLlm::start(Vec::new()).await;
     let base = serve(&postgres, &fake).await;
     let report: Value = reqwest::Client::new()
         .post(format!("{base}/api/validate"))
+        .bearer_auth(&fixture.outsider.token)
         .json(&broken_capsule())
         .send()
         .await
@@ -94,7 +96,7 @@ async fn an_anonymous_caller_gets_the_plain_validation_and_the_reason() {
     assert_eq!(report["valid"], false);
     assert_eq!(report["healing"]["status"], "skipped");
     assert!(report["healing"]["reason"].as_str().unwrap().contains("organization"));
-    assert!(fake.requests().is_empty(), "no model call for an anonymous caller");
+    assert!(fake.requests().is_empty(), "no model call that no organization would pay for");
 }
 
 #[tokio::test]
@@ -124,7 +126,7 @@ async fn a_stored_capsule_is_validated_by_id_for_those_who_may_read_its_solution
     let (status, problem) = validate(Some(fixture.member_b.token.clone()), by_id.clone()).await;
     assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")), "another organization's capsule");
     let (status, problem) = validate(None, by_id).await;
-    assert_eq!((status, problem["code"].as_str()), (401, Some("invalid_token")));
+    assert_eq!((status, problem["code"].as_str()), (401, Some("authentication_required")));
     let both = json!({"capsule_id": fixture.private_a, "capsule": broken_capsule()["capsule"]});
     let (status, problem) = validate(Some(fixture.member_a.token.clone()), both).await;
     assert_eq!((status, problem["code"].as_str()), (422, Some("invalid_field")));

@@ -189,7 +189,7 @@ impl Fixture {
         let capsule = |org: Uuid, slug: &'static str, visibility: &'static str, status: &'static str| async move {
             // The public row holds the reader's view; the authored capsule (with its hidden test) is private.
             let visible = json!({"id": "t1", "stdin": "", "expected_stdout": "1\n"});
-            let hidden = json!({"id": "h1", "stdin": format!("HIDDEN-INPUT of {slug}"), "expected_stdout": "HIDDEN-OUTPUT\n", "hidden": true});
+            let hidden = json!({"id": "h1", "stdin": format!("HIDDEN-INPUT of {slug}"), "expected_stdout": "1\n", "hidden": true});
             let content = json!({"title": slug, "language": "python", "tests": [visible, {"id": "h1", "hidden": true, "weight": 1.0}]});
             let authored = json!({"slug": slug, "title": slug, "language": "python", "tests": [visible, hidden]});
             let id: Uuid = client
