@@ -196,11 +196,12 @@ async fn the_daily_allowance_and_missing_setup_are_clear_refusals() {
     assert_eq!(problem["code"], "daily_budget_exhausted");
     assert!(problem["detail"].as_str().unwrap().contains("free tier"), "{problem}");
 
-    for (token, organization) in [(Some(f.member_a.token.as_str()), None), (None, None)] {
-        let refused = post(&setup, token, organization, sum_request()).send().await.unwrap();
-        assert_eq!(refused.status().as_u16(), 403);
-        assert_eq!(refused.json::<Value>().await.unwrap()["code"], "organization_required");
-    }
+    let refused = post(&setup, Some(&f.member_a.token), None, sum_request()).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    assert_eq!(refused.json::<Value>().await.unwrap()["code"], "organization_required");
+    let anonymous = post(&setup, None, None, sum_request()).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401, "generation needs an identity before an organization");
+    assert_eq!(anonymous.json::<Value>().await.unwrap()["code"], "authentication_required");
     let bad = post(&setup, Some(&f.member_a.token), Some(f.org_a), json!({"prompt": "x", "language": "cobol"}))
         .send()
         .await
