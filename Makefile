@@ -123,6 +123,7 @@ bench: $(VENV)/build.installed packs
 		codecapsule-generate codecapsule-analytics-ingest codecapsule-analytics-processor hello-floor; do \
 		$(CARGO) build --release --bins -p $$package || exit 1; done
 	$(CARGO) bench -p codecapsule-validate --bench judge
+	$(CARGO) bench -p codecapsule-validate --bench submissions
 	$(CARGO) bench -p codecapsule-native --bench native
 	$(CARGO) bench -p codecapsule-wasm --bench runtimes
 	$(CARGO) bench -p codecapsule-state --bench state

@@ -160,10 +160,17 @@ fn announce(bound: std::net::SocketAddr) {
         }
     }
     println!("\nCodeCapsule dev host on http://{bound}  (routes: GET /api/health, {})", routes.join(", "));
+    // The judge routes need an identity: the development organization's key (on the embedded PostgreSQL).
+    let key = "-H \"authorization: Bearer $(cat .data/dev-api-key)\"";
     println!(
-        "Try:\n  curl -s http://{bound}/api/judge -H 'content-type: application/json' -d @examples/wat-function-add.json"
+        "Try:\n  curl -s http://{bound}/api/judge {key} -H 'content-type: application/json' -d @examples/wat-function-add.json"
     );
-    println!("  curl -s http://{bound}/api/judge -H 'content-type: application/json' -d @examples/python-sum.json");
+    println!(
+        "  curl -s http://{bound}/api/judge {key} -H 'content-type: application/json' -d @examples/python-sum.json"
+    );
+    println!(
+        "  curl -s http://{bound}/api/capsules {key} -H 'content-type: application/json' -d @examples/capsule-hidden-tests.json"
+    );
     println!(
         "  curl -sN http://{bound}/api/generate -H \"authorization: Bearer $(cat .data/dev-api-key)\" \\\n    \
          -H 'content-type: application/json' -d @examples/generate-sum.json   (with LLM_REPLAY_FILE or an LLM)\n"

@@ -444,3 +444,23 @@ async fn anonymous_callers_get_one_free_bucket_per_address_whatever_they_send() 
     let other = call(reqwest::Method::POST, url, None, &[("x-forwarded-for", "203.0.113.8")], Some(&run)).await;
     assert_eq!(other.status, 200, "another client has a bucket of its own");
 }
+
+#[tokio::test]
+async fn the_readmes_capsule_with_hidden_tests_publishes_and_judges_as_written() {
+    let setup = start(0).await;
+    let example: Value =
+        serde_json::from_str(include_str!("../../examples/capsule-hidden-tests.json")).expect("the example is JSON");
+    let saved = setup.post("/api/capsules", Some(&setup.key), example).await;
+    assert_eq!((saved.status, saved.body["status"].as_str()), (201, Some("published")), "{}", saved.text);
+    let id = saved.body["capsule_id"].as_str().unwrap();
+    let view = setup.get(&format!("/api/capsules/{id}"), None).await;
+    assert!(!view.text.contains("-4 9 -5") && !view.text.contains("2000000000000"), "{}", view.text);
+    // The README's submission: accepted, with the hidden tests as verdicts only.
+    let source = "print(sum(int(n) for n in input().split()))";
+    let judged = setup.post(&format!("/api/capsules/{id}/submissions"), None, json!({"source": source})).await;
+    assert_eq!((judged.status, judged.body["verdict"].as_str()), (201, Some("accepted")), "{}", judged.text);
+    assert_hidden_reports_are_bare(&judged.body);
+    let ran =
+        setup.post(&format!("/api/capsules/{id}/run"), None, json!({"source": "print(input())", "stdin": "hi"})).await;
+    assert_eq!(ran.body["stdout"], "hi\n", "{}", ran.text);
+}

@@ -318,6 +318,13 @@ alter table analytics.capsule_hourly_stats
   add column verified_accepted bigint not null default 0,
   add column verified_solvers bigint not null default 0;
 
+comment on column analytics.capsule_hourly_stats.verified_attempts is
+  'Server-verified: submissions judged against the stored capsule in the hour (the other counts are widget-reported).';
+comment on column analytics.capsule_hourly_stats.verified_accepted is
+  'Server-verified: accepted submissions in the hour.';
+comment on column analytics.capsule_hourly_stats.verified_solvers is
+  'Server-verified: distinct submitters (user, API key, visitor hash) with an accepted submission in the hour.';
+
 -- The verified figures of the given (capsule, hour) pairs, from scratch over the stored submissions. A solver is a
 -- distinct submitter with an accepted submission in the hour.
 create function analytics.verified_stats_of(capsules uuid[], hours timestamptz[])

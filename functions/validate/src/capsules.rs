@@ -45,8 +45,12 @@ const DEFAULT_PAGE_SIZE: u32 = 50;
 /// version is a new key (and the old one's entry is dropped when it is seen).
 #[derive(Default)]
 pub struct CapsuleCache {
-    entries: Mutex<VecDeque<((Uuid, i32), Arc<StoredCapsule>)>>,
+    /// Oldest first.
+    entries: Mutex<VecDeque<(CacheKey, Arc<StoredCapsule>)>>,
 }
+
+/// A capsule's id and version.
+type CacheKey = (Uuid, i32);
 
 impl CapsuleCache {
     fn get(&self, id: Uuid, version: i32) -> Option<Arc<StoredCapsule>> {

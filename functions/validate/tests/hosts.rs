@@ -67,7 +67,20 @@ async fn local_server_judges_and_validates_over_real_http() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["host"], "local");
     assert_eq!(health["engines"][0]["name"], "wasmi");
-    assert_eq!(health["routes"], json!(["GET /api/health", "POST /api/judge", "POST /api/validate"]));
+    assert_eq!(
+        health["routes"],
+        json!([
+            "GET /api/health",
+            "POST /api/judge",
+            "POST /api/validate",
+            "POST /api/run",
+            "GET /api/capsules/{id}",
+            "POST /api/capsules/{id}/submissions",
+            "GET /api/capsules/{id}/submissions",
+            "POST /api/capsules/{id}/run",
+            "GET /api/submissions/{id}"
+        ])
+    );
 
     let (status, _, report) = post(&base, "/api/judge", "application/json", ADD).await;
     assert_eq!(status, 200, "{report}");
