@@ -272,6 +272,22 @@ async fn the_widget_loop_works_and_hidden_tests_never_leave_the_server() {
     assert_eq!((read.status, read.body["verdict"].as_str()), (200, Some("accepted")), "{}", read.text);
     assert!(read.body["visitor_hash"].as_str().is_some_and(|hash| hash.len() == 64));
     assert_eq!(setup.get(&format!("/api/capsules/{id}/submissions"), None).await.status, 401);
+    // The page size and the visitor id at their edges.
+    let full = setup.get(&format!("/api/capsules/{id}/submissions?limit=100"), Some(&setup.key)).await;
+    assert_eq!((full.status, full.body["submissions"].as_array().map(Vec::len)), (200, Some(7)), "{}", full.text);
+    for limit in ["0", "101", "ten"] {
+        let refused = setup.get(&format!("/api/capsules/{id}/submissions?limit={limit}"), Some(&setup.key)).await;
+        assert_eq!((refused.status, refused.body["field"].as_str()), (422, Some("limit")), "{limit}: {}", refused.text);
+    }
+    let bad_cursor = setup.get(&format!("/api/capsules/{id}/submissions?before=nope"), Some(&setup.key)).await;
+    assert_eq!((bad_cursor.status, bad_cursor.body["field"].as_str()), (422, Some("before")));
+    let longest = json!({"source": "print(input())", "visitor_id": "v".repeat(128)});
+    assert_eq!(setup.post(&format!("/api/capsules/{id}/submissions"), None, longest).await.status, 201);
+    for visitor in ["v".repeat(129), String::new()] {
+        let refused = json!({"source": "print(input())", "visitor_id": visitor});
+        let answer = setup.post(&format!("/api/capsules/{id}/submissions"), None, refused).await;
+        assert_eq!((answer.status, answer.body["field"].as_str()), (422, Some("visitor_id")), "{}", answer.text);
+    }
     assert_eq!(setup.get(&format!("/api/submissions/{one}"), None).await.status, 401);
 
     // A capsule saved without publishing is its organization's only; unknown ids are 404.

@@ -72,15 +72,19 @@ impl HttpConfig {
             None => HttpConfig::default(),
         };
         if let Some(value) = read("TRUSTED_PROXY_HOPS") {
-            let hops = value.trim().parse().ok().filter(|hops| *hops <= MAX_TRUSTED_PROXY_HOPS);
-            config.trusted_proxy_hops = Some(hops.ok_or_else(|| ConfigError::Invalid {
-                var: "TRUSTED_PROXY_HOPS",
-                value: value.clone(),
-                expected: format!("a number of proxies from 0 to {MAX_TRUSTED_PROXY_HOPS}"),
-            })?);
+            config.trusted_proxy_hops = Some(parse_hops(&value)?);
         }
         Ok(config)
     }
+}
+
+/// TRUSTED_PROXY_HOPS: 0 to [`MAX_TRUSTED_PROXY_HOPS`].
+fn parse_hops(value: &str) -> Result<usize, ConfigError> {
+    value.trim().parse().ok().filter(|hops| *hops <= MAX_TRUSTED_PROXY_HOPS).ok_or_else(|| ConfigError::Invalid {
+        var: "TRUSTED_PROXY_HOPS",
+        value: value.to_string(),
+        expected: format!("a number of proxies from 0 to {MAX_TRUSTED_PROXY_HOPS}"),
+    })
 }
 
 fn parse_origins(value: &str) -> Result<HttpConfig, ConfigError> {
@@ -163,6 +167,15 @@ pub fn aws_environment_credentials() -> Option<EnvironmentCredentials> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_proxy_hops_take_0_to_5() {
+        assert_eq!((parse_hops("0").unwrap(), parse_hops(" 5 ").unwrap()), (0, MAX_TRUSTED_PROXY_HOPS));
+        for refused in ["6", "-1", "one", ""] {
+            let err = parse_hops(refused).unwrap_err();
+            assert!(err.to_string().contains("from 0 to 5"), "{refused}: {err}");
+        }
+    }
 
     #[test]
     fn origins_parse_or_name_the_bad_one() {

@@ -82,6 +82,16 @@ mod tests {
     }
 
     #[test]
+    fn a_header_of_exactly_the_limit_is_read_and_one_byte_more_is_not() {
+        let client = "203.0.113.7";
+        let at_limit = format!("{}{client}", " ".repeat(MAX_FORWARDED_BYTES - client.len()));
+        assert_eq!(at_limit.len(), MAX_FORWARDED_BYTES);
+        assert_eq!(client_address(&request(Some(&at_limit), [10, 0, 0, 9]), 1), ClientAddress(client.into()));
+        let over = format!(" {at_limit}");
+        assert_eq!(client_address(&request(Some(&over), [10, 0, 0, 9]), 1), ClientAddress("10.0.0.9".into()));
+    }
+
+    #[test]
     fn an_over_long_short_or_malformed_header_is_ignored() {
         let long = format!("{}203.0.113.7", "1.1.1.1, ".repeat(600));
         assert_eq!(client_address(&request(Some(&long), [10, 0, 0, 9]), 1), ClientAddress("10.0.0.9".into()));
