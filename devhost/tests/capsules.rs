@@ -322,6 +322,8 @@ async fn the_widget_loop_works_and_hidden_tests_never_leave_the_server() {
     second["title"] = json!("Echo, version 2");
     let again = setup.post("/api/capsules", Some(&setup.key), json!({"capsule": second, "publish": true})).await;
     assert_eq!((again.body["capsule_id"].as_str(), again.body["version"].as_i64()), (Some(id.as_str()), Some(2)));
+    // An instance trusts the head it read for HEAD_TTL (1 s): past it, the new version's tests judge.
+    tokio::time::sleep(validate::capsules::HEAD_TTL + std::time::Duration::from_millis(100)).await;
     let later = setup.post(&format!("/api/capsules/{id}/submissions"), None, json!({"source": "print(input())"})).await;
     assert_eq!(later.body["capsule_version"], 2, "{}", later.text);
 }

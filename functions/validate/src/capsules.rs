@@ -12,8 +12,9 @@
 //! takes from their address's bucket) only once the capsule is known to be open to readers, so that an unknown or
 //! unpublished capsule id is a 404 that costs nothing, and made-up ids cannot be used to probe or to drain buckets.
 //!
-//! The capsule's tests are read once per (id, version) per instance ([`CapsuleCache`]): a warm submission reads only
-//! the capsule's head (one index probe) before it judges, then writes the submission.
+//! The capsule's tests are read once per (id, version) per instance ([`CapsuleCache`]), and its head (version, status,
+//! visibility: one index probe) at most once every [`HEAD_TTL`]: a warm submission reads nothing before it judges,
+//! then writes the submission.
 
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
@@ -25,13 +26,14 @@ use codecapsule_core::model::{Entry, ErrorCode};
 use codecapsule_core::reader::{
     CapsuleRunRequest, MAX_VISITOR_ID_BYTES, ReaderCapsule, ReaderReport, RunReport, SubmissionRequest,
 };
-use codecapsule_state::{NewSubmission, Store, StoredCapsule, SubmittedTest, Submitter};
+use codecapsule_state::{CapsuleHead, NewSubmission, Store, StoredCapsule, SubmittedTest, Submitter};
 use codecapsule_web::guard::{CallerOf, admit, identity_required, with_limit_headers};
 use codecapsule_web::{Json, Problem};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// How many stored capsules an instance keeps (each at most a few MB of tests; most far less).
@@ -41,28 +43,52 @@ pub const CACHED_CAPSULES: usize = 128;
 pub const MAX_PAGE_SIZE: u32 = 100;
 const DEFAULT_PAGE_SIZE: u32 = 50;
 
-/// Stored capsules by (id, version): a version is never changed once written, so an entry never goes stale; a new
-/// version is a new key (and the old one's entry is dropped when it is seen).
+/// How long an instance trusts the head (version, status, visibility) it last read of a capsule: within it, a warm
+/// submission reads nothing before it judges. A new version or an unpublished capsule is seen within this time.
+pub const HEAD_TTL: Duration = Duration::from_secs(1);
+
+/// Stored capsules by (id, version), 128 at most, oldest out. A version is never changed once written, so a capsule
+/// never goes stale; a new version is a new key (the old one's entry is dropped when its head is seen). Each entry
+/// keeps the head last read from the database, trusted for [`HEAD_TTL`].
 #[derive(Default)]
 pub struct CapsuleCache {
     /// Oldest first.
-    entries: Mutex<VecDeque<(CacheKey, Arc<StoredCapsule>)>>,
+    entries: Mutex<VecDeque<Cached>>,
 }
 
-/// A capsule's id and version.
-type CacheKey = (Uuid, i32);
+struct Cached {
+    stored: Arc<StoredCapsule>,
+    head: CapsuleHead,
+    read_at: Instant,
+}
 
 impl CapsuleCache {
-    fn get(&self, id: Uuid, version: i32) -> Option<Arc<StoredCapsule>> {
-        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.iter().find(|(key, _)| *key == (id, version)).map(|(_, stored)| stored.clone())
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Cached>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn put(&self, stored: Arc<StoredCapsule>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let id = stored.head.capsule_id;
-        entries.retain(|((cached, _), _)| *cached != id);
-        entries.push_back(((id, stored.head.version), stored));
+    /// The head of capsule `id` read less than [`HEAD_TTL`] ago.
+    fn fresh_head(&self, id: Uuid) -> Option<CapsuleHead> {
+        let entries = self.lock();
+        let cached = entries.iter().find(|cached| cached.head.capsule_id == id)?;
+        (cached.read_at.elapsed() < HEAD_TTL).then_some(cached.head)
+    }
+
+    /// The capsule `head` names, if cached; its entry then holds `head` as read now.
+    fn get(&self, head: CapsuleHead) -> Option<Arc<StoredCapsule>> {
+        let mut entries = self.lock();
+        let cached = entries
+            .iter_mut()
+            .find(|cached| (cached.head.capsule_id, cached.stored.head.version) == (head.capsule_id, head.version))?;
+        cached.head = head;
+        cached.read_at = Instant::now();
+        Some(cached.stored.clone())
+    }
+
+    fn put(&self, stored: Arc<StoredCapsule>, head: CapsuleHead) {
+        let mut entries = self.lock();
+        entries.retain(|cached| cached.head.capsule_id != head.capsule_id);
+        entries.push_back(Cached { stored, head, read_at: Instant::now() });
         while entries.len() > CACHED_CAPSULES {
             entries.pop_front();
         }
@@ -102,31 +128,36 @@ async fn open(state: &AppState, caller: &Caller, id: &str) -> Result<Opened, Res
     let store = store_of(state).map_err(IntoResponse::into_response)?;
     let not_found = || no_capsule(id).into_response();
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    let fresh = state.capsules.fresh_head(id);
+    let read_head = || async move {
+        match fresh {
+            Some(head) => Ok(Some(head)),
+            None => store.capsule_head(&Actor::Service, id).await,
+        }
+    };
     let (head, admission) = if caller.bearer.is_none() {
         // Anonymous: nothing is taken from a bucket for a capsule readers cannot reach.
-        let head = store.capsule_head(&Actor::Service, id).await.map_err(|err| Problem::from(err).into_response())?;
+        let head = read_head().await.map_err(|err| Problem::from(err).into_response())?;
         let head = head.filter(|head| head.is_open_to_readers()).ok_or_else(not_found)?;
         (head, admit(&state.guard, Feature::Judging, caller).await?)
     } else {
         let admission = admit(&state.guard, Feature::Judging, caller).await?;
-        let head = store
-            .capsule_head(&Actor::Service, id)
-            .await
-            .map_err(|err| with_limit_headers(Problem::from(err).into_response(), admission.limit))?;
+        let head =
+            read_head().await.map_err(|err| with_limit_headers(Problem::from(err).into_response(), admission.limit))?;
         let head = head
             .filter(|head| head.is_open_to_readers() || acts_for(&admission, head.organization_id))
             .ok_or_else(|| with_limit_headers(not_found(), admission.limit))?;
         (head, admission)
     };
     let author = acts_for(&admission, head.organization_id);
-    let stored = match state.capsules.get(id, head.version) {
+    let stored = match state.capsules.get(head) {
         Some(stored) => stored,
         None => {
             let loaded = store.authored_capsule(&Actor::Service, id).await;
             let loaded =
                 loaded.map_err(|err| with_limit_headers(Problem::from(err).into_response(), admission.limit))?;
             let stored = Arc::new(loaded.ok_or_else(|| with_limit_headers(not_found(), admission.limit))?);
-            state.capsules.put(stored.clone());
+            state.capsules.put(stored.clone(), stored.head);
             stored
         }
     };
