@@ -140,6 +140,7 @@ impl SandboxBox {
                 .expect("no NUL in tmpfs options")
             }),
             namespaces: sandbox.namespaces.as_ref().map(|n| [n.net.as_raw_fd(), n.ipc.as_raw_fd(), n.uts.as_raw_fd()]),
+            landlock: sandbox.landlock.as_ref().map(|ruleset| ruleset.as_raw_fd()),
             rlimits: rlimits(&run.limits, self.uid.is_none()),
             uid: self.uid,
             filter: &sandbox.filter,

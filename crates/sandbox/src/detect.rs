@@ -27,6 +27,7 @@ impl Sandbox {
         let seccomp_supported = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0;
         let filter = if seccomp_supported { seccomp::filter(std::process::id()) } else { Vec::new() };
         let namespaces = if root { SharedNamespaces::create().ok() } else { None };
+        let landlock = crate::landlock::scopes();
         // As root, not under /tmp: runs get private tmpfs mounts over the shared writable directories, /tmp among them.
         // Unprivileged, one directory per uid: the temporary directory is shared by every user of the host.
         // SAFETY: plain syscall without pointers.
@@ -49,6 +50,7 @@ impl Sandbox {
             mount_namespace_tmpfs: mount_tmpfs,
             ipc_uts_namespaces: namespaces.is_some(),
             seccomp: !filter.is_empty(),
+            landlock_scopes: landlock.is_some(),
             no_new_privs: true,
             rlimits: true,
             process_group: true,
@@ -56,7 +58,7 @@ impl Sandbox {
             undumpable_judge: undumpable,
         };
         tracing::info!(layers = ?layers, "sandbox layers detected");
-        Sandbox { layers, filter, namespaces, base, foreign_owner, next_uid: AtomicU32::new(0) }
+        Sandbox { layers, filter, namespaces, landlock, base, foreign_owner, next_uid: AtomicU32::new(0) }
     }
 
     /// The layers this host allows.

@@ -1,7 +1,13 @@
 //! The seccomp-bpf filter every sandboxed program runs under: a deny list (default allow), so language runtimes keep
 //! working across glibc and JVM upgrades (DMOJ's allow list broke on every new syscall), while what a judged program
-//! never needs is refused with EPERM: network sockets, debugging other processes, namespaces, mounts, kernel keyrings,
-//! BPF, perf, io_uring, module loading, clocks and reboots, and signals aimed at the judge.
+//! never needs is refused with EPERM: sockets, debugging other processes, namespaces, mounts, kernel keyrings, BPF,
+//! perf, io_uring, module loading, clocks and reboots, signals aimed at the judge, and every channel a run could leave
+//! for a later run or share with a run beside it (docs/sandbox.md lists them): System V IPC and POSIX message queues
+//! (objects that outlive a run), sockets of any family, unix ones included (abstract names are shared by every process
+//! of a network namespace, paths by every process that can reach them; `socketpair` stays, it names nothing), and file
+//! locks, leases and directory notifications (flock, fcntl's lock commands: a lock on a file two runs can open, such as
+//! the interpreter's standard library, is a signal from one to the other). Measured: CPython, the JVM (with
+//! -XX:-UsePerfData) and Mono start and run without any of them.
 //!
 //! The program is assembled here rather than by a filter compiler, as a binary search over syscall-number ranges:
 //! any syscall's path through it is about ten instructions, where a linear list of `jeq` tests walked ~80 for every
@@ -57,6 +63,29 @@ const DENIED: &[libc::c_long] = &[
     libc::SYS_name_to_handle_at,
     libc::SYS_lookup_dcookie,
     libc::SYS_vhangup,
+    // Channels between runs: System V IPC and POSIX message queues outlive the run that made them.
+    libc::SYS_shmget,
+    libc::SYS_shmat,
+    libc::SYS_shmdt,
+    libc::SYS_shmctl,
+    libc::SYS_msgget,
+    libc::SYS_msgsnd,
+    libc::SYS_msgrcv,
+    libc::SYS_msgctl,
+    libc::SYS_semget,
+    libc::SYS_semop,
+    libc::SYS_semtimedop,
+    libc::SYS_semctl,
+    libc::SYS_mq_open,
+    libc::SYS_mq_unlink,
+    libc::SYS_mq_timedsend,
+    libc::SYS_mq_timedreceive,
+    libc::SYS_mq_notify,
+    libc::SYS_mq_getsetattr,
+    // Sockets of every family: no network, and no unix socket by path or abstract name through which two runs meet.
+    libc::SYS_socket,
+    // Advisory locks on files two runs can both open.
+    libc::SYS_flock,
     // tkill names a thread id, which cannot be known here; it is obsolete (tgkill replaced it).
     libc::SYS_tkill,
     // Port I/O exists on x86 only (Lambda also runs arm64).
@@ -65,6 +94,13 @@ const DENIED: &[libc::c_long] = &[
     #[cfg(target_arch = "x86_64")]
     libc::SYS_ioperm,
 ];
+
+/// fcntl commands refused (the second argument): record locks (F_SETLK, F_SETLKW), open-file-description locks
+/// (F_OFD_SETLK, F_OFD_SETLKW), leases (F_SETLEASE) and directory notifications (F_NOTIFY), each a way for one run to
+/// signal another through a file both can open. The check is a small search (see `filter`): the commands runtimes
+/// call all the time (F_GETFD … F_GETLK, 0 to 5) pass after one comparison.
+const FCNTL_CHANNELS_LOW: [u32; 2] = [libc::F_OFD_SETLK as u32, libc::F_OFD_SETLKW as u32];
+const FCNTL_CHANNELS_HIGH: [u32; 2] = [libc::F_SETLEASE as u32, libc::F_NOTIFY as u32];
 
 /// Syscalls whose first argument is a pid, refused when it is the judge's.
 const AIMED_AT_A_PID: &[libc::c_long] =
@@ -90,6 +126,7 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 const NR: u32 = 0;
 const ARCH: u32 = 4;
 const ARG0_LOW: u32 = 16;
+const ARG1_LOW: u32 = 24;
 
 const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const RET_KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
@@ -111,7 +148,7 @@ enum Action {
 fn rules() -> Vec<(u32, Action)> {
     let mut rules: Vec<(u32, Action)> = DENIED.iter().map(|nr| (*nr as u32, Action::Deny)).collect();
     rules.push((libc::SYS_clone3 as u32, Action::NoSuchCall));
-    rules.push((libc::SYS_socket as u32, Action::Check(Label::Socket)));
+    rules.push((libc::SYS_fcntl as u32, Action::Check(Label::Fcntl)));
     rules.push((libc::SYS_clone as u32, Action::Check(Label::Clone)));
     rules.push((libc::SYS_kill as u32, Action::Check(Label::KillCall)));
     rules.extend(AIMED_AT_A_PID.iter().map(|nr| (*nr as u32, Action::Check(Label::AimedAtJudge))));
@@ -160,11 +197,26 @@ pub fn filter(judge: u32) -> Vec<libc::sock_filter> {
     program.label(Label::KillProcess);
     program.ret(RET_KILL);
 
-    // socket(domain, …): only AF_UNIX, which runtimes use locally; no network of any kind.
-    program.label(Label::Socket);
-    program.load(ARG0_LOW);
-    program.jump_if_equal(libc::AF_UNIX as u32, Label::FinalAllow);
+    // fcntl(fd, cmd, …): not the lock, lease and notification commands. Below F_SETLK (6): allowed; F_SETLK and
+    // F_SETLKW (6, 7): refused; then the OFD locks (37, 38) below F_SETLEASE (1024), the lease and F_NOTIFY above.
+    program.label(Label::Fcntl);
+    program.load(ARG1_LOW);
+    program.jump_if_at_least(libc::F_SETLK as u32, Label::FcntlLocks);
+    program.ret(RET_ALLOW);
+    program.label(Label::FcntlLocks);
+    program.jump_if_at_least(libc::F_SETLKW as u32 + 1, Label::FcntlOthers);
     program.ret(RET_EPERM);
+    program.label(Label::FcntlOthers);
+    program.jump_if_at_least(libc::F_SETLEASE as u32, Label::FcntlHigh);
+    for command in FCNTL_CHANNELS_LOW {
+        program.jump_if_equal(command, Label::FinalDeny);
+    }
+    program.ret(RET_ALLOW);
+    program.label(Label::FcntlHigh);
+    for command in FCNTL_CHANNELS_HIGH {
+        program.jump_if_equal(command, Label::FinalDeny);
+    }
+    program.ret(RET_ALLOW);
 
     // clone(flags, …): no new namespaces.
     program.label(Label::Clone);
@@ -191,7 +243,10 @@ enum Label {
     FinalAllow,
     FinalDeny,
     KillProcess,
-    Socket,
+    Fcntl,
+    FcntlLocks,
+    FcntlOthers,
+    FcntlHigh,
     Clone,
     KillCall,
     AimedAtJudge,
@@ -303,16 +358,17 @@ mod tests {
 
     /// Runs the program as the kernel would, on one syscall: a small classic-BPF interpreter for the five
     /// instruction kinds the assembler emits.
-    fn verdict(program: &[libc::sock_filter], nr: libc::c_long, arg0: u64) -> u32 {
-        run(program, nr, arg0).0
+    fn verdict(program: &[libc::sock_filter], nr: libc::c_long, args: [u64; 2]) -> u32 {
+        run(program, nr, args).0
     }
 
     /// The verdict and how many instructions the filter ran to reach it.
-    fn run(program: &[libc::sock_filter], nr: libc::c_long, arg0: u64) -> (u32, usize) {
+    fn run(program: &[libc::sock_filter], nr: libc::c_long, args: [u64; 2]) -> (u32, usize) {
         let data = |offset: u32| match offset {
             NR => nr as u32,
             ARCH => AUDIT_ARCH,
-            ARG0_LOW => arg0 as u32,
+            ARG0_LOW => args[0] as u32,
+            ARG1_LOW => args[1] as u32,
             other => panic!("unexpected load at {other}"),
         };
         let (mut pc, mut accumulator, mut executed) = (0usize, 0u32, 0usize);
@@ -343,13 +399,15 @@ mod tests {
     fn the_filter_refuses_what_it_should_and_nothing_else() {
         let judge = 4242;
         let program = filter(judge);
-        let check = |nr, arg0, expected: u32| assert_eq!(verdict(&program, nr, arg0), expected, "syscall {nr}({arg0})");
+        let check =
+            |nr, arg0, expected: u32| assert_eq!(verdict(&program, nr, [arg0, 0]), expected, "syscall {nr}({arg0})");
         check(libc::SYS_read, 0, RET_ALLOW);
         check(libc::SYS_write, 1, RET_ALLOW);
         check(libc::SYS_ptrace, 0, RET_EPERM);
         check(libc::SYS_unshare, 0, RET_EPERM);
         check(libc::SYS_clone3, 0, RET_ENOSYS);
-        check(libc::SYS_socket, libc::AF_UNIX as u64, RET_ALLOW);
+        check(libc::SYS_socket, libc::AF_UNIX as u64, RET_EPERM);
+        check(libc::SYS_socketpair, libc::AF_UNIX as u64, RET_ALLOW);
         check(libc::SYS_socket, libc::AF_INET as u64, RET_EPERM);
         check(libc::SYS_socket, libc::AF_INET6 as u64, RET_EPERM);
         check(libc::SYS_clone, libc::SIGCHLD as u64, RET_ALLOW);
@@ -363,6 +421,20 @@ mod tests {
         check(libc::SYS_tgkill, 77, RET_ALLOW);
         check(libc::SYS_pidfd_open, u64::from(judge), RET_EPERM);
         check(libc::SYS_tkill, 77, RET_EPERM);
+        for nr in [libc::SYS_shmget, libc::SYS_msgget, libc::SYS_semget, libc::SYS_mq_open, libc::SYS_flock] {
+            check(nr, 0, RET_EPERM);
+        }
+        let fcntl = |command: libc::c_int| verdict(&program, libc::SYS_fcntl, [3, command as u64]);
+        for command in
+            [libc::F_SETLK, libc::F_SETLKW, libc::F_OFD_SETLK, libc::F_OFD_SETLKW, libc::F_SETLEASE, libc::F_NOTIFY]
+        {
+            assert_eq!(fcntl(command), RET_EPERM, "fcntl command {command}");
+        }
+        for command in
+            [libc::F_GETFL, libc::F_SETFL, libc::F_GETFD, libc::F_SETFD, libc::F_DUPFD_CLOEXEC, libc::F_GETLK]
+        {
+            assert_eq!(fcntl(command), RET_ALLOW, "fcntl command {command}");
+        }
     }
 
     /// The search must decide every number exactly as the rules say, and quickly: the path length is the cost.
@@ -380,13 +452,13 @@ mod tests {
             let rule = rules.iter().find(|(rule, _)| *rule == nr).map(|(_, action)| *action);
             // Each argument check: an argument it refuses, and a harmless one that passes.
             let (refused, harmless) = match rule {
-                Some(Action::Check(Label::Socket)) => (Some(libc::AF_INET as u64), libc::AF_UNIX as u64),
-                Some(Action::Check(Label::Clone)) => (Some(libc::CLONE_NEWUSER as u64), libc::SIGCHLD as u64),
-                Some(Action::Check(_)) => (Some(u64::from(judge)), 77),
-                _ => (None, 77),
+                Some(Action::Check(Label::Fcntl)) => (Some([3, libc::F_SETLK as u64]), [3, libc::F_GETFL as u64]),
+                Some(Action::Check(Label::Clone)) => (Some([libc::CLONE_NEWUSER as u64, 0]), [libc::SIGCHLD as u64, 0]),
+                Some(Action::Check(_)) => (Some([u64::from(judge), 0]), [77, 0]),
+                _ => (None, [77, 0]),
             };
             if let Some(refused) = refused {
-                assert_eq!(verdict(&program, nr.into(), refused), RET_EPERM, "syscall {nr}({refused})");
+                assert_eq!(verdict(&program, nr.into(), refused), RET_EPERM, "syscall {nr}({refused:?})");
             }
             let expected = match rule {
                 _ if cfg!(target_arch = "x86_64") && nr >= X32_SYSCALL_BIT => RET_EPERM,

@@ -40,6 +40,8 @@ pub(super) struct ChildSetup<'a> {
     pub tmpfs: Option<CString>,
     /// The prepared network, IPC and UTS namespaces to join.
     pub namespaces: Option<[RawFd; 3]>,
+    /// The Landlock scoping ruleset to restrict the run by (a domain of its own).
+    pub landlock: Option<RawFd>,
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
     pub uid: Option<u32>,
     pub filter: &'a [libc::sock_filter],
@@ -68,6 +70,7 @@ enum Step {
     DropPrivileges,
     DeathSignal,
     NoNewPrivileges,
+    Landlock,
     Seccomp,
     Signals,
     Exec,
@@ -287,6 +290,9 @@ impl Plan<'_> {
             // After setuid, which clears it: the program dies with the judge.
             check(Step::DeathSignal, libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0).into())?;
             check(Step::NoNewPrivileges, libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).into())?;
+            if let Some(ruleset) = setup.landlock {
+                check(Step::Landlock, libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0))?;
+            }
             if !setup.filter.is_empty() {
                 let program = libc::sock_fprog {
                     len: setup.filter.len() as u16,

@@ -7,9 +7,9 @@
 use base64::Engine as _;
 use codecapsule_core::config::{ConfigError, HttpConfig};
 use codecapsule_core::judge::{Judge, JudgeList};
-use codecapsule_core::model::Capsule;
+use codecapsule_core::model::{Capsule, Language, Verdict};
 use codecapsule_native::{NativeJudge, Runtime};
-use codecapsule_state::{Actor, CapsuleStatus, Visibility};
+use codecapsule_state::{Actor, CapsuleStatus, NewSubmission, Submitter, Visibility};
 use codecapsule_test_support::postgres::{Fixture, TempPostgres};
 use codecapsule_web::host::{self, Function, Host};
 use serde_json::{Value, json};
@@ -115,6 +115,30 @@ fn main() {
                 "| {name} | POST /api/capsules/{{id}}/submissions | {} | {} | {difference:+.2} ms |",
                 ms(submit_p50),
                 ms(submit_p99)
+            );
+            // What the submission does that judging does not: storing it (one round trip, after judging).
+            let mut writes = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
+                let started = Instant::now();
+                store
+                    .record_submission(&NewSubmission {
+                        capsule_id: saved.id,
+                        capsule_version: saved.version,
+                        language: Language::parse(language).unwrap(),
+                        verdict: Verdict::Accepted,
+                        score: 1.0,
+                        tests: Vec::new(),
+                        submitter: Submitter::Visitor("bench".into()),
+                    })
+                    .await
+                    .unwrap();
+                writes.push(started.elapsed());
+            }
+            let (write_p50, write_p99) = percentiles(&mut writes);
+            println!(
+                "| {name} | `record_submission` alone (the store's write) | {} | {} | |",
+                ms(write_p50),
+                ms(write_p99)
             );
         }
         println!();
