@@ -1,5 +1,6 @@
 //! Nothing one run creates or holds reaches another run: pairs of Python programs judged for real, one planting or
-//! listening, the other probing. Sequential pairs for what could outlive a run (System V IPC, POSIX message queues);
+//! listening, the other probing. Sequential pairs for what could outlive a run (System V IPC, POSIX message queues,
+//! files in the host's shared writable directories);
 //! overlapping pairs for live channels (abstract unix sockets, file locks, signals, the other run's /proc files),
 //! each proving the overlap from CLOCK_MONOTONIC, which every process of the host reads alike. Run as root, the same
 //! tests are run again with the judge as uid 65534, as on Lambda (no uid per submission, no namespaces).
@@ -7,6 +8,7 @@
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_core::model::{JudgeReport, LimitsRequest, Test, TestReport};
 use codecapsule_native::{NativeJudge, Runtime};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Runs of this file must not meet runs of another test of this file.
@@ -104,6 +106,48 @@ fn no_ipc_object_outlives_its_run() {
     let made = value(&planted, "MADE").to_string();
     let probed = run(PROBE_IPC);
     assert_eq!(value(&probed, "FOUND"), "-", "a later run found what the first left (it made {made})");
+}
+
+/// Python that writes a file in every shared writable directory it can, printing where it managed.
+const PLANT_FILES: &str = r#"
+import os
+left = []
+for directory in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", os.path.dirname(os.getcwd())):
+    try:
+        with open(os.path.join(directory, "codecapsule-cross-run-left"), "w") as planted:
+            planted.write("LEFT-BEHIND")
+        left.append(directory)
+    except OSError:
+        pass
+print("LEFT", ",".join(left) or "-")
+"#;
+
+/// Python that looks for those files.
+const PROBE_FILES: &str = r#"
+import os
+found = []
+for directory in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", os.path.dirname(os.getcwd())):
+    try:
+        with open(os.path.join(directory, "codecapsule-cross-run-left")) as planted:
+            if planted.read() == "LEFT-BEHIND":
+                found.append(directory)
+    except OSError:
+        pass
+print("FOUND", ",".join(found) or "-")
+"#;
+
+#[test]
+fn no_file_outlives_its_run_in_a_shared_directory() {
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let planted = run(PLANT_FILES);
+    let left = value(&planted, "LEFT").to_string();
+    let probed = run(PROBE_FILES);
+    let found = value(&probed, "FOUND").to_string();
+    // What a run managed to leave on the host is removed here, whatever the outcome.
+    for directory in ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"] {
+        let _ = std::fs::remove_file(Path::new(directory).join("codecapsule-cross-run-left"));
+    }
+    assert_eq!(found, "-", "a later run found the files the first left (it wrote to {left})");
 }
 
 /// Listens on an abstract unix socket, holds an exclusive flock and a read lock on a file every run can open (the
@@ -222,12 +266,17 @@ fn the_same_holds_for_an_unprivileged_judge_like_on_lambda() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--test-threads=1", "no_ipc_object_outlives_its_run", "runs_at_the_same_time_cannot_reach_each_other"])
+        .args([
+            "--test-threads=1",
+            "no_ipc_object_outlives_its_run",
+            "no_file_outlives_its_run_in_a_shared_directory",
+            "runs_at_the_same_time_cannot_reach_each_other",
+        ])
         .uid(65_534)
         .gid(65_534)
         .output()
         .unwrap();
     let log = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "the unprivileged runs failed:\n{log}");
-    assert!(log.contains("2 passed"), "the unprivileged runs did not run:\n{log}");
+    assert!(log.contains("3 passed"), "the unprivileged runs did not run:\n{log}");
 }

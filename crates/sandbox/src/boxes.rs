@@ -8,8 +8,8 @@ use crate::reaper::{
 };
 use crate::spawn::{self, ChildSetup};
 use crate::{
-    DRAIN_GRACE, Exit, MOUNT_POINT, Run, RunLimits, RunResult, SANDBOX_UIDS_PER_PROCESS, Sandbox, WORK_TMPFS_BYTES,
-    WORK_TMPFS_INODES, WorkDir, uids_of_this_process,
+    DRAIN_GRACE, Exit, MASKED_DIRS, MOUNT_POINT, Run, RunLimits, RunResult, SANDBOX_UIDS_PER_PROCESS, Sandbox,
+    WORK_TMPFS_BYTES, WORK_TMPFS_INODES, WorkDir, uids_of_this_process,
 };
 use std::ffi::CString;
 use std::io::{self, Write};
@@ -127,20 +127,29 @@ impl SandboxBox {
     fn run_in(&self, run: &Run, work: &Path) -> io::Result<RunResult> {
         let sandbox = self.sandbox;
         let (program, args, env) = spawn::command_line(run.program, &run.args, &run.env)?;
+        let cwd = spawn::c_string(work.as_os_str().as_bytes())?;
+        let tmpfs = (run.work_dir == WorkDir::Fresh && sandbox.layers.mount_namespace_tmpfs).then(|| {
+            let uid = self.uid.unwrap_or(0);
+            CString::new(format!("size={WORK_TMPFS_BYTES},nr_inodes={WORK_TMPFS_INODES},mode=0700,uid={uid},gid={uid}"))
+                .expect("no NUL in tmpfs options")
+        });
+        // Writable in the run's Landlock domain: its work directory and, in its mount namespace, its private tmpfs
+        // mounts over the host's shared directories.
+        let landlock = sandbox.landlock.map(|support| {
+            let mut writable = vec![cwd.clone()];
+            if tmpfs.is_some() {
+                writable.extend(MASKED_DIRS.iter().map(|dir| (*dir).to_owned()));
+            }
+            support.plan(writable)
+        });
         let setup = ChildSetup {
             program,
             args,
             env,
-            cwd: spawn::c_string(work.as_os_str().as_bytes())?,
-            tmpfs: (run.work_dir == WorkDir::Fresh && sandbox.layers.mount_namespace_tmpfs).then(|| {
-                let uid = self.uid.unwrap_or(0);
-                CString::new(format!(
-                    "size={WORK_TMPFS_BYTES},nr_inodes={WORK_TMPFS_INODES},mode=0700,uid={uid},gid={uid}"
-                ))
-                .expect("no NUL in tmpfs options")
-            }),
+            cwd,
+            tmpfs,
             namespaces: sandbox.namespaces.as_ref().map(|n| [n.net.as_raw_fd(), n.ipc.as_raw_fd(), n.uts.as_raw_fd()]),
-            landlock: sandbox.landlock.as_ref().map(|ruleset| ruleset.as_raw_fd()),
+            landlock,
             rlimits: rlimits(&run.limits, self.uid.is_none()),
             uid: self.uid,
             filter: &sandbox.filter,

@@ -27,7 +27,7 @@ impl Sandbox {
         let seccomp_supported = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0;
         let filter = if seccomp_supported { seccomp::filter(std::process::id()) } else { Vec::new() };
         let namespaces = if root { SharedNamespaces::create().ok() } else { None };
-        let landlock = crate::landlock::scopes();
+        let landlock = crate::landlock::Support::detect();
         // As root, not under /tmp: runs get private tmpfs mounts over the shared writable directories, /tmp among them.
         // Unprivileged, one directory per uid: the temporary directory is shared by every user of the host.
         // SAFETY: plain syscall without pointers.
@@ -50,7 +50,8 @@ impl Sandbox {
             mount_namespace_tmpfs: mount_tmpfs,
             ipc_uts_namespaces: namespaces.is_some(),
             seccomp: !filter.is_empty(),
-            landlock_scopes: landlock.is_some(),
+            landlock: landlock.is_some(),
+            landlock_scopes: landlock.is_some_and(|support| support.scopes),
             no_new_privs: true,
             rlimits: true,
             process_group: true,

@@ -12,9 +12,9 @@
 //! - stdout/stderr read concurrently with caps (the group is killed at the cap) and stdin fed, all from the judging
 //!   thread with poll (see [`pipes`]);
 //! - started the way posix_spawn starts a program, without copying the judge's page tables (see [`spawn`]);
-//! - no_new_privs, a Landlock domain of its own where the kernel has the scopes (see [`landlock`]: no signals, ptrace
-//!   or abstract sockets across runs), and a seccomp filter (see [`seccomp`]: no System V IPC, message queues,
-//!   sockets or file locks, the other channels between runs);
+//! - no_new_privs, a Landlock domain of its own where the kernel has Landlock (see [`landlock`]: writes only beneath
+//!   its work directory; no ptrace, signals or abstract sockets across runs), and a seccomp filter (see [`seccomp`]:
+//!   no System V IPC, message queues, sockets or file locks, the other channels between runs);
 //! - as root: an unprivileged uid/gid with no supplementary groups, an empty network namespace (made once, joined per
 //!   run), private IPC and UTS namespaces, and a private mount namespace for the tmpfs.
 //!
@@ -86,7 +86,11 @@ pub struct Layers {
     pub ipc_uts_namespaces: bool,
     /// A seccomp filter refuses the syscalls no judged runtime needs.
     pub seccomp: bool,
-    /// Each run is a Landlock domain of its own: no signals, ptrace or abstract unix sockets across runs (Linux 6.12+).
+    /// Each run is a Landlock domain of its own that may write only beneath its work directory and its private tmpfs
+    /// mounts, and cannot ptrace (nor read the /proc files of) a process outside it.
+    pub landlock: bool,
+    /// The run's Landlock domain also keeps it from signalling any process outside it, or reaching its abstract unix
+    /// sockets (Linux 6.12+).
     pub landlock_scopes: bool,
     /// Runs cannot gain privileges through exec.
     pub no_new_privs: bool,
@@ -108,8 +112,8 @@ pub struct Sandbox {
     /// An empty network namespace (and IPC/UTS ones) made once at start-up; runs join them with setns, which costs
     /// microseconds where creating a network namespace per run costs milliseconds.
     namespaces: Option<SharedNamespaces>,
-    /// The Landlock scoping ruleset, where the kernel has it.
-    landlock: Option<OwnedFd>,
+    /// What Landlock offers on this kernel, where it is enabled.
+    landlock: Option<landlock::Support>,
     base: PathBuf,
     /// The owner of `base` when it is not this process's effective uid: boxes are then refused (whoever owns the
     /// directory could swap a box for a link to a directory of theirs).

@@ -40,8 +40,8 @@ pub(super) struct ChildSetup<'a> {
     pub tmpfs: Option<CString>,
     /// The prepared network, IPC and UTS namespaces to join.
     pub namespaces: Option<[RawFd; 3]>,
-    /// The Landlock scoping ruleset to restrict the run by (a domain of its own).
-    pub landlock: Option<RawFd>,
+    /// The run's Landlock domain, made in the child after its mounts.
+    pub landlock: Option<crate::landlock::Plan>,
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
     pub uid: Option<u32>,
     pub filter: &'a [libc::sock_filter],
@@ -66,11 +66,11 @@ enum Step {
     WorkTmpfs,
     MaskTmpfs,
     WorkDirectory,
+    NoNewPrivileges,
+    Landlock,
     Rlimits,
     DropPrivileges,
     DeathSignal,
-    NoNewPrivileges,
-    Landlock,
     Seccomp,
     Signals,
     Exec,
@@ -277,6 +277,13 @@ impl Plan<'_> {
             }
             // After the mount, so the working directory is the tmpfs and not what it covers.
             check(Step::WorkDirectory, libc::chdir(setup.cwd.as_ptr()).into())?;
+            // no_new_privs, then the Landlock domain (which needs it), before the rlimits: making the domain opens a
+            // few descriptors, and until exec the child still holds every descriptor of the judge's (close-on-exec),
+            // more than the run's open-file limit allows.
+            check(Step::NoNewPrivileges, libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).into())?;
+            if let Some(plan) = &setup.landlock {
+                plan.restrict().map_err(|errno| (Step::Landlock, errno))?;
+            }
             for (resource, value) in &setup.rlimits {
                 let limit = libc::rlimit { rlim_cur: *value, rlim_max: *value };
                 check(Step::Rlimits, libc::setrlimit(*resource, &limit).into())?;
@@ -289,10 +296,6 @@ impl Plan<'_> {
             }
             // After setuid, which clears it: the program dies with the judge.
             check(Step::DeathSignal, libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0).into())?;
-            check(Step::NoNewPrivileges, libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).into())?;
-            if let Some(ruleset) = setup.landlock {
-                check(Step::Landlock, libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0))?;
-            }
             if !setup.filter.is_empty() {
                 let program = libc::sock_fprog {
                     len: setup.filter.len() as u16,
