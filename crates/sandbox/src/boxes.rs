@@ -155,6 +155,7 @@ impl SandboxBox {
             filter: &sandbox.filter,
         };
         let started = Instant::now();
+        let began = std::time::SystemTime::now();
         let (pid, child) = start_registered(|| {
             let child = spawn::spawn(&setup)?;
             Ok((child.pid, child))
@@ -180,6 +181,9 @@ impl SandboxBox {
         let wall = started.elapsed();
         // Every writer of the pipes dies here, so what is left in them can be read to its end.
         self.kill_leftovers(pid);
+        if !sandbox.layers.mount_namespace_tmpfs && !sandbox.layers.landlock {
+            sweep_shared_dirs(began, &sandbox.base);
+        }
         streams.close_input();
         streams.pump(None, Instant::now() + DRAIN_GRACE, || kill_group(pid));
         let collected = streams.finish();
@@ -254,4 +258,32 @@ pub(crate) fn rlimits(limits: &RunLimits, shared_uid: bool) -> Vec<(libc::__rlim
 
 pub(crate) fn chown(path: &Path, uid: u32) -> io::Result<()> {
     std::os::unix::fs::lchown(path, Some(uid), Some(uid))
+}
+
+/// Where a run could write that a later run can read, when runs get neither private mounts (no mount namespace) nor a
+/// Landlock domain confining their writes (an unprivileged judge on a kernel without Landlock): the host's shared
+/// writable directories. After each run, every entry there of the judge's uid made or changed since the run began is
+/// removed (directories whole, without following links), except `keep` (the sandbox's own directory).
+fn sweep_shared_dirs(since: std::time::SystemTime, keep: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: no arguments.
+    let euid = unsafe { libc::geteuid() };
+    for dir in MASKED_DIRS {
+        let Ok(entries) = std::fs::read_dir(std::ffi::OsStr::from_bytes(dir.to_bytes())) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if keep.starts_with(&path) {
+                continue;
+            }
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            // The change time is set when an entry is made and whenever it changes: what a run made is at least as
+            // new as the run.
+            let changed = std::time::UNIX_EPOCH
+                + std::time::Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec().clamp(0, 999_999_999) as u32);
+            if meta.uid() != euid || changed < since {
+                continue;
+            }
+            let _ = if meta.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        }
+    }
 }

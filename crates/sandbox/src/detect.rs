@@ -27,7 +27,10 @@ impl Sandbox {
         let seccomp_supported = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } >= 0;
         let filter = if seccomp_supported { seccomp::filter(std::process::id()) } else { Vec::new() };
         let namespaces = if root { SharedNamespaces::create().ok() } else { None };
-        let landlock = crate::landlock::Support::detect();
+        // SANDBOX_LANDLOCK=off: runs without Landlock domains (for a runtime that must write outside its work directory;
+        // the shared directories are then swept after each run where there is no mount namespace either).
+        let landlock_off = std::env::var_os("SANDBOX_LANDLOCK").is_some_and(|value| value == "off");
+        let landlock = if landlock_off { None } else { crate::landlock::Support::detect() };
         // As root, not under /tmp: runs get private tmpfs mounts over the shared writable directories, /tmp among them.
         // Unprivileged, one directory per uid: the temporary directory is shared by every user of the host.
         // SAFETY: plain syscall without pointers.
