@@ -151,6 +151,11 @@ fn default_weight() -> f64 {
 }
 
 impl Test {
+    /// Its id: its own, or `t<position>` (1-based) when it has none. The one rule every engine and view names tests by.
+    pub fn id_at(&self, index: usize) -> String {
+        self.id.clone().unwrap_or_else(|| format!("t{}", index + 1))
+    }
+
     /// A visible, weight-1 test that feeds `stdin` and expects `expected_stdout`; its id defaults to its position.
     pub fn stdio(stdin: &str, expected_stdout: &str) -> Test {
         Test {

@@ -85,11 +85,6 @@ pub struct HiddenTest {
     pub weight: f64,
 }
 
-/// A test's id as the judges name it: its own, or `t<position>` (1-based).
-pub fn test_id(test: &Test, index: usize) -> String {
-    test.id.clone().unwrap_or_else(|| format!("t{}", index + 1))
-}
-
 impl ReaderCapsule {
     /// The reader's view of `capsule`.
     pub fn of(capsule: &Capsule) -> ReaderCapsule {
@@ -98,8 +93,8 @@ impl ReaderCapsule {
             .iter()
             .enumerate()
             .map(|(index, test)| match test.hidden {
-                true => ReaderTest::Hidden(HiddenTest { id: test_id(test, index), hidden: true, weight: test.weight }),
-                false => ReaderTest::Visible(Test { id: Some(test_id(test, index)), ..test.clone() }),
+                true => ReaderTest::Hidden(HiddenTest { id: test.id_at(index), hidden: true, weight: test.weight }),
+                false => ReaderTest::Visible(Test { id: Some(test.id_at(index)), ..test.clone() }),
             })
             .collect();
         let provenance = capsule

@@ -3,8 +3,11 @@
 //! axum's own `Json` answers with plain-text errors and a fixed body limit; this one answers problem+json:
 //! - 415 `unsupported_media_type` when the body is not `application/json` (or `text/plain`, where a route allows it);
 //! - 413 `body_too_large` past the route's [`BodyLimit`] (Content-Length checked before reading);
-//! - 400 `invalid_json` for malformed JSON, with line and column;
-//! - 422 `invalid_field` for a well-formed body of the wrong shape: missing, unknown or mistyped fields, with the path.
+//! - 400 `invalid_json` for malformed JSON, with line and column, and for anything after the JSON value (trailing
+//!   text, a second object, stray bytes);
+//! - 415 as well for a JSON content type whose charset is not UTF-8 (RFC 8259: JSON between systems is UTF-8);
+//! - 422 `invalid_field` for a well-formed body of the wrong shape: missing, unknown or mistyped fields, with the path;
+//!   a JSON array is not taken for an object, whatever serde would make of its elements in field order.
 
 use super::problem::Problem;
 use axum::extract::{FromRequest, Request};
@@ -68,6 +71,17 @@ fn check_content_type(request: &Request) -> Result<(), Problem> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let is_json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let charset = content_type.split(';').skip(1).find_map(|parameter| {
+        let (name, value) = parameter.split_once('=')?;
+        name.trim().eq_ignore_ascii_case("charset").then(|| value.trim().trim_matches('"').to_ascii_lowercase())
+    });
+    if let Some(charset) = charset.filter(|charset| charset != "utf-8" && charset != "utf8") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            format!("the body must be UTF-8 JSON; got charset `{charset}`"),
+        ));
+    }
     let text_allowed = request.extensions().get::<AcceptTextPlain>().is_some();
     if is_json || (text_allowed && essence == "text/plain") {
         return Ok(());
@@ -103,8 +117,25 @@ fn too_large(limit: usize) -> Problem {
 
 /// Parses JSON, telling syntax errors (400) from shape errors (422, with the path of the field at fault).
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    if body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidField,
+            "the body must be a JSON object, not an array",
+        ));
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    let parsed: Result<T, _> = serde_path_to_error::deserialize(deserializer);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut *deserializer);
+    if parsed.is_ok() {
+        // Nothing but whitespace may follow the value.
+        deserializer.end().map_err(|err| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidJson,
+                format!("the body must be one JSON object and nothing after it: {err}"),
+            )
+        })?;
+    }
     parsed.map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
@@ -167,5 +198,23 @@ mod tests {
 
         let problem = parse::<JudgeRequest>(br#"{"language":"wat"}"#).unwrap_err();
         assert_eq!(problem.detail, "the body: missing field `tests`");
+    }
+
+    #[test]
+    fn nothing_may_follow_the_value_and_an_array_is_not_an_object() {
+        let valid = r#"{"language":"wat","tests":[{"stdin":"","expected_stdout":""}]}"#;
+        assert!(parse::<JudgeRequest>(valid.as_bytes()).is_ok());
+        assert!(parse::<JudgeRequest>(format!("{valid}\n  ").as_bytes()).is_ok(), "trailing whitespace is fine");
+        for trailing in [
+            format!("{valid}xyz").into_bytes(),
+            format!("{valid}{valid}").into_bytes(),
+            [valid.as_bytes(), &[0xFF]].concat(),
+        ] {
+            let problem = parse::<JudgeRequest>(&trailing).unwrap_err();
+            assert_eq!((problem.status, problem.code), (400, ErrorCode::InvalidJson), "{}", problem.detail);
+        }
+        let problem = parse::<JudgeRequest>(br#" ["wat", null, [{"stdin":"","expected_stdout":""}]]"#).unwrap_err();
+        assert_eq!((problem.status, problem.code), (422, ErrorCode::InvalidField));
+        assert!(problem.detail.contains("not an array"), "{}", problem.detail);
     }
 }

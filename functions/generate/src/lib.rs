@@ -189,7 +189,8 @@ async fn status(
     Path(job_id): Path<String>,
 ) -> Result<axum::Json<Value>, Problem> {
     let job_id = Uuid::parse_str(&job_id).map_err(|_| {
-        Problem::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidField, "the job id must be a UUID").with_field("job_id")
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, "the job id must be a UUID")
+            .with_field("job_id")
     })?;
     let (Some(store), Some(Extension(admission))) = (generation.store.clone(), admission) else {
         return Err(Problem::new(

@@ -147,6 +147,26 @@ async fn a_member_generates_a_capsule_end_to_end() {
     let state: Value = mine.json().await.unwrap();
     assert_eq!((state["status"].as_str(), state["capsule_id"].clone()), (Some("succeeded"), json!(capsule_id)));
     assert_eq!(get(&setup.fixture.member_b.token).await.unwrap().status().as_u16(), 404);
+    // Without credentials: 401 before any database call (it was a 503 naming a table); a job id that is no UUID: 422.
+    let anonymous = reqwest::Client::new().get(format!("{}/api/generate/{job_id}", setup.base)).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let problem: Value = anonymous.json().await.unwrap();
+    assert_eq!(problem["code"], "authentication_required", "{problem}");
+    assert!(!problem["detail"].as_str().unwrap().contains("generation_jobs"), "{problem}");
+    let malformed = reqwest::Client::new()
+        .get(format!("{}/api/generate/not-a-uuid", setup.base))
+        .bearer_auth(member.token.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status().as_u16(), 422);
+    let unknown = reqwest::Client::new()
+        .get(format!("{}/api/generate/{}", setup.base, uuid::Uuid::new_v4()))
+        .bearer_auth(member.token.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
 }
 
 #[tokio::test]

@@ -116,13 +116,14 @@ async fn validate_capsule(
     let capsule = match (request.capsule, request.capsule_id) {
         (Some(capsule), None) => capsule,
         (None, Some(id)) => stored_capsule(&healing, admission.as_ref(), id).await?,
-        _ => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::InvalidField,
-                "send either `capsule` (the capsule itself) or `capsule_id` (a stored capsule), not both",
-            )
-            .with_field("capsule"));
+        (both, _) => {
+            let detail = match both {
+                Some(_) => "send either `capsule` (the capsule itself) or `capsule_id` (a stored capsule), not both",
+                None => "send `capsule` (the capsule itself) or `capsule_id` (a stored capsule): the body has neither",
+            };
+            return Err(
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, detail).with_field("capsule")
+            );
         }
     };
     Ok(axum::Json(healing.validate(capsule, &judges, admission.and_then(|admission| admission.organization)).await?))

@@ -130,4 +130,8 @@ async fn a_stored_capsule_is_validated_by_id_for_those_who_may_read_its_solution
     let both = json!({"capsule_id": fixture.private_a, "capsule": broken_capsule()["capsule"]});
     let (status, problem) = validate(Some(fixture.member_a.token.clone()), both).await;
     assert_eq!((status, problem["code"].as_str()), (422, Some("invalid_field")));
+    assert!(problem["detail"].as_str().unwrap().contains("not both"), "{problem}");
+    let (status, problem) = validate(Some(fixture.member_a.token.clone()), json!({})).await;
+    assert_eq!((status, problem["code"].as_str()), (422, Some("invalid_field")));
+    assert!(problem["detail"].as_str().unwrap().contains("neither"), "{problem}");
 }

@@ -138,6 +138,20 @@ async fn bad_input_gets_problem_json_at_every_limit() {
 
     assert_eq!(seen(post(&base, "/api/judge", json_type, "{\"language\": ").await), problem(400, "invalid_json", None));
     assert_eq!(seen(post(&base, "/api/judge", "text/plain", ADD).await), problem(415, "unsupported_media_type", None));
+    // JSON is UTF-8 and one value: another charset is 415, anything after the object 400, an array 422.
+    let utf16 = "application/json; charset=utf-16";
+    assert_eq!(seen(post(&base, "/api/judge", utf16, ADD).await), problem(415, "unsupported_media_type", None));
+    assert_eq!(post(&base, "/api/judge", "application/json; charset=UTF-8", ADD).await.0, 200);
+    assert_eq!(
+        seen(post(&base, "/api/judge", json_type, format!("{ADD}xyz")).await),
+        problem(400, "invalid_json", None)
+    );
+    assert_eq!(
+        seen(post(&base, "/api/judge", json_type, format!("{ADD}{ADD}")).await),
+        problem(400, "invalid_json", None)
+    );
+    let array = r#"["wat", "(module)", null, [{"expected_stdout": ""}]]"#;
+    assert_eq!(seen(post(&base, "/api/judge", json_type, array).await), problem(422, "invalid_field", None));
     let mut unknown_language = judge_request(1);
     unknown_language["language"] = json!("cobol");
     assert_eq!(

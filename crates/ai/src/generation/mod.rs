@@ -92,6 +92,10 @@ impl GenerateRequest {
         if self.prompt.trim().is_empty() || self.prompt.chars().count() > MAX_PROMPT_CHARS {
             return Err(("prompt", format!("the prompt must have 1 to {MAX_PROMPT_CHARS} characters")));
         }
+        // PostgreSQL text (the job's stored request) cannot hold NUL: it is bad input, not an outage.
+        if self.prompt.contains('\0') {
+            return Err(("prompt", "the prompt must not contain NUL characters (\\u0000)".into()));
+        }
         if !LANGUAGES.contains(&self.language.as_str()) {
             return Err(("language", format!("language must be one of {}", LANGUAGES.join(", "))));
         }
@@ -268,5 +272,6 @@ mod tests {
         assert_eq!(request("", "python").check().unwrap_err().0, "prompt");
         assert_eq!(request(&"x".repeat(MAX_PROMPT_CHARS + 1), "python").check().unwrap_err().0, "prompt");
         assert_eq!(request("x", "cobol").check().unwrap_err().0, "language");
+        assert_eq!(request("sum\u{0}two", "python").check().unwrap_err().0, "prompt", "NUL is bad input");
     }
 }

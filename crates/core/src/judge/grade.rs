@@ -152,12 +152,12 @@ pub fn overall_verdict(tests: &[TestReport]) -> Verdict {
 
 /// Accepted weight over total weight, in [0, 1].
 pub fn score(tests: &[TestReport], cases: &[TestCase]) -> f64 {
-    let total: f64 = cases.iter().map(|case| case.weight).sum();
+    // Folded from +0.0: an empty f64 sum is -0.0, which would answer `"score": -0.0` when nothing passed.
+    let total: f64 = cases.iter().fold(0.0, |sum, case| sum + case.weight);
     let passed: f64 = tests
         .iter()
         .zip(cases)
         .filter(|(report, _)| report.verdict == Verdict::Accepted)
-        .map(|(_, case)| case.weight)
-        .sum();
+        .fold(0.0, |sum, (_, case)| sum + case.weight);
     if total > 0.0 { passed / total } else { 0.0 }
 }

@@ -206,7 +206,7 @@ fn tests_of(entry: &Entry, tests: Vec<crate::model::Test>) -> Result<Vec<TestCas
     let mut cases = Vec::with_capacity(tests.len());
     for (index, test) in tests.into_iter().enumerate() {
         let field = |name: &str| format!("tests[{index}].{name}");
-        let id = test.id.unwrap_or_else(|| format!("t{}", index + 1));
+        let id = test.id_at(index);
         if id.is_empty() || id.len() > limits::MAX_TEST_ID_BYTES {
             return Err(JudgeError::InvalidField {
                 field: field("id"),
@@ -214,7 +214,11 @@ fn tests_of(entry: &Entry, tests: Vec<crate::model::Test>) -> Result<Vec<TestCas
             });
         }
         if !seen.insert(id.clone()) {
-            return Err(JudgeError::InvalidField { field: field("id"), reason: format!("`{id}` is used twice") });
+            let reason = match test.id {
+                Some(_) => format!("`{id}` is used twice"),
+                None => format!("has no id, and its default name `{id}` is another test's: give it an id"),
+            };
+            return Err(JudgeError::InvalidField { field: field("id"), reason });
         }
         if !(test.weight.is_finite() && test.weight > 0.0 && test.weight <= 1e6) {
             return Err(JudgeError::InvalidField {
@@ -314,8 +318,37 @@ mod tests {
         assert_eq!(submission.tests[1].id, "t2");
         let mut twice = vec![test("1"), test("2")];
         twice[0].id = Some("t2".into());
+        let err = check(request("wat", twice.clone())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`tests[1].id` has no id, and its default name `t2` is another test's: give it an id",
+            "the client sent no `t2` at tests[1]: the message says where the name came from"
+        );
+        twice[1].id = Some("t2".into());
         let err = check(request("wat", twice)).unwrap_err();
         assert_eq!(err.to_string(), "`tests[1].id` `t2` is used twice");
+    }
+
+    #[test]
+    fn a_score_with_nothing_passed_is_plus_zero() {
+        let cases = check(request("wat", vec![test("1"), test("2")])).unwrap().tests;
+        let failed = |id: &str| crate::model::TestReport {
+            id: id.into(),
+            verdict: crate::model::Verdict::WrongAnswer,
+            time_ms: 0.0,
+            memory_kb: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+            exit_code: Some(0),
+            message: None,
+            hidden: false,
+            output_truncated: false,
+            result: None,
+            fuel: None,
+        };
+        let score = crate::judge::score(&[failed("t1"), failed("t2")], &cases);
+        assert!(score == 0.0 && score.is_sign_positive(), "{score:?}");
+        assert_eq!(serde_json::to_string(&score).unwrap(), "0.0");
     }
 
     #[test]
