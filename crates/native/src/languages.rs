@@ -336,7 +336,8 @@ fn rejected_unless_clean(result: &RunResult, step: &str) -> Result<(), CompileFa
     Ok(())
 }
 
-fn text(bytes: &[u8]) -> String {
+/// A program's bytes as text (invalid UTF-8 replaced), as reports carry them.
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

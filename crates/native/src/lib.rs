@@ -234,12 +234,16 @@ impl NativeJudge {
         let program = match self.runtime.compile(&sandbox_box, source) {
             Ok(program) => program,
             Err(languages::CompileFailure::Rejected(output)) => {
+                let output = without_box_paths(&sandbox_box, output);
                 return Ok(compilation_failed(submission, output, started.elapsed(), self.engine()));
             }
             Err(languages::CompileFailure::Io(err)) => return Err(JudgeError::Internal(err.to_string())),
         };
-        let compile =
-            CompileReport { ok: true, output: program.compiler_output.clone(), time_ms: millis(started.elapsed()) };
+        let compile = CompileReport {
+            ok: true,
+            output: without_box_paths(&sandbox_box, program.compiler_output.clone()),
+            time_ms: millis(started.elapsed()),
+        };
         let run = |test: &TestCase| {
             let stdin = match &test.io {
                 TestIo::Stdio { stdin, .. } => stdin.as_bytes(),
@@ -248,7 +252,10 @@ impl NativeJudge {
             self.run_program(&sandbox_box, &program, stdin, &submission.limits, probe.startup)
         };
         let outcome = |result: std::io::Result<RunResult>| match result {
-            Ok(result) => self.outcome(result, &submission.limits, probe.startup),
+            Ok(mut result) => {
+                result.stderr = without_box_paths(&sandbox_box, languages::text(&result.stderr)).into_bytes();
+                self.outcome(result, &submission.limits, probe.startup)
+            }
             Err(err) => Outcome::not_run(Termination::Internal(format!("the sandbox failed: {err}"))),
         };
         // An interpreter that parses the program as it starts (CPython) reports a syntax error on the first run, which
@@ -258,6 +265,7 @@ impl NativeJudge {
             let probe = submission.parse_probe();
             let result = run(probe.as_ref().unwrap_or(&submission.tests[0]));
             if let Some(output) = result.as_ref().ok().and_then(|result| self.runtime.parse_failure(result)) {
+                let output = without_box_paths(&sandbox_box, output);
                 return Ok(compilation_failed(submission, output, started.elapsed(), self.engine()));
             }
             first = probe.is_none().then(|| outcome(result));
@@ -267,6 +275,20 @@ impl NativeJudge {
             _ => outcome(run(test)),
         }))
     }
+}
+
+/// `text` with the box's directories cut from the paths in it: compilers and tracebacks name the program's files by
+/// their full path (`/run/codecapsule-sandbox/<box>/program/Main.java:3: error`), which says where the sandbox keeps
+/// its boxes and is no business of the reader's; the file's own name (`Main.java:3: error`) is what they need.
+fn without_box_paths(sandbox_box: &SandboxBox, text: String) -> String {
+    let mut text = text;
+    for dir in [sandbox_box.program_dir(), sandbox_box.build_dir()] {
+        let prefix = format!("{}/", dir.display());
+        if text.contains(&prefix) {
+            text = text.replace(&prefix, "");
+        }
+    }
+    text
 }
 
 fn signal_name(signal: i32) -> String {

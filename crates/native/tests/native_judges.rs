@@ -126,6 +126,27 @@ fn every_verdict_in_python() {
 
 const JAVA_SUM: &str = "import java.util.*;\npublic class Sum {\n  public static void main(String[] args) {\n    Scanner in = new Scanner(System.in);\n    System.out.println(in.nextLong() + in.nextLong());\n  }\n}";
 
+/// Compiler messages and tracebacks name the program's files, never the sandbox's directories.
+#[test]
+fn messages_name_the_programs_files_not_the_sandboxs_paths() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    judges();
+    let sandbox_dir = codecapsule_test_support::test_sandbox_dir("tests").display().to_string();
+    let traceback = run("python", "def f():\n    raise ValueError('boom')\nf()\n", "", "", 2_000);
+    assert!(traceback.stderr.contains("File \"main.py\", line 2"), "{}", traceback.stderr);
+    let syntax = judge(request("python", "print((", vec![test("", "")], 2_000)).unwrap();
+    assert!(syntax.compile.output.contains("main.py"), "{}", syntax.compile.output);
+    let broken_java = "public class Main { public static void main(String[] a) { int x = ; } }";
+    let javac = judge(request("java", broken_java, vec![test("", "")], 5_000)).unwrap();
+    assert!(javac.compile.output.contains("Main.java:1: error"), "{}", javac.compile.output);
+    let mcs =
+        judge(request("csharp", "class P { static void Main() { int x = ; } }", vec![test("", "")], 5_000)).unwrap();
+    assert!(mcs.compile.output.contains("main.cs(1,"), "{}", mcs.compile.output);
+    for text in [&traceback.stderr, &syntax.compile.output, &javac.compile.output, &mcs.compile.output] {
+        assert!(!text.contains(&sandbox_dir) && !text.contains("/program/"), "a sandbox path in: {text}");
+    }
+}
+
 #[test]
 fn every_verdict_in_java() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());

@@ -22,9 +22,13 @@ const LEEWAY_SECONDS: u64 = 30;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 /// Why a bearer token was not accepted.
 pub enum AuthError {
-    #[error("the bearer token is not a JWT: {0}")]
-    /// Not three base64url parts, or not JSON inside.
-    Malformed(String),
+    #[error(
+        "the bearer token is not a JWT (three base64url parts of JSON: header.payload.signature): send a Supabase user \
+         token, or an organization API key (cck_…)"
+    )]
+    /// Not three base64url parts, or not JSON inside. The decoder's own words (base64 lengths, serde errors) are not
+    /// the caller's business and stay out of the answer.
+    Malformed,
     #[error("the token has expired: sign in again to get a fresh one")]
     /// Past its `exp`.
     Expired,
@@ -117,7 +121,7 @@ impl Verifier {
 
     /// The user behind a bearer JWT, or why it is refused.
     pub async fn verify(&self, token: &str) -> Result<UserToken, AuthError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|err| AuthError::Malformed(err.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         let key = match header.alg {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => match &self.config.jwt_secret {
                 Some(secret) => DecodingKey::from_secret(secret.expose().as_bytes()),
@@ -145,7 +149,9 @@ impl Verifier {
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
                 ErrorKind::InvalidAudience => AuthError::WrongAudience(self.config.audience.clone()),
                 ErrorKind::InvalidAlgorithm => AuthError::AlgorithmNotAccepted(format!("{:?}", header.alg)),
-                _ => AuthError::Invalid(err.to_string()),
+                ErrorKind::MissingRequiredClaim(claim) => AuthError::Invalid(format!("the claim `{claim}` is missing")),
+                ErrorKind::ImmatureSignature => AuthError::Invalid("the token is not valid yet (`nbf`)".into()),
+                _ => AuthError::Malformed,
             }
         })?;
         let claims = claims.claims;
