@@ -535,7 +535,11 @@ fn to_val(number: &serde_json::Number, ty: &ValType) -> Option<Val> {
             (i64::from(i32::MIN)..=i64::from(u32::MAX)).contains(&value).then_some(Val::I32(value as i32))
         }
         ValType::I64 => number.as_i64().or_else(|| number.as_u64().map(|unsigned| unsigned as i64)).map(Val::I64),
-        ValType::F32 => number.as_f64().map(|value| Val::F32((value as f32).into())),
+        // An f32 argument must be one: beyond f32's range it would become infinite, below its smallest value zero.
+        ValType::F32 => number.as_f64().and_then(|value| {
+            let single = value as f32;
+            (single.is_finite() && (single != 0.0 || value == 0.0)).then(|| Val::F32(single.into()))
+        }),
         ValType::F64 => number.as_f64().map(|value| Val::F64(value.into())),
         _ => None,
     }
@@ -557,7 +561,16 @@ fn to_json(value: &Val) -> Value {
     match value {
         Val::I32(value) => Value::from(*value),
         Val::I64(value) => Value::from(*value),
-        Val::F32(value) => float(f64::from(f32::from(*value))),
+        // The shortest decimal that is this f32 (0.1f32 is 0.1, not 0.10000000149011612 as its exact f64 would be), so
+        // that an expected 0.1 compares equal to the f32 nearest it.
+        Val::F32(value) => {
+            let single = f32::from(*value);
+            float(if single.is_finite() {
+                single.to_string().parse().unwrap_or(f64::from(single))
+            } else {
+                f64::from(single)
+            })
+        }
         Val::F64(value) => float(f64::from(*value)),
         other => Value::String(format!("{other:?}")),
     }
@@ -625,6 +638,18 @@ mod tests {
         assert!(to_val(&number("4294967296"), &ValType::I32).is_none());
         assert!(to_val(&number("1.5"), &ValType::I32).is_none());
         assert_eq!(to_val(&number("18446744073709551615"), &ValType::I64).map(|v| v.i64()), Some(Some(-1)));
+    }
+
+    #[test]
+    fn f32_values_are_f32s_both_ways() {
+        let number = |text: &str| serde_json::from_str::<serde_json::Number>(text).unwrap();
+        assert_eq!(to_json(&Val::F32(0.1f32.into())), serde_json::json!(0.1), "the shortest decimal of the f32");
+        assert_eq!(to_json(&Val::F32(16_777_217f32.into())), serde_json::json!(16_777_216.0));
+        assert!(to_val(&number("3.5e38"), &ValType::F32).is_none(), "beyond f32: would be inf");
+        assert!(to_val(&number("1e-50"), &ValType::F32).is_none(), "below f32: would be 0");
+        assert!(to_val(&number("0"), &ValType::F32).is_some());
+        assert!(to_val(&number("3.4e38"), &ValType::F32).is_some());
+        assert!(to_val(&number("3.5e38"), &ValType::F64).is_some());
     }
 
     #[test]
