@@ -339,23 +339,30 @@ pub struct RunReport {
     pub limits: Limits,
 }
 
-/// Why a run's report could not be made: the judge's answer had no test (a bug of the judge).
+/// Why a run's report could not be made: the judge failed, which is never the program's status.
 #[derive(Debug, thiserror::Error)]
-#[error("the judge answered a run without its test")]
-pub struct RunWithoutTest;
+pub enum RunError {
+    /// The judge answered without the run's one test.
+    #[error("the judge answered a run without its test")]
+    NoTest,
+    /// The judge failed while running it (the sandbox, the engine).
+    #[error("the judge failed while running the program: {0}")]
+    Judge(String),
+}
 
 impl RunReport {
     /// The run's report, from the judge's report of its one test. The judge's own failures stay errors (they are not
     /// the program's status).
-    pub fn of(report: JudgeReport) -> Result<RunReport, RunWithoutTest> {
-        let test = report.tests.into_iter().next().ok_or(RunWithoutTest)?;
+    pub fn of(report: JudgeReport) -> Result<RunReport, RunError> {
+        let test = report.tests.into_iter().next().ok_or(RunError::NoTest)?;
         let status = match test.verdict {
             // The expected output is empty: any output is a "wrong answer", which here is a normal end.
             Verdict::Accepted | Verdict::WrongAnswer => RunStatus::Ok,
             Verdict::TimeLimitExceeded => RunStatus::TimeLimitExceeded,
             Verdict::MemoryLimitExceeded => RunStatus::MemoryLimitExceeded,
             Verdict::OutputLimitExceeded => RunStatus::OutputLimitExceeded,
-            Verdict::RuntimeError | Verdict::InternalError => RunStatus::RuntimeError,
+            Verdict::RuntimeError => RunStatus::RuntimeError,
+            Verdict::InternalError => return Err(RunError::Judge(test.message.unwrap_or_default())),
             Verdict::CompilationError => RunStatus::CompilationError,
         };
         let (stdout, stderr) = match status {
@@ -486,5 +493,7 @@ mod tests {
             (RunStatus::CompilationError, "", "SyntaxError: line 1")
         );
         assert!(RunReport::of(report(vec![])).is_err());
+        let failed = RunReport::of(report(vec![run(RUN_TEST_ID, Verdict::InternalError)]));
+        assert!(matches!(failed, Err(RunError::Judge(_))), "a judge failure is not the program's runtime_error");
     }
 }

@@ -231,17 +231,18 @@ impl NativeJudge {
         };
         let sandbox_box = Sandbox::get().new_box().map_err(|err| JudgeError::Internal(format!("no sandbox: {err}")))?;
         let started = Instant::now();
+        let box_paths = BoxPaths::of(&sandbox_box);
         let program = match self.runtime.compile(&sandbox_box, source) {
             Ok(program) => program,
             Err(languages::CompileFailure::Rejected(output)) => {
-                let output = without_box_paths(&sandbox_box, output);
+                let output = box_paths.cut(output);
                 return Ok(compilation_failed(submission, output, started.elapsed(), self.engine()));
             }
             Err(languages::CompileFailure::Io(err)) => return Err(JudgeError::Internal(err.to_string())),
         };
         let compile = CompileReport {
             ok: true,
-            output: without_box_paths(&sandbox_box, program.compiler_output.clone()),
+            output: box_paths.cut(program.compiler_output.clone()),
             time_ms: millis(started.elapsed()),
         };
         let run = |test: &TestCase| {
@@ -253,7 +254,7 @@ impl NativeJudge {
         };
         let outcome = |result: std::io::Result<RunResult>| match result {
             Ok(mut result) => {
-                result.stderr = without_box_paths(&sandbox_box, languages::text(&result.stderr)).into_bytes();
+                result.stderr = box_paths.cut_bytes(std::mem::take(&mut result.stderr));
                 self.outcome(result, &submission.limits, probe.startup)
             }
             Err(err) => Outcome::not_run(Termination::Internal(format!("the sandbox failed: {err}"))),
@@ -265,7 +266,7 @@ impl NativeJudge {
             let probe = submission.parse_probe();
             let result = run(probe.as_ref().unwrap_or(&submission.tests[0]));
             if let Some(output) = result.as_ref().ok().and_then(|result| self.runtime.parse_failure(result)) {
-                let output = without_box_paths(&sandbox_box, output);
+                let output = box_paths.cut(output);
                 return Ok(compilation_failed(submission, output, started.elapsed(), self.engine()));
             }
             first = probe.is_none().then(|| outcome(result));
@@ -277,18 +278,33 @@ impl NativeJudge {
     }
 }
 
-/// `text` with the box's directories cut from the paths in it: compilers and tracebacks name the program's files by
-/// their full path (`/run/codecapsule-sandbox/<box>/program/Main.java:3: error`), which says where the sandbox keeps
-/// its boxes and is no business of the reader's; the file's own name (`Main.java:3: error`) is what they need.
-fn without_box_paths(sandbox_box: &SandboxBox, text: String) -> String {
-    let mut text = text;
-    for dir in [sandbox_box.program_dir(), sandbox_box.build_dir()] {
-        let prefix = format!("{}/", dir.display());
-        if text.contains(&prefix) {
-            text = text.replace(&prefix, "");
-        }
+/// A box's directories as paths in messages start with them (`/run/codecapsule-sandbox/<box>/program/`). Compilers
+/// and tracebacks name the program's files by their full path, which says where the sandbox keeps its boxes and is no
+/// business of the reader's; the file's own name (`Main.java:3: error`) is what they need. Made once per submission.
+struct BoxPaths([String; 2]);
+
+impl BoxPaths {
+    fn of(sandbox_box: &SandboxBox) -> BoxPaths {
+        let prefix = |dir: &std::path::Path| format!("{}/", dir.display());
+        BoxPaths([prefix(sandbox_box.program_dir()), prefix(sandbox_box.build_dir())])
     }
-    text
+
+    /// `text` with the box's directories cut from its paths.
+    fn cut(&self, mut text: String) -> String {
+        for prefix in &self.0 {
+            if text.contains(prefix.as_str()) {
+                text = text.replace(prefix.as_str(), "");
+            }
+        }
+        text
+    }
+
+    /// The same for a program's stream, left as it is (bytes, not necessarily UTF-8) when it names no box path.
+    fn cut_bytes(&self, bytes: Vec<u8>) -> Vec<u8> {
+        let names_the_box =
+            self.0.iter().any(|prefix| bytes.windows(prefix.len()).any(|window| window == prefix.as_bytes()));
+        if names_the_box { self.cut(languages::text(&bytes)).into_bytes() } else { bytes }
+    }
 }
 
 fn signal_name(signal: i32) -> String {

@@ -215,7 +215,9 @@ impl Store {
             status: CapsuleStatus,
             visibility: Visibility,
         }
-        let storage: Storage = decode(found.clone())?;
+        // Read in place: the capsule's tests may be megabytes, not worth a copy for four fields.
+        let storage = Storage::deserialize(&found)
+            .map_err(|err| StoreError::Protocol { message: format!("cannot read the stored capsule {id}: {err}") })?;
         let mut contract = found;
         if let Some(fields) = contract.as_object_mut() {
             // The storage fields are not part of the contract's Capsule.

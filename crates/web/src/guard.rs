@@ -32,7 +32,7 @@ pub fn guarded(routes: Router, guard: &Guard, feature: Feature, audience: Audien
     routes.route_layer(axum::middleware::from_fn(move |mut request: Request, next: Next| {
         let guard = guard.clone();
         async move {
-            let caller = match caller_of(&request) {
+            let caller = match caller_from(request.headers(), request.extensions()) {
                 Ok(caller) => caller,
                 Err(problem) => return problem.into_response(),
             };
@@ -75,13 +75,8 @@ pub fn with_limit_headers(mut response: Response, limit: Option<Limit>) -> Respo
     response
 }
 
-/// The caller as the request shows them.
-pub fn caller_of<B>(request: &http::Request<B>) -> Result<Caller, Problem> {
-    caller_from(request.headers(), request.extensions())
-}
-
-/// The caller from a request's headers and extensions (what axum's `Parts` holds).
-pub fn caller_from(headers: &HeaderMap, extensions: &http::Extensions) -> Result<Caller, Problem> {
+/// The caller as a request's headers and extensions (what axum's `Parts` holds) show them.
+fn caller_from(headers: &HeaderMap, extensions: &http::Extensions) -> Result<Caller, Problem> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())

@@ -21,7 +21,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use codecapsule_core::access::{Actor, Admission, Caller, Feature};
-use codecapsule_core::judge::{Judges, limits};
+use codecapsule_core::judge::Judges;
 use codecapsule_core::model::{Entry, ErrorCode};
 use codecapsule_core::reader::{
     CapsuleRunRequest, MAX_VISITOR_ID_BYTES, ReaderCapsule, ReaderReport, RunReport, SubmissionRequest,
@@ -404,6 +404,3 @@ pub async fn one(State(state): State<AppState>, CallerOf(caller): CallerOf, Path
     };
     answer(result.await, &admission)
 }
-
-/// The largest body these routes take: a WebAssembly module in base64, as POST /api/judge.
-pub const BODY_BYTES: usize = limits::JUDGE_BODY_BYTES;
