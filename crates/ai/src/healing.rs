@@ -5,17 +5,14 @@
 use crate::billing::Billing;
 use crate::generation::{Budget, Call, Generated, GenerationError, Generator, Observer, Progress};
 use crate::llm::LlmClient;
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{JudgeError, Judges};
 use codecapsule_core::model::{Capsule, ValidateReport};
 use codecapsule_core::validation;
 use codecapsule_state::Store;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
-
-/// Healing within API Gateway's 30 s: the job's own deadline.
-pub const HEALING_DEADLINE: Duration = Duration::from_secs(25);
 
 /// What healing needs: a model, and the state that bills it.
 #[derive(Clone, Default)]
@@ -29,14 +26,16 @@ pub struct Healing {
 impl Healing {
     /// Validates `capsule`; an invalid one is healed for `organization` when a model is configured, and the report
     /// says how (`healing`: skipped with the reason, failed, or the rounds and problems before and after). The
-    /// report's capsule is the healed one when healing made it.
+    /// report's capsule is the healed one when healing made it. The validations and the healing share `deadline`,
+    /// the request's: healing gets what the first validation left of it.
     pub async fn validate(
         &self,
         capsule: Capsule,
         judges: &Judges,
         organization: Option<Uuid>,
+        deadline: Deadline,
     ) -> Result<ValidateReport, JudgeError> {
-        let report = validation::validate(capsule.clone(), judges).await?;
+        let report = validation::validate(capsule.clone(), judges, deadline).await?;
         let Some(llm) = self.llm.as_deref() else {
             return Ok(report);
         };
@@ -44,12 +43,12 @@ impl Healing {
             return Ok(report);
         }
         let mut report = report;
-        match self.heal(llm, judges, &capsule, organization).await {
+        match self.heal(llm, judges, &capsule, organization, deadline).await {
             Err(reason) => report.healing = Some(json!({"status": "skipped", "reason": reason})),
             Ok(Err(err)) => report.healing = Some(json!({"status": "failed", "error": err.to_string()})),
             Ok(Ok(generated)) => {
                 let before = report.problems.clone();
-                report = validation::validate(generated.capsule.clone(), judges).await?;
+                report = validation::validate(generated.capsule.clone(), judges, deadline).await?;
                 report.healing = Some(json!({
                     "status": generated.status, "rounds": generated.rounds, "repairs": generated.repairs,
                     "problems_before": before, "problems_left": generated.problems, "calls": generated.calls,
@@ -59,13 +58,14 @@ impl Healing {
         Ok(report)
     }
 
-    /// Heals `capsule` for `organization`, or says why it was not tried.
+    /// Heals `capsule` for `organization` before `deadline`, or says why it was not tried.
     async fn heal(
         &self,
         llm: &LlmClient,
         judges: &Judges,
         capsule: &Capsule,
         organization: Option<Uuid>,
+        deadline: Deadline,
     ) -> Result<Result<Generated, GenerationError>, String> {
         let (Some(store), Some(organization)) = (&self.store, organization) else {
             return Err("healing is billed to an organization: send an organization API key, or a user token with X-Organization-Id".into());
@@ -76,7 +76,7 @@ impl Healing {
         let billing = Billing::new(store.clone(), organization);
         let left = billing.left_today().await.map_err(|err| err.to_string())?;
         let budget = Budget {
-            deadline: HEALING_DEADLINE,
+            deadline: deadline.remaining(),
             max_cost_usd: Budget::default().max_cost_usd.min(left),
             ..Budget::default()
         };

@@ -513,6 +513,8 @@ pub enum ErrorCode {
     BodyTooLarge,
     /// The body could not be read to its end (400).
     BodyUnreadable,
+    /// The body did not arrive in time: the client sent less than it announced, or too slowly (408).
+    BodyTimeout,
     /// `source` is over its limit (413).
     SourceTooLarge,
     /// The Content-Type is not one the route takes (415).
@@ -571,11 +573,12 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 32] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidBase64,
         ErrorCode::BodyTooLarge,
         ErrorCode::BodyUnreadable,
+        ErrorCode::BodyTimeout,
         ErrorCode::SourceTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::InvalidField,
@@ -612,6 +615,7 @@ impl ErrorCode {
             ErrorCode::InvalidBase64 => "invalid_base64",
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::BodyUnreadable => "body_unreadable",
+            ErrorCode::BodyTimeout => "body_timeout",
             ErrorCode::SourceTooLarge => "source_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::InvalidField => "invalid_field",

@@ -2,6 +2,7 @@
 //! its starter code does not pass. Problems are listed with stable codes so an author (or the AI repair loop, later)
 //! knows what to fix.
 
+use crate::deadline::Deadline;
 use crate::judge::{JudgeError, Judges};
 use crate::model::{Capsule, CapsuleProblem, CapsuleProblemCode, JudgeReport, ValidateReport, ValidationRuns, Verdict};
 use std::collections::BTreeSet;
@@ -9,9 +10,10 @@ use std::collections::BTreeSet;
 /// How many times the reference solution runs: a test whose verdict or output changes between runs is flaky.
 pub const SOLUTION_RUNS: usize = 3;
 
-/// Validates `capsule` with the judge of its language among `judges`. Errors are capsules that cannot be judged at all
-/// (bad tests, unknown language): the same 4xx as POST /api/judge.
-pub async fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateReport, JudgeError> {
+/// Validates `capsule` with the judge of its language among `judges`, every run before `deadline` (runs it overtakes
+/// report their tests as time_limit_exceeded, which the problems then name). Errors are capsules that cannot be judged
+/// at all (bad tests, unknown language): the same 4xx as POST /api/judge.
+pub async fn validate(capsule: Capsule, judges: &Judges, deadline: Deadline) -> Result<ValidateReport, JudgeError> {
     let mut problems = Vec::new();
     if capsule.title.trim().is_empty() {
         problems.push(problem(CapsuleProblemCode::MissingTitle, "the capsule has no title", None));
@@ -19,7 +21,7 @@ pub async fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateRepor
     let solution = judges.prepare(capsule.judge_request(&capsule.solution))?;
     let mut solution_runs = Vec::with_capacity(SOLUTION_RUNS);
     for _ in 0..SOLUTION_RUNS {
-        solution_runs.push(solution.judge().await?);
+        solution_runs.push(solution.judge(deadline).await?);
     }
     problems.extend(solution_problems(&solution_runs));
 
@@ -31,7 +33,7 @@ pub async fn validate(capsule: Capsule, judges: &Judges) -> Result<ValidateRepor
         ));
         None
     } else {
-        let report = judges.prepare(capsule.judge_request(&capsule.starter))?.judge().await?;
+        let report = judges.prepare(capsule.judge_request(&capsule.starter))?.judge(deadline).await?;
         if report.verdict == Verdict::Accepted {
             problems.push(problem(
                 CapsuleProblemCode::StarterPasses,

@@ -3,6 +3,7 @@
 //! 2. Python, Java and C#: a 10-test submission judged end to end, against 10 bare starts of the runtime.
 //!    Interleaved rounds, so both sides see the same machine load.
 
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_core::model::{JudgeRequest, Verdict};
 use codecapsule_native::{NativeJudge, Runtime};
@@ -134,12 +135,12 @@ fn bench_language(judges: &Judges, language: &str, source: &str, bare: &[&str]) 
     let prepared = judges.prepare(request).unwrap();
     // One runtime for the whole bench, as a function has: a judging is awaited on it.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let warm = runtime.block_on(prepared.judge()).unwrap();
+    let warm = runtime.block_on(prepared.judge(Deadline::for_request(None))).unwrap();
     assert_eq!(warm.verdict, Verdict::Accepted, "{warm:?}");
     let (mut judged, mut bare_runs, mut compiles) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let started = Instant::now();
-        let report = runtime.block_on(prepared.judge()).unwrap();
+        let report = runtime.block_on(prepared.judge(Deadline::for_request(None))).unwrap();
         judged.push(started.elapsed());
         compiles.push(Duration::from_secs_f64(report.compile.time_ms / 1e3));
         let started = Instant::now();

@@ -2,6 +2,7 @@
 //! and run (once per test), and how each runtime says it ran out of memory.
 
 use super::{COMPILE_OUTPUT_BYTES, compile_limits};
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::model::{Language, Limits};
 use codecapsule_sandbox::{Exit, Run, RunResult, SandboxBox, WorkDir};
 use std::ffi::OsString;
@@ -47,6 +48,8 @@ pub struct Program {
 pub enum CompileFailure {
     /// The program's fault: a syntax error, a compile-time bomb. The text is shown as `compile.output`.
     Rejected(String),
+    /// The request's deadline passed while compiling: nobody's fault, and no verdict on the program.
+    OutOfTime,
     /// The judge's fault.
     Io(io::Error),
 }
@@ -55,6 +58,7 @@ impl std::fmt::Display for CompileFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CompileFailure::Rejected(output) => write!(f, "rejected: {output}"),
+            CompileFailure::OutOfTime => write!(f, "the request's deadline passed while compiling"),
             CompileFailure::Io(err) => write!(f, "{err}"),
         }
     }
@@ -199,8 +203,14 @@ impl Runtime {
         codecapsule_core::judge::python_parse_failure(status, &result.stdout, &result.stderr)
     }
 
-    /// Writes the source into the box and compiles it there, as the box's user, under compile limits.
-    pub fn compile(&self, sandbox_box: &SandboxBox, source: &str) -> Result<Program, CompileFailure> {
+    /// Writes the source into the box and compiles it there, as the box's user, under compile limits and before
+    /// `deadline`.
+    pub fn compile(
+        &self,
+        sandbox_box: &SandboxBox,
+        source: &str,
+        deadline: &Deadline,
+    ) -> Result<Program, CompileFailure> {
         match self {
             Runtime::Python { .. } => {
                 // No separate syntax check: CPython parses the whole file before running a line (see parse_failure).
@@ -218,8 +228,8 @@ impl Runtime {
                 );
                 args.push(sandbox_box.build_dir().into());
                 args.push(path.into());
-                let result =
-                    compile_run(sandbox_box, javac, args, vec![("LANG".into(), "C.UTF-8".into())], self.processes())?;
+                let env = vec![("LANG".into(), "C.UTF-8".into())];
+                let result = compile_run(sandbox_box, javac, args, env, self.processes(), deadline)?;
                 rejected_unless_clean(&result, "javac")?;
                 sandbox_box.collect_build(".class")?;
                 Ok(Program { entry: classes.main.into(), compiler_output: text(&result.stderr) })
@@ -235,7 +245,7 @@ impl Runtime {
                     path.into(),
                 ];
                 let env = vec![("HOME".into(), sandbox_box.build_dir().into())];
-                let result = compile_run(sandbox_box, mono, args, env, self.processes())?;
+                let result = compile_run(sandbox_box, mono, args, env, self.processes(), deadline)?;
                 rejected_unless_clean(&result, "mcs")?;
                 let collected = sandbox_box.collect_build(".exe")?;
                 let entry = collected
@@ -300,16 +310,27 @@ fn env_path(var: &str) -> Option<PathBuf> {
     codecapsule_core::config::read(var).map(PathBuf::from)
 }
 
+/// A compiler's run; [`CompileFailure::OutOfTime`] when `deadline`, not the compile limit, stopped it.
 fn compile_run(
     sandbox_box: &SandboxBox,
     program: &Path,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     processes: u64,
-) -> io::Result<RunResult> {
-    let limits = compile_limits(processes);
+    deadline: &Deadline,
+) -> Result<RunResult, CompileFailure> {
+    if deadline.has_passed() {
+        return Err(CompileFailure::OutOfTime);
+    }
+    let mut limits = compile_limits(processes);
+    let (wall, cut_by_deadline) = deadline.cap(limits.wall);
+    limits.wall = wall;
     let env = [vec![("PATH".into(), "/usr/bin:/bin".into())], env].concat();
-    sandbox_box.run(&Run { program, args, env, work_dir: WorkDir::Build, stdin: b"", limits })
+    let result = sandbox_box.run(&Run { program, args, env, work_dir: WorkDir::Build, stdin: b"", limits })?;
+    if result.timed_out && cut_by_deadline {
+        return Err(CompileFailure::OutOfTime);
+    }
+    Ok(result)
 }
 
 fn rejected_unless_clean(result: &RunResult, step: &str) -> Result<(), CompileFailure> {

@@ -18,6 +18,7 @@ mod languages;
 
 pub use languages::Runtime;
 
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{
     Code, Judge, JudgeError, Judging, Outcome, Submission, Termination, TestCase, TestIo, compilation_failed, millis,
     run_tests,
@@ -72,9 +73,11 @@ impl NativeJudge {
     fn calibrate(&self) -> Result<Duration, String> {
         let sandbox = Sandbox::get();
         let sandbox_box = sandbox.new_box().map_err(|err| format!("cannot create a sandbox: {err}"))?;
+        // Calibration belongs to the process, not to the request that happened to start it.
+        let deadline = Deadline::after(COMPILE_WALL * 2);
         let program = self
             .runtime
-            .compile(&sandbox_box, self.runtime.empty_program())
+            .compile(&sandbox_box, self.runtime.empty_program(), &deadline)
             .map_err(|err| format!("the empty calibration program did not build: {err}"))?;
         let mut least = Duration::MAX;
         for _ in 0..3 {
@@ -85,8 +88,10 @@ impl NativeJudge {
                     b"",
                     &Limits { time_ms: 5_000, memory_mb: 256, output_kb: 64 },
                     Duration::ZERO,
+                    &deadline,
                 )
-                .map_err(|err| format!("the calibration run failed: {err}"))?;
+                .map_err(|err| format!("the calibration run failed: {err}"))?
+                .result;
             if result.exit != Exit::Code(0) {
                 return Err(format!(
                     "the empty program did not run cleanly ({:?}): {}",
@@ -99,6 +104,7 @@ impl NativeJudge {
         Ok(least)
     }
 
+    /// One run of `program`, its wall clock cut short by `deadline` when that comes first.
     fn run_program(
         &self,
         sandbox_box: &SandboxBox,
@@ -106,17 +112,19 @@ impl NativeJudge {
         stdin: &[u8],
         limits: &Limits,
         startup: Duration,
-    ) -> std::io::Result<RunResult> {
+        deadline: &Deadline,
+    ) -> std::io::Result<ProgramRun> {
         let time = Duration::from_millis(limits.time_ms) + startup;
+        let (wall, cut_by_deadline) = deadline.cap(time * 2 + Duration::from_millis(200));
         let command = self.runtime.run_command(sandbox_box, program, limits);
-        sandbox_box.run(&codecapsule_sandbox::Run {
+        let result = sandbox_box.run(&codecapsule_sandbox::Run {
             program: &command.program,
             args: command.args,
             env: command.env,
             work_dir: WorkDir::Fresh,
             stdin,
             limits: RunLimits {
-                wall: time * 2 + Duration::from_millis(200),
+                wall,
                 cpu_seconds: time.as_secs() + 1,
                 address_space: command.address_space,
                 processes: self.runtime.processes(),
@@ -125,10 +133,12 @@ impl NativeJudge {
                 stack: STACK_BYTES,
                 output_bytes: usize::try_from(limits.output_kb * 1024).unwrap_or(usize::MAX),
             },
-        })
+        })?;
+        Ok(ProgramRun { result, cut_by_deadline })
     }
 
-    fn outcome(&self, result: RunResult, limits: &Limits, startup: Duration) -> Outcome {
+    fn outcome(&self, run: ProgramRun, limits: &Limits, startup: Duration, deadline: &Deadline) -> Outcome {
+        let ProgramRun { result, cut_by_deadline } = run;
         let used = result.cpu.saturating_sub(startup);
         let memory_bytes = result.max_rss_kb * 1024;
         let memory_limit = limits.memory_mb << 20;
@@ -138,6 +148,8 @@ impl NativeJudge {
         let termination = if let Some(stream) = result.output_overflow {
             let name = if stream == Stream::Stdout { "stdout" } else { "stderr" };
             Termination::OutputLimit(format!("{name} went over the output limit of {} KiB", limits.output_kb))
+        } else if result.timed_out && cut_by_deadline {
+            deadline.spent(true)
         } else if result.timed_out {
             Termination::TimeLimit(format!(
                 "the wall-clock limit of {} ms passed (the program slept, blocked or was starved)",
@@ -209,9 +221,9 @@ impl Judge for NativeJudge {
 
     /// Compiles and runs on a thread the async runtime sets aside for blocking work: a submission waits on its
     /// programs, and the runtime's workers keep serving other requests.
-    fn judge(self: Arc<Self>, submission: Arc<Submission>) -> Judging {
+    fn judge(self: Arc<Self>, submission: Arc<Submission>, deadline: Deadline) -> Judging {
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || self.judge_here(&submission)).await.unwrap_or_else(|err| {
+            tokio::task::spawn_blocking(move || self.judge_here(&submission, &deadline)).await.unwrap_or_else(|err| {
                 tracing::error!(error = %err, "a judging thread failed");
                 Err(JudgeError::crashed())
             })
@@ -220,8 +232,8 @@ impl Judge for NativeJudge {
 }
 
 impl NativeJudge {
-    /// Compiles once and runs every test in the sandbox, on the calling thread.
-    fn judge_here(&self, submission: &Submission) -> Result<JudgeReport, JudgeError> {
+    /// Compiles once and runs every test in the sandbox, on the calling thread, before `deadline`.
+    fn judge_here(&self, submission: &Submission, deadline: &Deadline) -> Result<JudgeReport, JudgeError> {
         let probe = self.probe().as_ref().map_err(|reason| JudgeError::LanguageUnavailable {
             language: self.runtime.language(),
             hint: format!("its runtime is not usable on this host: {reason}"),
@@ -232,11 +244,22 @@ impl NativeJudge {
         let sandbox_box = Sandbox::get().new_box().map_err(|err| JudgeError::Internal(format!("no sandbox: {err}")))?;
         let started = Instant::now();
         let box_paths = BoxPaths::of(&sandbox_box);
-        let program = match self.runtime.compile(&sandbox_box, source) {
+        let program = match self.runtime.compile(&sandbox_box, source, deadline) {
             Ok(program) => program,
             Err(languages::CompileFailure::Rejected(output)) => {
                 let output = box_paths.cut(output);
                 return Ok(compilation_failed(submission, output, started.elapsed(), self.engine()));
+            }
+            Err(languages::CompileFailure::OutOfTime) => {
+                // Not the program's fault: its tests are reported as not run for want of time.
+                let compile = CompileReport {
+                    ok: false,
+                    output: "stopped: the request's time budget ran out while compiling".into(),
+                    time_ms: millis(started.elapsed()),
+                };
+                return Ok(run_tests(submission, compile, self.engine(), *deadline, None, |_, _| {
+                    Outcome::not_run(deadline.spent(false))
+                }));
             }
             Err(languages::CompileFailure::Io(err)) => return Err(JudgeError::Internal(err.to_string())),
         };
@@ -250,32 +273,36 @@ impl NativeJudge {
                 TestIo::Stdio { stdin, .. } => stdin.as_bytes(),
                 TestIo::Call { .. } => b"",
             };
-            self.run_program(&sandbox_box, &program, stdin, &submission.limits, probe.startup)
+            self.run_program(&sandbox_box, &program, stdin, &submission.limits, probe.startup, deadline)
         };
-        let outcome = |result: std::io::Result<RunResult>| match result {
-            Ok(mut result) => {
-                result.stderr = box_paths.cut_bytes(std::mem::take(&mut result.stderr));
-                self.outcome(result, &submission.limits, probe.startup)
+        let outcome = |run: std::io::Result<ProgramRun>| match run {
+            Ok(mut run) => {
+                run.result.stderr = box_paths.cut_bytes(std::mem::take(&mut run.result.stderr));
+                self.outcome(run, &submission.limits, probe.startup, deadline)
             }
             Err(err) => Outcome::not_run(Termination::Internal(format!("the sandbox failed: {err}"))),
         };
         // An interpreter that parses the program as it starts (CPython) reports a syntax error on the first run, which
-        // therefore doubles as the syntax check when it is visible: one interpreter start fewer per submission.
+        // therefore doubles as the syntax check when it is visible: one interpreter start fewer per submission. With
+        // the deadline passed, nothing runs and every test is reported as not run.
         let mut first = None;
-        if self.runtime.parses_at_start() {
+        if self.runtime.parses_at_start() && !deadline.has_passed() {
             let probe = submission.parse_probe();
             let result = run(probe.as_ref().unwrap_or(&submission.tests[0]));
-            if let Some(output) = result.as_ref().ok().and_then(|result| self.runtime.parse_failure(result)) {
+            if let Some(output) = result.as_ref().ok().and_then(|run| self.runtime.parse_failure(&run.result)) {
                 let output = box_paths.cut(output);
                 return Ok(compilation_failed(submission, output, started.elapsed(), self.engine()));
             }
             first = probe.is_none().then(|| outcome(result));
         }
-        Ok(run_tests(submission, compile, self.engine(), |index, test: &TestCase| match first.take() {
-            Some(first) if index == 0 => first,
-            _ => outcome(run(test)),
-        }))
+        Ok(run_tests(submission, compile, self.engine(), *deadline, first, |_, test: &TestCase| outcome(run(test))))
     }
+}
+
+/// A run's result, and whether the request's deadline rather than the test's own limit bounded its wall clock.
+struct ProgramRun {
+    result: RunResult,
+    cut_by_deadline: bool,
 }
 
 /// A box's directories as paths in messages start with them (`/run/codecapsule-sandbox/<box>/program/`). Compilers
@@ -341,8 +368,8 @@ pub(crate) fn compile_limits(processes: u64) -> RunLimits {
 mod tests {
     use super::*;
 
-    fn failed_run(max_rss_kb: u64, inherited_rss_kb: u64) -> RunResult {
-        RunResult {
+    fn failed_run(max_rss_kb: u64, inherited_rss_kb: u64) -> ProgramRun {
+        let result = RunResult {
             exit: Exit::Code(1),
             stdout: Vec::new(),
             stderr: b"ValueError: boom\n".to_vec(),
@@ -352,21 +379,23 @@ mod tests {
             cpu: Duration::ZERO,
             max_rss_kb,
             inherited_rss_kb,
-        }
+        };
+        ProgramRun { result, cut_by_deadline: false }
     }
 
     #[test]
     fn a_peak_inherited_from_a_large_judge_is_not_the_programs_memory() {
         let judge = NativeJudge::new(Runtime::python());
         let limits = Limits { time_ms: 1000, memory_mb: 64, output_kb: 16 };
+        let deadline = Deadline::after(Duration::from_secs(60));
         // The judge holds 200 MiB (say, language runtimes loaded): its forked child's peak starts there.
-        let inherited = judge.outcome(failed_run(200 << 10, 200 << 10), &limits, Duration::ZERO);
+        let inherited = judge.outcome(failed_run(200 << 10, 200 << 10), &limits, Duration::ZERO, &deadline);
         assert_eq!(inherited.termination, Termination::Exited(1));
         // A program that grew well past the judge's size did run out of memory.
-        let grown = judge.outcome(failed_run(300 << 10, 200 << 10), &limits, Duration::ZERO);
+        let grown = judge.outcome(failed_run(300 << 10, 200 << 10), &limits, Duration::ZERO, &deadline);
         assert!(matches!(grown.termination, Termination::MemoryLimit(_)), "{:?}", grown.termination);
         // A small judge: the peak is the program's.
-        let small = judge.outcome(failed_run(200 << 10, 8 << 10), &limits, Duration::ZERO);
+        let small = judge.outcome(failed_run(200 << 10, 8 << 10), &limits, Duration::ZERO, &deadline);
         assert!(matches!(small.termination, Termination::MemoryLimit(_)), "{:?}", small.termination);
     }
 }

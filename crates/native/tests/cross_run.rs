@@ -5,6 +5,7 @@
 //! each proving the overlap from CLOCK_MONOTONIC, which every process of the host reads alike. Run as root, the same
 //! tests are run again with the judge as uid 65534, as on Lambda (no uid per submission, no namespaces).
 
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_core::model::{JudgeReport, LimitsRequest, Test, TestReport};
 use codecapsule_native::{NativeJudge, Runtime};
@@ -27,7 +28,9 @@ fn judges() -> &'static Judges {
 fn run(source: &str) -> TestReport {
     let limits = LimitsRequest { time_ms: Some(4_000), memory_mb: Some(128), output_kb: Some(64) };
     let request = codecapsule_test_support::source_request("python", source, vec![Test::stdio("", "")], limits);
-    let report: JudgeReport = codecapsule_test_support::block_on(judges().prepare(request).unwrap().judge()).unwrap();
+    let report: JudgeReport =
+        codecapsule_test_support::block_on(judges().prepare(request).unwrap().judge(Deadline::for_request(None)))
+            .unwrap();
     report.tests.into_iter().next().unwrap()
 }
 

@@ -2,6 +2,7 @@
 //! on the host after each one, and concurrent submissions. Needs the runtimes (python3, OpenJDK, Mono: .ci/run
 //! installs Mono) and, for the full set of layers, root (CI runs as root).
 
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Judge, JudgeError, Judges, limits};
 use codecapsule_core::model::ErrorCode;
 use codecapsule_core::model::{JudgeReport, JudgeRequest, LimitsRequest, Test, Verdict};
@@ -45,7 +46,7 @@ fn request(language: &str, source: &str, tests: Vec<Test>, time_ms: u64) -> Judg
 }
 
 fn judge(request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
-    codecapsule_test_support::block_on(judges().prepare(request)?.judge())
+    codecapsule_test_support::block_on(judges().prepare(request)?.judge(Deadline::for_request(None)))
 }
 
 /// One test, its report; the overall verdict must be that test's.

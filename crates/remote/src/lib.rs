@@ -10,14 +10,16 @@
 #![warn(missing_docs)]
 
 use codecapsule_core::config::{self, ConfigError};
-use codecapsule_core::judge::{Judge, JudgeError, Judging, Submission, limits};
+use codecapsule_core::deadline::{BUDGET_HEADER, Deadline};
+use codecapsule_core::judge::{Judge, JudgeError, Judging, Submission};
 use codecapsule_core::model::{EngineInfo, JudgeReport, Language};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// Connecting must be quick; judging may take the remote's whole request budget, plus the network.
+/// Connecting must be quick. The judging gets what is left of the request's budget, which the remote judge is told
+/// ([`BUDGET_HEADER`]), plus this for the network and the remote's answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const TOTAL_TIMEOUT: Duration = Duration::from_millis(limits::REQUEST_BUDGET_MS + 10_000);
+const ANSWER_MARGIN: Duration = Duration::from_secs(2);
 
 /// A judge in another function: submissions of its language are forwarded to its POST /api/judge.
 pub struct RemoteJudge {
@@ -125,20 +127,25 @@ impl RemoteJudge {
         self.client.get_or_init(|| {
             reqwest::Client::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(TOTAL_TIMEOUT)
                 .build()
                 .unwrap_or_else(|_| reqwest::Client::new())
         })
     }
 
-    async fn forward(&self, submission: &Submission) -> Result<JudgeReport, JudgeError> {
+    async fn forward(&self, submission: &Submission, deadline: Deadline) -> Result<JudgeReport, JudgeError> {
         let unavailable = |reason: String| JudgeError::Unavailable {
             language: self.language,
             reason: format!("the {} judge at {} {reason}", self.language, self.endpoint),
         };
         let body = serde_json::to_vec(&submission.to_request())
             .map_err(|err| JudgeError::Internal(format!("the submission could not be encoded: {err}")))?;
-        let mut request = self.client().post(&self.endpoint).header("content-type", "application/json");
+        let remaining = deadline.remaining();
+        let mut request = self
+            .client()
+            .post(&self.endpoint)
+            .timeout(remaining + ANSWER_MARGIN)
+            .header("content-type", "application/json")
+            .header(BUDGET_HEADER, remaining.as_millis().to_string());
         if let JudgeUrlAuth::AwsIam { region } = &self.auth {
             for (name, value) in self.sigv4_headers(region, &body)? {
                 request = request.header(name, value);
@@ -225,7 +232,7 @@ impl Judge for RemoteJudge {
     }
 
     /// Forwards the submission and awaits the judge function's answer.
-    fn judge(self: Arc<Self>, submission: Arc<Submission>) -> Judging {
-        Box::pin(async move { self.forward(&submission).await })
+    fn judge(self: Arc<Self>, submission: Arc<Submission>, deadline: Deadline) -> Judging {
+        Box::pin(async move { self.forward(&submission, deadline).await })
     }
 }

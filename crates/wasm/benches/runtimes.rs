@@ -5,6 +5,7 @@
 //! 2. a 10-test capsule judged end to end, per language, and Python's against the native judge.
 //!    Interleaved rounds, so every side sees the same machine load.
 
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Judge, Submission};
 use codecapsule_core::model::{EngineChoice, JudgeRequest, Verdict};
 use codecapsule_native::{NativeJudge, Runtime};
@@ -30,7 +31,7 @@ fn main() {
     // One runtime for the whole bench, as a function has: a judging is awaited on it.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let judge_on = |judge: &Arc<dyn Judge>, submission: Submission| {
-        runtime.block_on(judge.clone().judge(Arc::new(submission))).unwrap()
+        runtime.block_on(judge.clone().judge(Arc::new(submission), Deadline::for_request(None))).unwrap()
     };
 
     let sum = |language: &str| match language {

@@ -4,7 +4,8 @@
 //! request) and one compile, with its imports checked against WASI. Per test: a fresh [`Store`] and WASI context, so no state crosses tests.
 //! Bounds on every run:
 //! - CPU: fuel, `time_ms` x [`FUEL_PER_MS`], given out in slices of [`FUEL_SLICE`] through `call_resumable`; between
-//!   slices the wall clock is checked too ([`wall_deadline`]), so a slow or overloaded host cannot hang a request;
+//!   slices the wall clock is checked too ([`wall_deadline`], or the request's deadline when that comes first), so a
+//!   slow or overloaded host cannot hang a request;
 //! - memory: a [`ResourceLimiter`] refuses linear memory past `memory_mb`; a refused grow followed by a failure is
 //!   memory_limit_exceeded, and the peak is reported;
 //! - stack: recursion depth and value stack raised far above wasmi's defaults (1000 frames), still bounded;
@@ -16,6 +17,7 @@
 pub mod runtimes;
 mod wasi;
 
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{
     Code, Judge, JudgeError, Judging, Outcome, Submission, Termination, TestCase, TestIo, compilation_failed, limits,
     millis, run_tests,
@@ -70,8 +72,8 @@ impl Judge for WasmJudge {
         true
     }
 
-    fn judge(self: Arc<Self>, submission: Arc<Submission>) -> Judging {
-        Box::pin(on_blocking_thread(move || self.judge_here(&submission)))
+    fn judge(self: Arc<Self>, submission: Arc<Submission>, deadline: Deadline) -> Judging {
+        Box::pin(on_blocking_thread(move || self.judge_here(&submission, deadline)))
     }
 }
 
@@ -87,8 +89,8 @@ pub(crate) async fn on_blocking_thread(
 }
 
 impl WasmJudge {
-    /// Compiles the module once and runs every test, on the calling thread.
-    fn judge_here(&self, submission: &Submission) -> Result<JudgeReport, JudgeError> {
+    /// Compiles the module once and runs every test, on the calling thread, before `deadline`.
+    fn judge_here(&self, submission: &Submission, deadline: Deadline) -> Result<JudgeReport, JudgeError> {
         let started = Instant::now();
         let program = match Program::compile(submission) {
             Ok(program) => program,
@@ -98,8 +100,8 @@ impl WasmJudge {
         };
         let arguments = program.typed_arguments(&submission.tests)?;
         let compile = CompileReport { ok: true, output: String::new(), time_ms: millis(started.elapsed()) };
-        Ok(run_tests(submission, compile, self.engine(), |index, test| {
-            program.run(test, &arguments[index], &submission.limits)
+        Ok(run_tests(submission, compile, self.engine(), deadline, None, |index, test| {
+            program.run(test, &arguments[index], &submission.limits, deadline)
         }))
     }
 }
@@ -216,13 +218,18 @@ impl Program {
     }
 
     /// Runs one test in a fresh store and says how it ended.
-    fn run(&self, test: &TestCase, arguments: &[Val], limits: &Limits) -> Outcome {
+    fn run(&self, test: &TestCase, arguments: &[Val], limits: &Limits, deadline: Deadline) -> Outcome {
         let stdin = match &test.io {
             TestIo::Stdio { stdin, .. } => stdin.as_str(),
             TestIo::Call { .. } => "",
         };
-        let setup =
-            RunSetup { stdin, args: &["main".to_string()], fuel_per_ms: FUEL_PER_MS, ..RunSetup::plain(limits) };
+        let setup = RunSetup {
+            stdin,
+            args: &["main".to_string()],
+            fuel_per_ms: FUEL_PER_MS,
+            deadline: Some(deadline),
+            ..RunSetup::plain(limits)
+        };
         run_test(&self.engine, &setup, |store, session| {
             let instance = session.instantiate(store, &self.module)?;
             let func = instance.get_func(&*store, &self.entry).ok_or_else(|| {
@@ -252,6 +259,9 @@ pub(crate) struct RunSetup<'a> {
     pub extra_memory_bytes: usize,
     /// Wall time granted on top of [`wall_deadline`] for that start-up.
     pub extra_wall: Duration,
+    /// The request's deadline, which stops the run when it comes before the run's own wall deadline; none for the
+    /// runs that load a language runtime, which belong to the process rather than to a request.
+    pub deadline: Option<Deadline>,
 }
 
 impl<'a> RunSetup<'a> {
@@ -264,6 +274,7 @@ impl<'a> RunSetup<'a> {
             extra_fuel: 0,
             extra_memory_bytes: 0,
             extra_wall: Duration::ZERO,
+            deadline: None,
         }
     }
 }
@@ -290,9 +301,15 @@ pub(crate) fn run_test(
 
     let started = Instant::now();
     let budget = limits.time_ms.saturating_mul(setup.fuel_per_ms).saturating_add(setup.extra_fuel);
+    let own_deadline = started + wall_deadline(limits.time_ms) + setup.extra_wall;
+    let (deadline, request_deadline) = match setup.deadline {
+        Some(request) if request.at() < own_deadline => (request.at(), Some(request)),
+        _ => (own_deadline, None),
+    };
     let mut session = Session {
         meter: FuelMeter { budget, used: 0, given: 0, per_ms: setup.fuel_per_ms },
-        deadline: started + wall_deadline(limits.time_ms) + setup.extra_wall,
+        deadline,
+        request_deadline,
         limits,
     };
     let termination = launch(&mut store, &mut session).unwrap_or_else(|ended| ended);
@@ -327,6 +344,8 @@ pub(crate) fn run_test(
 pub(crate) struct Session<'a> {
     meter: FuelMeter,
     deadline: Instant,
+    /// The request's deadline when it is the one `deadline` holds (it came before the run's own).
+    request_deadline: Option<Deadline>,
     limits: &'a Limits,
 }
 
@@ -363,6 +382,9 @@ impl Session<'_> {
                 Ok(ResumableCall::OutOfFuel(paused)) => {
                     meter.take_back(store);
                     if Instant::now() >= self.deadline {
+                        if let Some(request) = self.request_deadline {
+                            return Err(request.spent(true));
+                        }
                         return Err(Termination::TimeLimit(format!(
                             "the wall-clock deadline of {} ms passed (time limit {} ms, {} fuel used)",
                             wall_deadline(self.limits.time_ms).as_millis(),

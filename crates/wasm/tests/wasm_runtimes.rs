@@ -2,6 +2,7 @@
 //! loaded from the runtime packs `make packs` fetches from the registries (tools/fetch_runtime_packs.py).
 //! The packs are required: without them these tests fail and say how to get them.
 
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Judge, JudgeError, Judges, Submission};
 use codecapsule_core::model::ErrorCode;
 use codecapsule_core::model::{
@@ -44,7 +45,7 @@ fn judge(request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
 
 fn judge_by(judge: &RuntimeJudge, request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
     let submission = Submission::check(request, |language| judge.judges(language), |_| String::new())?;
-    codecapsule_test_support::block_on(Arc::new(judge.clone()).judge(Arc::new(submission)))
+    codecapsule_test_support::block_on(Arc::new(judge.clone()).judge(Arc::new(submission), Deadline::for_request(None)))
 }
 
 fn single(language: &str, source: &str, stdin: &str, expected: &str) -> TestReport {
@@ -220,7 +221,9 @@ fn native_and_wasm_python_agree_on_every_verdict() {
         native_request.engine = Some(EngineChoice::Native);
         let submission =
             Submission::check(native_request, |language| native.judges(language), |_| String::new()).expect("valid");
-        let native_report = codecapsule_test_support::block_on(native.clone().judge(Arc::new(submission))).unwrap();
+        let native_report =
+            codecapsule_test_support::block_on(native.clone().judge(Arc::new(submission), Deadline::for_request(None)))
+                .unwrap();
         let wasm_report = judge(verdict_request("python", python)).unwrap();
         assert_eq!(native_report.tests[0].verdict, *expected, "native: {python:?} {native_report:#?}");
         assert_eq!(wasm_report.tests[0].verdict, native_report.tests[0].verdict, "wasm vs native: {python:?}");

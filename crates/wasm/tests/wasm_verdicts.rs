@@ -2,6 +2,7 @@
 //! (examples/wasi-sum: a Rust program built for wasm32-wasip1).
 
 use base64::Engine as _;
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Judge, JudgeError, Submission, limits};
 use codecapsule_core::model::ErrorCode;
 use codecapsule_core::model::{Compare, Entry, JudgeReport, JudgeRequest, LimitsRequest, Test, Verdict};
@@ -52,7 +53,7 @@ fn wasm_request(module: &[u8], tests: Vec<Test>) -> JudgeRequest {
 
 fn judge(request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
     let submission = Submission::check(request, |language| WasmJudge.judges(language), |_| String::new())?;
-    codecapsule_test_support::block_on(Arc::new(WasmJudge).judge(Arc::new(submission)))
+    codecapsule_test_support::block_on(Arc::new(WasmJudge).judge(Arc::new(submission), Deadline::for_request(None)))
 }
 
 fn single(request: JudgeRequest) -> codecapsule_core::model::TestReport {

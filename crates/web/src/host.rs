@@ -271,11 +271,7 @@ pub async fn serve(
     if let Some(ready) = ready {
         let _ = ready.send(bound);
     }
-    // With the peer's address, which the guard uses for anonymous callers.
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(HostError::Serve)?;
+    crate::server::serve(listener, app, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

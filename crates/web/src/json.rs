@@ -16,6 +16,7 @@ use codecapsule_core::model::ErrorCode;
 use http::{StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
+use std::time::Duration;
 
 /// The largest body a route accepts, set per route with `axum::Extension(BodyLimit(n))`; without it,
 /// [`codecapsule_core::judge::limits::DEFAULT_BODY_BYTES`].
@@ -95,8 +96,23 @@ fn check_content_type(request: &Request) -> Result<(), Problem> {
     ))
 }
 
+/// How long a request's body may take to arrive in full (the local and Azure servers read it from the client as it
+/// comes; a client that announces more than it sends would otherwise hold the request open).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn read_limited(request: Request, limit: usize) -> Result<Bytes, Problem> {
-    match Limited::new(request.into_body(), limit).collect().await {
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(request.into_body(), limit).collect());
+    let Ok(read) = read.await else {
+        return Err(Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::BodyTimeout,
+            format!(
+                "the body did not arrive within {} s: send all the bytes its Content-Length announces",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        ));
+    };
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
         Err(err) => Err(Problem::new(

@@ -1,6 +1,7 @@
 //! POST /api/judge, the same for every function that judges: parse, check, pick the judge for the language, await
 //! its judging, answer the report or a problem.
 
+use super::deadline::RequestDeadline;
 use super::guard::guarded;
 use super::{BodyLimit, Json, Problem};
 use axum::routing::post;
@@ -19,8 +20,9 @@ pub fn routes(judges: Judges, guard: &Guard) -> Router {
 
 async fn judge(
     Extension(judges): Extension<Judges>,
+    RequestDeadline(deadline): RequestDeadline,
     Json(request): Json<JudgeRequest>,
 ) -> Result<axum::Json<JudgeReport>, Problem> {
-    let report = judges.prepare(request)?.judge().await?;
+    let report = judges.prepare(request)?.judge(deadline).await?;
     Ok(axum::Json(report))
 }

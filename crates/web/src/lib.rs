@@ -1,24 +1,28 @@
 //! The HTTP edge every function shares.
 //!
 //! - this file: the conventions applied once by [`service`]: request ids and access logs, CORS for the widget
-//!   origins, panics and unknown routes as problem+json, and GET /api/health. Routes themselves come from each
+//!   origins, each request's deadline, panics and unknown routes as problem+json, and GET /api/health. Routes themselves come from each
 //!   function as a plain axum `Router`;
 //! - [`Problem`] (problem.rs) and the strict JSON extractors (json.rs);
 //! - [`client`]: the client's address as the platform vouches for it;
+//! - [`deadline`]: the request's one time budget, started as it arrives;
 //! - [`guard`]: the guard's answers at the edge (who is calling, 401/403/429/503, the RateLimit headers);
 //! - [`judge`]: POST /api/judge, the same for every function that judges;
-//! - [`host`]: the adapters that run a function's router on AWS Lambda, as an Azure custom handler, or locally.
+//! - [`host`]: the adapters that run a function's router on AWS Lambda, as an Azure custom handler, or locally;
+//! - [`server`]: the HTTP/1.1 server of the local and Azure hosts, with its connection timeouts.
 
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod deadline;
 pub mod guard;
 pub mod host;
 mod json;
 pub mod judge;
 mod problem;
+pub mod server;
 
-pub use json::{AcceptTextPlain, BodyLimit, Json, JsonBody, parse};
+pub use json::{AcceptTextPlain, BODY_READ_TIMEOUT, BodyLimit, Json, JsonBody, parse};
 pub use problem::{PROBLEM_JSON, Problem};
 
 use axum::Router;
@@ -84,6 +88,7 @@ pub fn service(routes: Router, health: impl Fn() -> Health + Send + Sync + 'stat
             tracing::error!("a handler panicked");
             Problem::internal("the server failed while handling this request; it has been logged").into_response()
         }))
+        .layer(axum::middleware::from_fn(deadline::start))
         .layer(cors(config))
         .layer(axum::middleware::from_fn(request_context))
 }

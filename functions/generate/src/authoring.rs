@@ -16,6 +16,7 @@ use codecapsule_ai::healing::Healing;
 use codecapsule_core::access::Admission;
 use codecapsule_core::model::{Capsule, ErrorCode, ValidateReport};
 use codecapsule_state::{CapsuleStatus, Visibility};
+use codecapsule_web::deadline::RequestDeadline;
 use codecapsule_web::{Json, Problem};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,7 @@ struct Saved {
 pub async fn save(
     State(generation): State<Generation>,
     admission: Option<Extension<Admission>>,
+    RequestDeadline(deadline): RequestDeadline,
     Json(request): Json<SaveRequest>,
 ) -> Result<Response, Problem> {
     let (Some(store), Some(Extension(admission))) = (generation.store.clone(), admission) else {
@@ -72,7 +74,7 @@ pub async fn save(
         capsule.slug = Some(slug(&capsule.title));
     }
     let healing = Healing { llm: generation.llm.clone(), store: Some(store.clone()) };
-    let validation = healing.validate(capsule, &generation.judges, Some(organization)).await?;
+    let validation = healing.validate(capsule, &generation.judges, Some(organization), deadline).await?;
     let mut capsule = validation.capsule.clone();
     let status = match (validation.valid, request.publish) {
         (true, true) => CapsuleStatus::Published,

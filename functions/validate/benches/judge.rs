@@ -8,6 +8,7 @@
 //! Needs the release binary (`cargo build --release -p codecapsule-validate`); `make bench` builds it first.
 
 use codecapsule_core::config::HttpConfig;
+use codecapsule_core::deadline::Deadline;
 use codecapsule_state::guard::Stateful;
 use codecapsule_web::host::{self, Host};
 use serde_json::{Value, json};
@@ -55,7 +56,8 @@ fn fuel_calibration(runtime: &tokio::runtime::Runtime) {
         }))
         .unwrap();
         let submission = Submission::check(request, |_| true, |_| String::new()).unwrap();
-        let report = runtime.block_on(Arc::new(WasmJudge).judge(Arc::new(submission))).unwrap();
+        let report =
+            runtime.block_on(Arc::new(WasmJudge).judge(Arc::new(submission), Deadline::for_request(None))).unwrap();
         let test = &report.tests[0];
         let fuel = test.fuel.unwrap_or(0);
         println!("| {name} | {} | {:.0} ms | {:.0} |", test.verdict, test.time_ms, fuel as f64 / test.time_ms);

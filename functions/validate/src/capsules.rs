@@ -21,12 +21,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use codecapsule_core::access::{Actor, Admission, Caller, Feature};
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::Judges;
 use codecapsule_core::model::{Entry, ErrorCode};
 use codecapsule_core::reader::{
     CapsuleRunRequest, MAX_VISITOR_ID_BYTES, ReaderCapsule, ReaderReport, RunReport, SubmissionRequest,
 };
 use codecapsule_state::{CapsuleHead, NewSubmission, Store, StoredCapsule, SubmittedTest, Submitter};
+use codecapsule_web::deadline::RequestDeadline;
 use codecapsule_web::guard::{CallerOf, admit, identity_required, with_limit_headers};
 use codecapsule_web::{Json, Problem};
 use serde::Serialize;
@@ -232,6 +234,7 @@ struct SubmissionAnswer {
 pub async fn submit(
     State(state): State<AppState>,
     CallerOf(caller): CallerOf,
+    RequestDeadline(deadline): RequestDeadline,
     Path(id): Path<String>,
     Json(request): Json<SubmissionRequest>,
 ) -> Response {
@@ -248,7 +251,7 @@ pub async fn submit(
         Ok(opened) => opened,
         Err(response) => return response,
     };
-    let result = judge_submission(&state.judges, store_of(&state), &opened, &caller, request).await;
+    let result = judge_submission(&state.judges, store_of(&state), &opened, &caller, request, deadline).await;
     answer(result, &opened.admission)
 }
 
@@ -258,10 +261,11 @@ async fn judge_submission(
     opened: &Opened,
     caller: &Caller,
     request: SubmissionRequest,
+    deadline: Deadline,
 ) -> Result<Response, Problem> {
     let store = store?;
     let capsule = &opened.stored.capsule;
-    let report = judges.prepare(request.judge_request(capsule))?.judge().await?;
+    let report = judges.prepare(request.judge_request(capsule))?.judge(deadline).await?;
     let tests = report
         .tests
         .iter()
@@ -301,6 +305,7 @@ async fn judge_submission(
 pub async fn run(
     State(state): State<AppState>,
     CallerOf(caller): CallerOf,
+    RequestDeadline(deadline): RequestDeadline,
     Path(id): Path<String>,
     Json(request): Json<CapsuleRunRequest>,
 ) -> Response {
@@ -317,7 +322,7 @@ pub async fn run(
                 "this capsule calls a function with arguments: run mode feeds stdin to a program; submit instead",
             ));
         }
-        let report = state.judges.prepare(request.judge_request(capsule))?.judge().await?;
+        let report = state.judges.prepare(request.judge_request(capsule))?.judge(deadline).await?;
         let ran = RunReport::of(report).map_err(|err| Problem::internal(err.to_string()))?;
         Ok(axum::Json(ran).into_response())
     };

@@ -22,6 +22,7 @@ use codecapsule_core::model::{Capsule, ErrorCode, ValidateReport, ValidateReques
 use codecapsule_core::reader::{RunReport, RunRequest};
 use codecapsule_state::Store;
 use codecapsule_state::guard::Stateful;
+use codecapsule_web::deadline::RequestDeadline;
 use codecapsule_web::guard::guarded;
 use codecapsule_web::host;
 use codecapsule_web::{BodyLimit, Json, Problem};
@@ -101,8 +102,12 @@ impl FromRef<AppState> for Healing {
 }
 
 /// POST /api/run: one run of the caller's program on their own input.
-async fn run(State(judges): State<Judges>, Json(request): Json<RunRequest>) -> Result<axum::Json<RunReport>, Problem> {
-    let report = judges.prepare(request.judge_request())?.judge().await?;
+async fn run(
+    State(judges): State<Judges>,
+    RequestDeadline(deadline): RequestDeadline,
+    Json(request): Json<RunRequest>,
+) -> Result<axum::Json<RunReport>, Problem> {
+    let report = judges.prepare(request.judge_request())?.judge(deadline).await?;
     RunReport::of(report).map(axum::Json).map_err(|err| Problem::internal(err.to_string()))
 }
 
@@ -110,6 +115,7 @@ async fn validate_capsule(
     State(judges): State<Judges>,
     State(healing): State<Healing>,
     admission: Option<Extension<Admission>>,
+    RequestDeadline(deadline): RequestDeadline,
     Json(request): Json<ValidateRequest>,
 ) -> Result<axum::Json<ValidateReport>, Problem> {
     let admission = admission.map(|Extension(admission)| admission);
@@ -126,7 +132,8 @@ async fn validate_capsule(
             );
         }
     };
-    Ok(axum::Json(healing.validate(capsule, &judges, admission.and_then(|admission| admission.organization)).await?))
+    let organization = admission.and_then(|admission| admission.organization);
+    Ok(axum::Json(healing.validate(capsule, &judges, organization, deadline).await?))
 }
 
 /// A stored capsule as the caller may see it, solution included: a member's token reads through RLS, an API key

@@ -2,6 +2,7 @@
 //! python-judge and java-judge routers on loopback ports.
 
 use codecapsule_core::config::{ConfigError, HttpConfig};
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_core::model::ErrorCode;
 use codecapsule_remote::RemoteJudge;
@@ -83,7 +84,12 @@ async fn forwarded_problem(base_url: &str) -> codecapsule_web::Problem {
     let remote = RemoteJudge::new(codecapsule_core::model::Language::Python, "PYTHON_JUDGE_URL", base_url).unwrap();
     let judges = Judges::new(vec![Arc::new(remote)]);
     let request = json!({"language": "python", "source": "print(3)", "tests": [{"expected_stdout": "3"}]});
-    let err = judges.prepare(serde_json::from_value(request).unwrap()).unwrap().judge().await.unwrap_err();
+    let err = judges
+        .prepare(serde_json::from_value(request).unwrap())
+        .unwrap()
+        .judge(Deadline::for_request(None))
+        .await
+        .unwrap_err();
     codecapsule_web::Problem::from(err)
 }
 

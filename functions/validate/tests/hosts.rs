@@ -377,3 +377,47 @@ async fn api_gateway_v2_events_reach_the_router_through_lambda_http() {
     assert_eq!((status, problem["code"].as_str()), (400, Some("invalid_json")));
     assert_eq!(headers["content-type"], "application/problem+json");
 }
+
+/// Writes `request` on a new connection to `base`, then reads until the server closes it: what it answered, and how long
+/// after the write the connection stayed open. A connection still open after `patience` is a failure.
+async fn held_connection(base: &str, request: &[u8], patience: Duration) -> (String, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let started = Instant::now();
+    let mut answered = Vec::new();
+    let read = tokio::time::timeout(patience, async {
+        let mut buffer = [0u8; 4096];
+        // A reset counts as closed, as an orderly end does.
+        while let Ok(read @ 1..) = stream.read(&mut buffer).await {
+            answered.extend_from_slice(&buffer[..read]);
+        }
+    })
+    .await;
+    let answered = String::from_utf8_lossy(&answered).into_owned();
+    assert!(read.is_ok(), "the connection was still open after {patience:?}; it had answered: {answered}");
+    (answered, started.elapsed())
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed() {
+    let base = local_server().await;
+    let patience = codecapsule_web::server::HEADER_READ_TIMEOUT + Duration::from_secs(5);
+    let half_headers = held_connection(&base, b"POST /api/judge HTTP/1.1\r\nhost: localhost\r\n", patience);
+    let idle = held_connection(&base, b"GET /api/health HTTP/1.1\r\nhost: localhost\r\n\r\n", patience);
+    let short_body = held_connection(
+        &base,
+        b"POST /api/judge HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"lang",
+        codecapsule_web::BODY_READ_TIMEOUT + Duration::from_secs(5),
+    );
+    let ((unanswered, _), (health, _), (timed_out, _)) = tokio::join!(half_headers, idle, short_body);
+    assert!(!unanswered.contains("200 OK"), "{unanswered}");
+    // The idle connection was answered, kept alive, then closed when no next request came.
+    assert!(health.starts_with("HTTP/1.1 200 OK"), "{health}");
+    // Less body than announced: a problem+json 408 once the body's time is up.
+    assert!(timed_out.starts_with("HTTP/1.1 408"), "{timed_out}");
+    assert!(
+        timed_out.contains("application/problem+json") && timed_out.contains("\"code\":\"body_timeout\""),
+        "{timed_out}"
+    );
+}

@@ -4,6 +4,7 @@
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::post;
+use codecapsule_core::deadline::{BUDGET_HEADER, Deadline};
 use codecapsule_core::judge::{Judge, Judges};
 use codecapsule_core::model::ErrorCode;
 use codecapsule_remote as remote;
@@ -54,7 +55,12 @@ async fn forwarded_requests_carry_a_sigv4_signature_for_lambda() {
     assert_eq!(engines[0].describe()["signed"], true);
     let judges = Judges::new(engines);
     let request = json!({"language": "python", "source": "print(3)", "tests": [{"expected_stdout": "3"}]});
-    let err = judges.prepare(serde_json::from_value(request).unwrap()).unwrap().judge().await.unwrap_err();
+    let err = judges
+        .prepare(serde_json::from_value(request).unwrap())
+        .unwrap()
+        .judge(Deadline::after(std::time::Duration::from_secs(7)))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::RemoteProblem);
 
     let headers = seen.lock().unwrap().clone().expect("the judge received the request");
@@ -65,4 +71,7 @@ async fn forwarded_requests_carry_a_sigv4_signature_for_lambda() {
     assert!(authorization.contains("Signature="), "{authorization}");
     assert_eq!(headers["x-amz-security-token"], "session-token");
     assert!(headers.contains_key("x-amz-date"));
+    // The judge function is told what is left of the request's budget, so that both stop at the same deadline.
+    let budget: u64 = headers[BUDGET_HEADER].to_str().unwrap().parse().unwrap();
+    assert!((5_000..=7_000).contains(&budget), "{budget}");
 }

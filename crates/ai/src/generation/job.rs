@@ -8,11 +8,11 @@ use super::{
     default_difficulty,
 };
 use crate::llm::LlmClient;
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::Judges;
 use codecapsule_core::model::{Capsule, CapsuleCode, Compare, LimitsRequest, Test};
 use serde_json::json;
 use std::collections::HashMap;
-use std::time::Instant;
 
 impl<'a> Generator<'a> {
     /// A generator over `llm` and `judges`, spending at most `budget`.
@@ -21,7 +21,7 @@ impl<'a> Generator<'a> {
             llm,
             judges,
             budget,
-            started: Instant::now(),
+            deadline: Deadline::after(budget.deadline),
             calls: Vec::new(),
             tokens: 0,
             cost: 0.0,

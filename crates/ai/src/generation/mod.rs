@@ -28,12 +28,13 @@ pub use job::slug;
 
 use crate::llm::{LlmClient, LlmError};
 use artifacts::{DraftTest, Spec};
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::Judges;
 use codecapsule_core::model::{Capsule, JudgeReport};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Languages the engine generates for (each needs a judge in the deployment).
 pub const LANGUAGES: &[&str] = &["python", "java", "csharp", "wat"];
@@ -222,7 +223,8 @@ pub struct Generator<'a> {
     llm: &'a LlmClient,
     judges: &'a Judges,
     budget: Budget,
-    started: Instant,
+    /// The job's wall-time budget ([`Budget::deadline`]) from its start: every call and judging ends by then.
+    deadline: Deadline,
     calls: Vec<Call>,
     tokens: u64,
     cost: f64,

@@ -69,8 +69,7 @@ impl Generator<'_> {
         }
         let request =
             StructuredRequest { messages, schema_name: artifacts::schema_name(purpose), schema, max_tokens: 4000 };
-        let remaining = self.budget.deadline.saturating_sub(self.started.elapsed());
-        let completion: Completion = tokio::time::timeout(remaining, self.llm.complete(&request))
+        let completion: Completion = tokio::time::timeout(self.deadline.remaining(), self.llm.complete(&request))
             .await
             .map_err(|_| GenerationError::DeadlinePassed(self.budget.deadline))?
             .map_err(|source| GenerationError::Llm { purpose, source })?;
@@ -97,7 +96,7 @@ impl Generator<'_> {
     }
 
     pub(super) fn check_time(&self) -> Result<(), GenerationError> {
-        if self.started.elapsed() > self.budget.deadline {
+        if self.deadline.has_passed() {
             return Err(GenerationError::DeadlinePassed(self.budget.deadline));
         }
         Ok(())
@@ -110,11 +109,12 @@ impl Generator<'_> {
         request: codecapsule_core::model::JudgeRequest,
     ) -> Result<Vec<JudgeReport>, GenerationError> {
         let prepared = self.judges.prepare(request).map_err(unjudgeable)?;
-        let first = prepared.judge().await.map_err(unjudgeable)?;
+        let first = prepared.judge(self.deadline).await.map_err(unjudgeable)?;
         if first.verdict != Verdict::Accepted {
             return Ok(vec![first]);
         }
-        let more: Vec<_> = (1..validation::SOLUTION_RUNS).map(|_| tokio::spawn(prepared.judge())).collect();
+        let more: Vec<_> =
+            (1..validation::SOLUTION_RUNS).map(|_| tokio::spawn(prepared.judge(self.deadline))).collect();
         let mut runs = vec![first];
         for run in more {
             let report = run.await.unwrap_or_else(|_| Err(JudgeError::crashed()));
@@ -136,7 +136,8 @@ impl Generator<'_> {
         if let Some(report) = self.memo.get(&key) {
             return Ok(report.clone());
         }
-        let report = self.judges.prepare(request).map_err(unjudgeable)?.judge().await.map_err(unjudgeable)?;
+        let report =
+            self.judges.prepare(request).map_err(unjudgeable)?.judge(self.deadline).await.map_err(unjudgeable)?;
         self.memo.insert(key, report.clone());
         Ok(report)
     }

@@ -9,12 +9,13 @@ pub use grade::{Outcome, Termination, grade, overall_verdict, score};
 pub use submission::{Code, Submission, TestCase, TestIo};
 
 use crate::access::BoxFuture;
+use crate::deadline::Deadline;
 use crate::model::{
     CompileReport, EngineChoice, EngineInfo, ErrorCode, JudgeReport, JudgeRequest, Language, Limits, TestReport,
     Verdict,
 };
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A request the judge cannot run. Each becomes a 4xx problem+json at the HTTP edge, with [`JudgeError::code`].
 #[derive(Debug, thiserror::Error)]
@@ -145,8 +146,10 @@ pub trait Judge: Send + Sync {
     fn describe(&self) -> serde_json::Value {
         serde_json::to_value(self.engine()).unwrap_or_default()
     }
-    /// Compiles once, runs every test, grades them. Errors are requests the engine cannot run at all.
-    fn judge(self: Arc<Self>, submission: Arc<Submission>) -> Judging;
+    /// Compiles once, runs every test, grades them, all before `deadline`: a compilation or test still running when
+    /// it passes is stopped, and later tests are not started ([`run_tests`]). Errors are requests the engine cannot
+    /// run at all.
+    fn judge(self: Arc<Self>, submission: Arc<Submission>, deadline: Deadline) -> Judging;
 }
 
 /// A submission checked and matched to the judge of its language, ready to be judged any number of times.
@@ -159,9 +162,9 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// One judging of the submission.
-    pub fn judge(&self) -> Judging {
-        self.judge.clone().judge(self.submission.clone())
+    /// One judging of the submission, over by `deadline`.
+    pub fn judge(&self, deadline: Deadline) -> Judging {
+        self.judge.clone().judge(self.submission.clone(), deadline)
     }
 }
 
@@ -269,28 +272,26 @@ pub fn compilation_failed(submission: &Submission, output: String, time: Duratio
     }
 }
 
-/// Runs `run` on every test in order and grades each, within the request's time budget ([`limits::REQUEST_BUDGET_MS`]):
-/// tests not started before the budget is spent are reported as time_limit_exceeded without running.
+/// Runs `run` on every test in order and grades each, before `deadline`: tests not started when it passes are
+/// reported as time_limit_exceeded without running. `run` itself stops a test the deadline overtakes. `first` is the
+/// first test's outcome when it already ran (an interpreter's parse check).
 pub fn run_tests(
     submission: &Submission,
     compile: CompileReport,
     engine: EngineInfo,
+    deadline: Deadline,
+    mut first: Option<Outcome>,
     mut run: impl FnMut(usize, &TestCase) -> Outcome,
 ) -> JudgeReport {
-    let started = Instant::now();
-    let budget = Duration::from_millis(limits::REQUEST_BUDGET_MS);
     let reports: Vec<TestReport> = submission
         .tests
         .iter()
         .enumerate()
         .map(|(index, test)| {
-            let outcome = if started.elapsed() >= budget {
-                Outcome::not_run(Termination::TimeLimit(format!(
-                    "not run: the submission used up the request's time budget of {} s on earlier tests",
-                    limits::REQUEST_BUDGET_MS / 1000
-                )))
-            } else {
-                run(index, test)
+            let outcome = match first.take() {
+                Some(outcome) if index == 0 => outcome,
+                _ if deadline.has_passed() => Outcome::not_run(deadline.spent(false)),
+                _ => run(index, test),
             };
             grade(test, &submission.compare, outcome)
         })

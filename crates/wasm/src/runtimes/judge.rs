@@ -6,6 +6,7 @@ use super::launch::LoadedRuntime;
 use crate::WASMI_VERSION;
 use crate::on_blocking_thread;
 use codecapsule_core::config::ConfigError;
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{
     Code, Judge, JudgeError, Judging, Outcome, Submission, Termination, compilation_failed, python_parse_failure,
     run_tests,
@@ -64,7 +65,7 @@ impl Judge for RuntimeJudge {
 
     /// Loads the language's runtime on first use (the pack read without blocking), then runs the tests on a blocking
     /// thread.
-    fn judge(self: Arc<Self>, submission: Arc<Submission>) -> Judging {
+    fn judge(self: Arc<Self>, submission: Arc<Submission>, deadline: Deadline) -> Judging {
         Box::pin(async move {
             let started = Instant::now();
             let runtime = self
@@ -72,28 +73,37 @@ impl Judge for RuntimeJudge {
                 .get(submission.language)
                 .await
                 .map_err(|err| JudgeError::Unavailable { language: submission.language, reason: err.to_string() })?;
-            on_blocking_thread(move || judge_on(&runtime, &submission, started)).await
+            on_blocking_thread(move || judge_on(&runtime, &submission, started, deadline)).await
         })
     }
 }
 
-/// Runs every test of `submission` on `runtime`, on the calling thread; `started` is when the judging began.
-fn judge_on(runtime: &LoadedRuntime, submission: &Submission, started: Instant) -> Result<JudgeReport, JudgeError> {
+/// Runs every test of `submission` on `runtime`, on the calling thread, before `deadline`; `started` is when the
+/// judging began.
+fn judge_on(
+    runtime: &LoadedRuntime,
+    submission: &Submission,
+    started: Instant,
+    deadline: Deadline,
+) -> Result<JudgeReport, JudgeError> {
     let Code::Source(source) = &submission.code else {
         return Err(JudgeError::Internal("a language runtime got a binary module".into()));
     };
     // Interpreters parse the whole program before running a line: the first test doubles as the syntax check when it
-    // is visible, as in the native Python judge.
-    let probe = submission.parse_probe();
-    let first = runtime.run(probe.as_ref().unwrap_or(&submission.tests[0]), source, &submission.limits);
-    if let Some(output) = parse_failure(submission.language, &first) {
-        return Ok(compilation_failed(submission, output, started.elapsed(), runtime.engine_info()));
+    // is visible, as in the native Python judge. With the deadline passed, nothing runs and every test is reported as
+    // not run.
+    let mut first = None;
+    if !deadline.has_passed() {
+        let probe = submission.parse_probe();
+        let outcome = runtime.run(probe.as_ref().unwrap_or(&submission.tests[0]), source, &submission.limits, deadline);
+        if let Some(output) = parse_failure(submission.language, &outcome) {
+            return Ok(compilation_failed(submission, output, started.elapsed(), runtime.engine_info()));
+        }
+        first = probe.is_none().then_some(outcome);
     }
     let compile = CompileReport { ok: true, output: String::new(), time_ms: 0.0 };
-    let mut first = probe.is_none().then_some(first);
-    Ok(run_tests(submission, compile, runtime.engine_info(), |index, test| match first.take() {
-        Some(first) if index == 0 => first,
-        _ => runtime.run(test, source, &submission.limits),
+    Ok(run_tests(submission, compile, runtime.engine_info(), deadline, first, |_, test| {
+        runtime.run(test, source, &submission.limits, deadline)
     }))
 }
 

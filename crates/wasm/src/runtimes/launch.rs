@@ -5,6 +5,7 @@ use super::RuntimeError;
 use super::packs::{Launch, Manifest, PackSource};
 use super::snapshot::{self, Snapshot};
 use crate::{MAX_RECURSION_DEPTH, MAX_STACK_BYTES, RunSetup, Session, TestContext, WASMI_VERSION, run_test};
+use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Outcome, Termination, TestCase, TestIo, millis};
 use codecapsule_core::model::{EngineInfo, Language, Limits};
 use sha2::{Digest, Sha256};
@@ -217,8 +218,8 @@ impl LoadedRuntime {
         }
     }
 
-    /// Runs one test.
-    pub(super) fn run(&self, test: &TestCase, source: &str, limits: &Limits) -> Outcome {
+    /// Runs one test, stopped by `deadline` at the latest.
+    pub(super) fn run(&self, test: &TestCase, source: &str, limits: &Limits, deadline: Deadline) -> Outcome {
         let stdin = match &test.io {
             TestIo::Stdio { stdin, .. } => stdin.as_str(),
             TestIo::Call { .. } => "",
@@ -232,6 +233,7 @@ impl LoadedRuntime {
             extra_fuel: self.startup.fuel,
             extra_memory_bytes: self.startup.memory_bytes,
             extra_wall: self.startup.time * 2,
+            deadline: Some(deadline),
         };
         run_test(&self.engine, &setup, |store, session| self.launch(store, session, &args))
     }
