@@ -8,7 +8,7 @@
 //! run and kept in .data/dev-api-key, so that generation (billed to an organization) works out of the box.
 
 use codecapsule_core::config::{self, ConfigError, HttpConfig};
-use codecapsule_devdb::local::LocalPostgres;
+use codecapsule_devdb::local::{LocalPostgres, LocalPostgresError};
 use codecapsule_devdb::migrations;
 use codecapsule_state::StateConfig;
 use codecapsule_state::guard::{self, Stateful, auth::AuthConfig};
@@ -74,8 +74,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// The configured state, else an embedded PostgreSQL, else none (the guard off, with the reason printed).
-async fn state() -> Result<(Stateful, Option<LocalPostgres>), ConfigError> {
+/// Why the dev host does not start.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    ClusterInUse(LocalPostgresError),
+}
+
+/// The configured state, else an embedded PostgreSQL, else none (the guard off, with the reason printed); an embedded
+/// cluster another dev host runs stops start-up.
+async fn state() -> Result<(Stateful, Option<LocalPostgres>), StartError> {
     let auth = AuthConfig::from_env()?;
     let switches_ttl = guard::switches_ttl_from_env()?;
     let configured = StateConfig::from_env()?;
@@ -87,10 +97,16 @@ async fn state() -> Result<(Stateful, Option<LocalPostgres>), ConfigError> {
         Some(value) => config::port("LOCAL_POSTGRES_PORT", &value)?,
     };
     let started =
-        tokio::task::spawn_blocking(move || LocalPostgres::start(std::path::Path::new(LOCAL_POSTGRES_DIR), port))
-            .await
-            .map_err(|err| err.to_string())
-            .and_then(|started| started.map_err(|err| err.to_string()));
+        tokio::task::spawn_blocking(move || LocalPostgres::start(std::path::Path::new(LOCAL_POSTGRES_DIR), port)).await;
+    let started = match started {
+        Ok(Err(in_use @ LocalPostgresError::InUse { .. })) => {
+            // Another dev host of this checkout runs the cluster: serving on its database, or without state, would
+            // both mislead. Stop here, leaving it alone.
+            return Err(StartError::ClusterInUse(in_use));
+        }
+        Ok(started) => started.map_err(|err| err.to_string()),
+        Err(join) => Err(join.to_string()),
+    };
     let cluster = match started {
         Ok(cluster) => cluster,
         Err(reason) => {

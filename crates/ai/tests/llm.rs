@@ -195,6 +195,8 @@ async fn a_replayed_transcript_says_so_and_ends() {
     assert!(first.model.starts_with("replay:"));
     assert_eq!(complete(&client).await.unwrap().content["answer"], "two");
     assert!(matches!(complete(&client).await, Err(LlmError::Replay(reason)) if reason.contains("has 2 responses")));
+    // The next job replays the recording from its start.
+    assert_eq!(complete(&client.for_job()).await.unwrap().content["answer"], "one");
     std::fs::remove_file(&path).unwrap();
     assert!(Transcript::parse("{\"no\": \"choices\"}").is_err());
     assert!(matches!(LlmClient::new(config(Provider::Replay { transcript: path })), Err(LlmError::Replay(_))));

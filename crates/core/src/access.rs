@@ -174,6 +174,8 @@ pub trait Gatekeeper: Send + Sync {
     fn admit<'a>(&'a self, feature: Feature, caller: &'a Caller) -> BoxFuture<'a, Result<Admission, GuardError>>;
     /// What /api/health says about the guard.
     fn describe(&self) -> Value;
+    /// Whether the guard's state answers now (GET /api/health asks): why not, in words safe to show anyone.
+    fn check(&self) -> BoxFuture<'_, Result<(), String>>;
 }
 
 /// The guard of a deployment: on (with a [`Gatekeeper`]) or off (with the reason).
@@ -204,6 +206,14 @@ impl Guard {
         match &self.keeper {
             Some(keeper) => keeper.describe(),
             None => json!({ "rate_limits": "off", "reason": &*self.off_reason }),
+        }
+    }
+
+    /// Whether the guard's state answers now; a guard that is off has nothing to ask.
+    pub async fn check(&self) -> Result<(), String> {
+        match &self.keeper {
+            Some(keeper) => keeper.check().await,
+            None => Ok(()),
         }
     }
 

@@ -18,7 +18,8 @@ pub async fn validate(capsule: Capsule, judges: &Judges, deadline: Deadline) -> 
     if capsule.title.trim().is_empty() {
         problems.push(problem(CapsuleProblemCode::MissingTitle, "the capsule has no title", None));
     }
-    let solution = judges.prepare(capsule.judge_request(&capsule.solution))?;
+    let solution =
+        judges.prepare(capsule.judge_request(&capsule.solution)).map_err(|err| in_capsule(err, "solution"))?;
     let mut solution_runs = Vec::with_capacity(SOLUTION_RUNS);
     for _ in 0..SOLUTION_RUNS {
         solution_runs.push(solution.judge(deadline).await?);
@@ -33,7 +34,9 @@ pub async fn validate(capsule: Capsule, judges: &Judges, deadline: Deadline) -> 
         ));
         None
     } else {
-        let report = judges.prepare(capsule.judge_request(&capsule.starter))?.judge(deadline).await?;
+        let starter =
+            judges.prepare(capsule.judge_request(&capsule.starter)).map_err(|err| in_capsule(err, "starter"))?;
+        let report = starter.judge(deadline).await?;
         if report.verdict == Verdict::Accepted {
             problems.push(problem(
                 CapsuleProblemCode::StarterPasses,
@@ -92,6 +95,23 @@ pub fn solution_problems(runs: &[JudgeReport]) -> Vec<CapsuleProblem> {
         }
     }
     problems
+}
+
+/// A field error of the judge request made from the capsule's `program` (solution or starter), named by its path in
+/// the capsule as the caller sent it: `tests[1].stdin` is `capsule.tests[1].stdin`, `source` is
+/// `capsule.solution.source`.
+fn in_capsule(err: JudgeError, program: &str) -> JudgeError {
+    match err {
+        JudgeError::InvalidField { field, reason } => {
+            let field = if field == "source" || field == "module_base64" {
+                format!("capsule.{program}.{field}")
+            } else {
+                format!("capsule.{field}")
+            };
+            JudgeError::InvalidField { field, reason }
+        }
+        other => other,
+    }
 }
 
 fn problem(code: CapsuleProblemCode, message: &str, test_id: Option<&str>) -> CapsuleProblem {

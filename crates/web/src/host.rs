@@ -13,6 +13,7 @@
 use crate::{Health, service};
 use axum::Router;
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use codecapsule_core::access::{Deployment, Guard};
 use codecapsule_core::config::{self, ConfigError, HttpConfig};
 use codecapsule_core::judge::{JudgeList, Judges};
@@ -218,6 +219,7 @@ pub fn app<D: Deployment>(
     }));
     let health = move || Health {
         status: "ok",
+        problems: Vec::new(),
         functions: names.clone(),
         version: env!("CARGO_PKG_VERSION"),
         host: host.name(),
@@ -225,20 +227,31 @@ pub fn app<D: Deployment>(
         routes: paths.clone(),
         guard: guard.describe(),
     };
-    Ok(service(routes, health, config))
+    Ok(service(routes, health, deployment.guard().clone(), host, config))
 }
 
 /// POST /<name>: runs a scheduled job on request, answering in the shape the Azure Functions host expects of a custom
 /// handler's timer trigger (`{"Outputs": {}, "Logs": [...], "ReturnValue": <report>}`; the timer's own payload,
 /// `{"Data": …, "Metadata": …}`, carries nothing the job needs). A failed run is a 500 with the reason in Logs, which
-/// the host records as a failed invocation. The same route runs the job locally (and from `make run`'s ticker).
+/// the host records as a failed invocation. The same route runs the job locally on request. Only a caller on this
+/// machine may (the Functions host proxies from loopback, and its public HTTP function covers `/api/` only): anyone
+/// else is 403 `forbidden`.
 pub fn timer_route<D: Deployment>(name: &'static str, job: Scheduled<D>, deployment: &D) -> Router {
     let deployment = deployment.clone();
     Router::new().route(
         &format!("/{name}"),
-        axum::routing::post(move || {
+        axum::routing::post(move |request: axum::extract::Request| {
             let deployment = deployment.clone();
+            let peer = request.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().map(|info| info.0);
             async move {
+                if !peer.is_some_and(|peer| peer.ip().is_loopback()) {
+                    return crate::Problem::new(
+                        ::http::StatusCode::FORBIDDEN,
+                        codecapsule_core::model::ErrorCode::Forbidden,
+                        format!("{name} is run by the scheduler on this machine only"),
+                    )
+                    .into_response();
+                }
                 let (status, logs, value) = match job(deployment).await {
                     Ok(report) => (::http::StatusCode::OK, vec![format!("{name}: done")], report),
                     Err(reason) => {
@@ -251,6 +264,7 @@ pub fn timer_route<D: Deployment>(name: &'static str, job: Scheduled<D>, deploym
                     }
                 };
                 (status, axum::Json(serde_json::json!({"Outputs": {}, "Logs": logs, "ReturnValue": value})))
+                    .into_response()
             }
         }),
     )

@@ -30,9 +30,11 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use codecapsule_core::access::Guard;
 use codecapsule_core::config::HttpConfig;
 use codecapsule_core::judge::Judges;
 use codecapsule_core::model::ErrorCode;
+use host::Host;
 use http::{HeaderName, HeaderValue, Method, header};
 use serde::Serialize;
 use std::time::Instant;
@@ -48,8 +50,11 @@ pub const AZURE_INVOCATION_ID: HeaderName = HeaderName::from_static("x-azure-fun
 /// What GET /api/health says about the function(s) behind a router.
 #[derive(Debug, Clone, Serialize)]
 pub struct Health {
-    /// `ok` while the function serves.
+    /// `ok`, or `degraded` (answered with 503) while something it needs does not answer: see `problems`.
     pub status: &'static str,
+    /// What does not work now, checked on each request (at most once a [`HEALTH_CHECK_EVERY`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
     /// The functions served: one in production, all of them in the local dev host.
     pub functions: Vec<String>,
     /// The functions' version (the workspace's).
@@ -64,19 +69,47 @@ pub struct Health {
     pub guard: serde_json::Value,
 }
 
-/// Wraps a function's routes with the shared conventions and GET /api/health. The health answer is built on its
-/// first request (describing a judge may probe a runtime's version: never at start-up).
-pub fn service(routes: Router, health: impl Fn() -> Health + Send + Sync + 'static, config: &HttpConfig) -> Router {
-    let health = std::sync::Arc::new((std::sync::OnceLock::new(), health));
+/// How often GET /api/health asks the state whether it answers; answers in between reuse the last check.
+pub const HEALTH_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Wraps a function's routes with the shared conventions and GET /api/health. The health answer's description is
+/// built on its first request (describing a judge may probe a runtime's version: never at start-up); whether the
+/// guard's state answers is checked as it is asked ([`Guard::check`]). `host` says which platform's request ids to trust.
+pub fn service(
+    routes: Router,
+    health: impl Fn() -> Health + Send + Sync + 'static,
+    guard: Guard,
+    host: Host,
+    config: &HttpConfig,
+) -> Router {
+    let on_azure = matches!(host, Host::Azure { .. });
+    let described = std::sync::Arc::new((std::sync::OnceLock::new(), health));
+    let checked = std::sync::Arc::new(tokio::sync::Mutex::new(None::<(Instant, Result<(), String>)>));
     routes
         .route(
             "/api/health",
             get(move || async move {
-                let (cached, build) = &*health;
-                axum::Json(cached.get_or_init(build).clone())
+                let (cached, build) = &*described;
+                let mut answer = cached.get_or_init(build).clone();
+                let state = {
+                    let mut last = checked.lock().await;
+                    match &*last {
+                        Some((at, state)) if at.elapsed() < HEALTH_CHECK_EVERY => state.clone(),
+                        _ => {
+                            let state = guard.check().await;
+                            *last = Some((Instant::now(), state.clone()));
+                            state
+                        }
+                    }
+                };
+                if let Err(problem) = state {
+                    answer.status = "degraded";
+                    answer.problems.push(problem);
+                    return (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(answer));
+                }
+                (http::StatusCode::OK, axum::Json(answer))
             }),
         )
-        .fallback(|request: Request| async move { Problem::not_found(request.uri().path()) })
         .method_not_allowed_fallback(|request: Request| async move {
             Problem::new(
                 http::StatusCode::METHOD_NOT_ALLOWED,
@@ -84,13 +117,15 @@ pub fn service(routes: Router, health: impl Fn() -> Health + Send + Sync + 'stat
                 format!("{} is not allowed on {}", request.method(), request.uri().path()),
             )
         })
+        // CORS on the routes only: a preflight of a path that is no route is a 404, like any other method there.
+        .route_layer(cors(config))
+        .fallback(|request: Request| async move { Problem::not_found(request.uri().path()) })
         .layer(CatchPanicLayer::custom(|_panic| {
             tracing::error!("a handler panicked");
             Problem::internal("the server failed while handling this request; it has been logged").into_response()
         }))
         .layer(axum::middleware::from_fn(deadline::start))
-        .layer(cors(config))
-        .layer(axum::middleware::from_fn(request_context))
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| request_context(request, next, on_azure)))
 }
 
 /// The descriptions of `judges` for the health answer.
@@ -112,11 +147,11 @@ fn cors(config: &HttpConfig) -> CorsLayer {
         .max_age(std::time::Duration::from_secs(600))
 }
 
-/// Gives each request an id (Lambda's request id, Azure's invocation id, the client's x-request-id, or a new UUID),
-/// runs it inside a span carrying that id so every log line names it, logs one access line, and returns the id in
-/// the x-request-id response header.
-async fn request_context(request: Request, next: Next) -> Response {
-    let request_id = request_id_of(&request);
+/// Gives each request an id (Lambda's request id, on Azure the Functions host's invocation id, the client's
+/// x-request-id, or a new UUID), runs it inside a span carrying that id so every log line names it, logs one access
+/// line, and returns the id in the x-request-id response header.
+async fn request_context(request: Request, next: Next, on_azure: bool) -> Response {
+    let request_id = request_id_of(&request, on_azure);
     let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path());
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -133,7 +168,7 @@ async fn request_context(request: Request, next: Next) -> Response {
     response
 }
 
-fn request_id_of(request: &Request) -> String {
+fn request_id_of(request: &Request, on_azure: bool) -> String {
     if let Some(context) = request.extensions().get::<lambda_runtime::Context>() {
         return context.request_id.clone();
     }
@@ -146,5 +181,7 @@ fn request_id_of(request: &Request) -> String {
             .filter(|value| !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_string)
     };
-    header(&AZURE_INVOCATION_ID).or_else(|| header(&REQUEST_ID)).unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    // Off Azure the invocation header is only what a client wrote: no more than its own x-request-id.
+    let invocation = if on_azure { header(&AZURE_INVOCATION_ID) } else { None };
+    invocation.or_else(|| header(&REQUEST_ID)).unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }

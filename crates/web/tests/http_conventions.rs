@@ -2,8 +2,10 @@
 
 use axum::Router;
 use axum::routing::{get, post};
+use codecapsule_core::access::Guard;
 use codecapsule_core::config::HttpConfig;
 use codecapsule_core::judge::limits::DEFAULT_BODY_BYTES;
+use codecapsule_web::host::Host;
 use codecapsule_web::{Health, Json, service};
 use http::{Request, StatusCode};
 use serde_json::Value;
@@ -15,6 +17,7 @@ fn app() -> Router {
         .route("/boom", get(boom));
     let health = Health {
         status: "ok",
+        problems: vec![],
         functions: vec![],
         version: "test",
         host: "local",
@@ -22,7 +25,8 @@ fn app() -> Router {
         routes: vec![],
         guard: serde_json::Value::Null,
     };
-    service(routes, move || health.clone(), &HttpConfig::default())
+    let local = Host::Local { address: ([127, 0, 0, 1], 0).into() };
+    service(routes, move || health.clone(), Guard::off("not under test"), local, &HttpConfig::default())
 }
 
 async fn call(request: Request<axum::body::Body>) -> (StatusCode, http::HeaderMap, Value) {
@@ -79,8 +83,43 @@ async fn a_sane_client_request_id_is_kept_and_an_unprintable_one_replaced() {
     assert_eq!(headers["x-request-id"], "client-42");
     let (_, headers, _) = call(request(&"x".repeat(200))).await;
     assert_eq!(headers["x-request-id"].len(), 36, "replaced by a UUID");
+    // Off Azure, an invocation id header is a client's words: it is not taken for the Functions host's.
+    let forged = Request::get("/api/health")
+        .header("x-azure-functions-invocationid", "forged-by-a-client")
+        .header("x-request-id", "client-42")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (_, headers, _) = call(forged).await;
+    assert_eq!(headers["x-request-id"], "client-42");
 }
 
 async fn boom() -> &'static str {
     panic!("a bug")
+}
+
+type JobRun = std::pin::Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
+
+fn scheduled_job(_: codecapsule_web::host::Stateless) -> JobRun {
+    Box::pin(async { Ok(serde_json::json!({"ran": true})) })
+}
+
+#[tokio::test]
+async fn a_scheduled_job_runs_only_for_callers_on_this_machine() {
+    use codecapsule_core::access::Deployment;
+    let deployment = codecapsule_web::host::Stateless::from_env().unwrap();
+    let router = codecapsule_web::host::timer_route("nightly", scheduled_job, &deployment);
+    let call = |peer: Option<[u8; 4]>| {
+        let mut request = Request::post("/nightly").body(axum::body::Body::from("{}")).unwrap();
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((peer, 5000))));
+        }
+        router.clone().oneshot(request)
+    };
+    let local = call(Some([127, 0, 0, 1])).await.unwrap();
+    assert_eq!(local.status(), StatusCode::OK);
+    // The public internet (here a documentation address), or a caller the server cannot place: refused, not run.
+    for peer in [Some([203, 0, 113, 9]), None] {
+        let refused = call(peer).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{peer:?}");
+    }
 }

@@ -21,6 +21,18 @@ pub enum LocalPostgresError {
     #[error("running as root needs the `postgres` system user to own the cluster (PostgreSQL refuses root): {0}")]
     /// As root, the cluster must run as the `postgres` user, and there is none.
     NoPostgresUser(String),
+    #[error(
+        "the PostgreSQL cluster in {} is already running (postmaster pid {pid}), probably for another `make run` in \
+         this checkout: stop that one first, or give this one its own state with DATABASE_URL",
+        directory.display()
+    )]
+    /// Another server (another dev host of the same checkout) runs the cluster: it is left alone.
+    InUse {
+        /// The cluster's directory.
+        directory: PathBuf,
+        /// The running postmaster's process id.
+        pid: u32,
+    },
     #[error("{step} failed: {detail}")]
     /// A step of setting the cluster up failed.
     Step {
@@ -31,17 +43,21 @@ pub enum LocalPostgresError {
     },
 }
 
-/// A running cluster. Stopped (fast shutdown) when dropped; its directory stays unless it was made temporary.
+/// A running cluster. Stopped (fast shutdown) when dropped, once it was started by us; its directory stays unless it
+/// was made temporary.
 pub struct LocalPostgres {
     bin: PathBuf,
     data: PathBuf,
     port: u16,
     owner: Option<(u32, u32)>,
+    /// Whether our pg_ctl start succeeded: a cluster that failed to start (it may be someone else's) is never stopped.
+    started: bool,
     remove_on_drop: Option<PathBuf>,
 }
 
 impl LocalPostgres {
-    /// Starts the cluster in `directory` (created by initdb when empty) on 127.0.0.1:`port`.
+    /// Starts the cluster in `directory` (created by initdb when empty) on 127.0.0.1:`port`; a cluster another
+    /// process already runs there is [`LocalPostgresError::InUse`], and left running.
     pub fn start(directory: &Path, port: u16) -> Result<LocalPostgres, LocalPostgresError> {
         let bin = binaries().ok_or(LocalPostgresError::NoBinaries)?;
         let owner = if running_as_root() { Some(postgres_user()?) } else { None };
@@ -49,7 +65,10 @@ impl LocalPostgres {
         let directory = directory.canonicalize().map_err(|err| step("resolving the data directory", err))?;
         chown(&directory, owner)?;
         let data = directory.join("data");
-        let cluster = LocalPostgres { bin, data, port, owner, remove_on_drop: None };
+        if let Some(pid) = running_postmaster(&data) {
+            return Err(LocalPostgresError::InUse { directory, pid });
+        }
+        let mut cluster = LocalPostgres { bin, data, port, owner, started: false, remove_on_drop: None };
         if !cluster.data.join("PG_VERSION").exists() {
             cluster.run(
                 "initdb",
@@ -73,6 +92,7 @@ impl LocalPostgres {
                 .arg(directory.join("server.log"))
                 .arg("start"),
         )?;
+        cluster.started = true;
         Ok(cluster)
     }
 
@@ -125,12 +145,14 @@ impl LocalPostgres {
 
 impl Drop for LocalPostgres {
     fn drop(&mut self) {
-        let stopped = self.run(
-            "pg_ctl stop",
-            self.command("pg_ctl").args(["-w", "-t", "30", "-m", "fast", "-D"]).arg(&self.data).arg("stop"),
-        );
-        if let Err(err) = stopped {
-            tracing::warn!(error = %err, "the local PostgreSQL did not stop cleanly");
+        if self.started {
+            let stopped = self.run(
+                "pg_ctl stop",
+                self.command("pg_ctl").args(["-w", "-t", "30", "-m", "fast", "-D"]).arg(&self.data).arg("stop"),
+            );
+            if let Err(err) = stopped {
+                tracing::warn!(error = %err, "the local PostgreSQL did not stop cleanly");
+            }
         }
         if let Some(directory) = self.remove_on_drop.take() {
             let _ = std::fs::remove_dir_all(directory);
@@ -138,6 +160,13 @@ impl Drop for LocalPostgres {
         // Give the port back before the next cluster of a test run wants one.
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The pid of the postmaster running the cluster in `data`, if one is: its postmaster.pid names a live process. (A
+/// stale file, left by a server that was killed, names none, and pg_ctl starts over it.)
+fn running_postmaster(data: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(data.join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()?;
+    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
 }
 
 fn step(step: &'static str, err: impl std::fmt::Display) -> LocalPostgresError {

@@ -266,3 +266,25 @@ async fn judging_stays_open_when_the_store_is_down() {
     assert_eq!(answer.status, 200, "judging fails open: {}", answer.body);
     assert_eq!(answer.header("ratelimit"), None, "no decision was made, so no rate-limit headers");
 }
+
+#[tokio::test]
+async fn health_reports_the_state_as_it_is_now() {
+    let postgres = TempPostgres::start().await;
+    let state = StateConfig::Direct { url: Secret::new(postgres.url.clone()), ca_cert: None, pool_size: 1 };
+    let base = serve(&state).await;
+    let health = || async {
+        let response = reqwest::get(format!("{base}/api/health")).await.unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    };
+    let (status, answer) = health().await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("ok")), "{answer}");
+    assert!(answer.get("problems").is_none(), "{answer}");
+    // The database stops under the running function: health says so from then on, not what held at its first answer.
+    drop(postgres);
+    tokio::time::sleep(codecapsule_web::HEALTH_CHECK_EVERY + Duration::from_millis(100)).await;
+    let (status, answer) = health().await;
+    assert_eq!((status, answer["status"].as_str()), (503, Some("degraded")), "{answer}");
+    let problem = answer["problems"][0].as_str().unwrap();
+    assert!(problem.starts_with("the state (postgres) does not answer"), "{problem}");
+    assert!(!problem.contains("127.0.0.1") && !problem.contains("connection"), "no transport detail: {problem}");
+}

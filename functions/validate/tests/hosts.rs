@@ -187,6 +187,19 @@ async fn bad_input_gets_problem_json_at_every_limit() {
     let missing = json!({"language": "wat", "source": "(module)"});
     let (status, code, _) = seen(post(&base, "/api/judge", json_type, missing.to_string()).await);
     assert_eq!((status, code.as_str()), (422, "invalid_field"));
+    // In a capsule, a field is named by its path in the capsule sent.
+    let mut capsule: Value = serde_json::from_str(CAPSULE).unwrap();
+    capsule["capsule"]["tests"][0]["id"] = json!("");
+    assert_eq!(
+        seen(post(&base, "/api/validate", json_type, capsule.to_string()).await),
+        problem(422, "invalid_field", Some("capsule.tests[0].id"))
+    );
+    let mut capsule: Value = serde_json::from_str(CAPSULE).unwrap();
+    capsule["capsule"]["starter"] = json!({"module_base64": "AGFzbQEAAAA="});
+    assert_eq!(
+        seen(post(&base, "/api/validate", json_type, capsule.to_string()).await),
+        problem(422, "invalid_field", Some("capsule.starter.module_base64"))
+    );
 
     // Body size: exactly at the judge routes' limit is read; one byte more is 413 before judging.
     let limit = codecapsule_core::judge::limits::JUDGE_BODY_BYTES;
@@ -222,6 +235,21 @@ async fn cors_answers_configured_widget_origins_only() {
     assert_eq!(allowed.headers()["access-control-allow-origin"], "https://blog.example.com");
     let refused = preflight("https://evil.example").await.unwrap();
     assert!(refused.headers().get("access-control-allow-origin").is_none());
+    // A preflight, or a bare OPTIONS, of a path that is not a route: 404 like any other method there.
+    for path in ["/api/nowhere", "/"] {
+        let unknown = reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, format!("{base}{path}"))
+            .header("origin", "https://blog.example.com")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status().as_u16(), 404, "{path}");
+        let bare =
+            reqwest::Client::new().request(reqwest::Method::OPTIONS, format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(bare.status().as_u16(), 404, "{path}");
+        assert_eq!(bare.headers()["content-type"], "application/problem+json");
+    }
 }
 
 struct AzureHandler {

@@ -92,6 +92,7 @@ pub fn start_moto() -> (KillOnDrop, String) {
 pub async fn serve(routes: axum::Router) -> String {
     let health = || codecapsule_web::Health {
         status: "ok",
+        problems: Vec::new(),
         functions: Vec::new(),
         version: "test",
         host: "local",
@@ -99,8 +100,9 @@ pub async fn serve(routes: axum::Router) -> String {
         routes: Vec::new(),
         guard: serde_json::Value::Null,
     };
-    let app = codecapsule_web::service(routes, health, &codecapsule_core::config::HttpConfig::default());
+    let guard = codecapsule_core::access::Guard::off("test server");
     let local = codecapsule_web::host::Host::Local { address: ([127, 0, 0, 1], 0).into() };
+    let app = codecapsule_web::service(routes, health, guard, local, &codecapsule_core::config::HttpConfig::default());
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(codecapsule_web::host::serve(app, ([127, 0, 0, 1], 0).into(), local, Some(ready)));
     format!("http://{}", bound.await.expect("the server's address"))

@@ -16,9 +16,9 @@ use std::collections::HashMap;
 
 impl<'a> Generator<'a> {
     /// A generator over `llm` and `judges`, spending at most `budget`.
-    pub fn new(llm: &'a LlmClient, judges: &'a Judges, budget: Budget) -> Generator<'a> {
+    pub fn new(llm: &LlmClient, judges: &'a Judges, budget: Budget) -> Generator<'a> {
         Generator {
-            llm,
+            llm: llm.for_job(),
             judges,
             budget,
             deadline: Deadline::after(budget.deadline),

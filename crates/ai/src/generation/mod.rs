@@ -220,7 +220,8 @@ pub trait Observer: Send {
 
 /// One generation job.
 pub struct Generator<'a> {
-    llm: &'a LlmClient,
+    /// The job's own client ([`LlmClient::for_job`]).
+    llm: LlmClient,
     judges: &'a Judges,
     budget: Budget,
     /// The job's wall-time budget ([`Budget::deadline`]) from its start: every call and judging ends by then.

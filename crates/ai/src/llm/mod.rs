@@ -364,6 +364,16 @@ impl LlmClient {
         Ok(LlmClient { config, http, replay })
     }
 
+    /// The client for one job: the same provider and connections; a replayed transcript starts again from its first
+    /// response, as every job's calls are the calls of one recorded generation.
+    pub fn for_job(&self) -> LlmClient {
+        LlmClient {
+            config: self.config.clone(),
+            http: self.http.clone(),
+            replay: self.replay.as_ref().map(replay::Transcript::from_start),
+        }
+    }
+
     /// The model's name, as reports and provenance give it.
     pub fn model(&self) -> String {
         self.config.model()

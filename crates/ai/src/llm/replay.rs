@@ -1,16 +1,18 @@
 //! The replay provider: a recorded transcript played back in order, for demos (`make run` without an LLM account) and
-//! tests. A transcript is a JSON Lines file, one chat completion response per line (as the OpenAI wire format has
+//! tests. Each generation job replays the transcript from its start ([`Transcript::from_start`]): a host serves any
+//! number of jobs from one recording. A transcript is a JSON Lines file, one chat completion response per line (as the OpenAI wire format has
 //! it); blank lines and lines starting with `//` are skipped. Every completion it produces has `replayed: true`, and
 //! the model is named `replay:<file>`, so nothing downstream can mistake it for a model's work.
 
 use super::LlmError;
 use serde_json::Value;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A recorded transcript: the completions of one generation, answered in order.
 pub struct Transcript {
-    responses: Vec<Value>,
+    responses: Arc<[Value]>,
     next: AtomicUsize,
 }
 
@@ -41,7 +43,12 @@ impl Transcript {
         if responses.is_empty() {
             return Err("the transcript has no responses".into());
         }
-        Ok(Transcript { responses, next: AtomicUsize::new(0) })
+        Ok(Transcript { responses: responses.into(), next: AtomicUsize::new(0) })
+    }
+
+    /// The same recording, played again from its first response (for the next job).
+    pub fn from_start(&self) -> Transcript {
+        Transcript { responses: self.responses.clone(), next: AtomicUsize::new(0) }
     }
 
     /// The next recorded response; an error once all have been played.

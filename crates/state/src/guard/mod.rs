@@ -92,6 +92,20 @@ impl Gatekeeper for StateGuard {
             "switches_cached_seconds": self.switches.ttl.as_secs(),
         })
     }
+
+    /// One read of the emergency switches, uncached: the cheapest call that proves the state answers as the guard
+    /// needs it. The store's error is logged, not shown (it may name tables or hosts).
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.store.runtime_config().await.map(|_| ()).map_err(|err| {
+                tracing::warn!(error = %err, "health: the state did not answer");
+                format!(
+                    "the state ({}) does not answer: rate limits, API keys and stored capsules are unavailable",
+                    self.store.transport()
+                )
+            })
+        })
+    }
 }
 
 impl StateGuard {
