@@ -201,12 +201,21 @@ pub fn app<D: Deployment>(
         routes = routes.merge((function.router)(judges.clone(), deployment)?);
     }
     let names: Vec<String> = functions.iter().map(|function| function.name.to_string()).collect();
-    let mut paths: Vec<String> = vec!["GET /api/health".to_string()];
+    let mut paths: Vec<String> = vec!["GET /api/health".to_string(), format!("GET {}", crate::openapi::PATH)];
     for path in functions.iter().flat_map(|function| function.routes.iter()) {
         if !paths.iter().any(|known| known == path) {
             paths.push(path.to_string());
         }
     }
+    // Made on its first request: parsing the document is no start-up work.
+    let document = std::sync::Arc::new((std::sync::OnceLock::new(), paths.clone()));
+    routes = routes.route(
+        crate::openapi::PATH,
+        axum::routing::get(move || async move {
+            let (made, served) = &*document;
+            axum::Json(made.get_or_init(|| crate::openapi::for_routes(served)).clone())
+        }),
+    );
     // Every request carries its client's address, as the host vouches for it (the guard counts anonymous callers by it).
     let hops = config.trusted_proxy_hops.unwrap_or(match host {
         Host::Azure { .. } => 1,

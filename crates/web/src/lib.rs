@@ -8,6 +8,7 @@
 //! - [`deadline`]: the request's one time budget, started as it arrives;
 //! - [`guard`]: the guard's answers at the edge (who is calling, 401/403/429/503, the RateLimit headers);
 //! - [`judge`]: POST /api/judge, the same for every function that judges;
+//! - [`openapi`]: GET /api/openapi.json, the document of the routes served;
 //! - [`host`]: the adapters that run a function's router on AWS Lambda, as an Azure custom handler, or locally;
 //! - [`server`]: the HTTP/1.1 server of the local and Azure hosts, with its connection timeouts.
 
@@ -19,6 +20,7 @@ pub mod guard;
 pub mod host;
 mod json;
 pub mod judge;
+pub mod openapi;
 mod problem;
 pub mod server;
 

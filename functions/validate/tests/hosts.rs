@@ -71,6 +71,7 @@ async fn local_server_judges_and_validates_over_real_http() {
         health["routes"],
         json!([
             "GET /api/health",
+            "GET /api/openapi.json",
             "POST /api/judge",
             "POST /api/validate",
             "POST /api/run",
