@@ -515,6 +515,8 @@ pub enum ErrorCode {
     BodyUnreadable,
     /// The body did not arrive in time: the client sent less than it announced, or too slowly (408).
     BodyTimeout,
+    /// Not valid HTTP/1.1: a bad request line, a duplicate Content-Length, a URI or headers too large (400, 414, 431).
+    MalformedRequest,
     /// `source` is over its limit (413).
     SourceTooLarge,
     /// The Content-Type is not one the route takes (415).
@@ -573,12 +575,13 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidBase64,
         ErrorCode::BodyTooLarge,
         ErrorCode::BodyUnreadable,
         ErrorCode::BodyTimeout,
+        ErrorCode::MalformedRequest,
         ErrorCode::SourceTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::InvalidField,
@@ -616,6 +619,7 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::BodyUnreadable => "body_unreadable",
             ErrorCode::BodyTimeout => "body_timeout",
+            ErrorCode::MalformedRequest => "malformed_request",
             ErrorCode::SourceTooLarge => "source_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::InvalidField => "invalid_field",

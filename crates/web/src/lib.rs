@@ -23,6 +23,7 @@ pub mod judge;
 pub mod openapi;
 mod problem;
 pub mod server;
+pub mod transport;
 
 pub use json::{AcceptTextPlain, BODY_READ_TIMEOUT, BodyLimit, Json, JsonBody, parse};
 pub use problem::{PROBLEM_JSON, Problem};

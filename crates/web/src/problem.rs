@@ -64,19 +64,24 @@ impl Problem {
     }
 }
 
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let status = self.status_code();
+impl Problem {
+    /// The JSON body.
+    pub(crate) fn body(&self) -> Vec<u8> {
         let body = ProblemBody {
             kind: format!("https://codecapsule.dev/problems/{}", self.code.as_str().replace('_', "-")),
-            title: status.canonical_reason().unwrap_or("Error"),
+            title: self.status_code().canonical_reason().unwrap_or("Error"),
             status: self.status,
             detail: &self.detail,
             code: self.code.as_str(),
             field: self.field.as_deref(),
         };
-        let body = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec());
-        let mut response = (status, body).into_response();
+        serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec())
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut response = (self.status_code(), self.body()).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         response
     }

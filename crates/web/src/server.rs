@@ -4,9 +4,11 @@
 //! - [`HEADER_READ_TIMEOUT`]: a request's headers must be complete this long after the connection opened or the last
 //!   answer was written; a client that sends half its headers, or an idle keep-alive connection, is closed then;
 //! - a body that arrives slower than [`crate::BODY_READ_TIMEOUT`] is a 408, where the body is read (json.rs);
+//! - a request hyper cannot parse is answered problem+json all the same ([`crate::transport`]);
 //! - on SIGTERM or Ctrl-C: stop accepting, let the requests in flight finish (at most [`DRAIN_TIMEOUT`]), close idle
 //!   connections.
 
+use crate::transport::ProblemStream;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
@@ -48,8 +50,8 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
             request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request.map(axum::body::Body::new))
         });
-        let served =
-            graceful.watch(connection.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        let stream = TokioIo::new(ProblemStream::new(stream));
+        let served = graceful.watch(connection.serve_connection(stream, TowerToHyperService::new(service)));
         tokio::spawn(async move {
             // Timeouts, resets and malformed requests end the connection; hyper has answered what it could.
             if let Err(err) = served.await {

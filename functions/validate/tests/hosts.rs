@@ -450,3 +450,29 @@ async fn slow_and_idle_connections_are_closed() {
         "{timed_out}"
     );
 }
+
+#[tokio::test]
+async fn requests_hyper_cannot_parse_are_answered_with_problem_json() {
+    let base = local_server().await;
+    let patience = Duration::from_secs(5);
+    // More headers than hyper reads (100): small, so that the whole request is sent before the answer comes.
+    let headers: String = (0..150).map(|n| format!("x-header-{n}: {n}\r\n")).collect();
+    let huge_header = format!("GET /api/health HTTP/1.1\r\nhost: localhost\r\n{headers}\r\n");
+    let long_uri = format!("GET /{} HTTP/1.1\r\nhost: localhost\r\n\r\n", "a".repeat(70_000));
+    let cases: [(&[u8], &str); 5] = [
+        (b"GARBAGE\r\n\r\n", "400"),
+        (b"POST /api/judge HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabc", "400"),
+        (b"GET /api/health HTTP/2.5\r\n\r\n", "400"),
+        (long_uri.as_bytes(), "414"),
+        (huge_header.as_bytes(), "431"),
+    ];
+    for (request, status) in cases {
+        let (answer, _) = held_connection(&base, request, patience).await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.contains("content-type: application/problem+json"), "{head}");
+        let problem: Value = serde_json::from_str(body).unwrap_or_else(|err| panic!("{err}: {body}"));
+        assert_eq!(problem["code"], "malformed_request", "{body}");
+        assert_eq!(problem["status"].as_u64().unwrap().to_string(), status);
+    }
+}
