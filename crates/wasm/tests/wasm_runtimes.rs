@@ -79,6 +79,26 @@ fn javascript_reads_stdin_and_is_accepted() {
     assert_eq!(test.verdict, Verdict::Accepted, "{test:#?}");
 }
 
+/// What the README promises a JavaScript learner, exactly: the `std` and `os` globals, QuickJS-NG's module names
+/// `qjs:std` and `qjs:os`; QuickJS's older names and Node's `require` are not there (and say so).
+#[test]
+fn javascript_has_quickjs_ngs_std_and_os_and_nothing_of_node() {
+    let echo = |source: &str| single("javascript", source, "hi\n", "hi\n");
+    for source in [
+        "console.log(std.in.readAsString().trim());",
+        "import * as std from 'qjs:std';\nconsole.log(std.in.readAsString().trim());",
+        "import * as io from 'qjs:std';\nimport * as os from 'qjs:os';\nif (typeof os.now !== 'function') throw 1;\nconsole.log(io.in.getline());",
+    ] {
+        let test = echo(source);
+        assert_eq!(test.verdict, Verdict::Accepted, "{source}: {test:#?}");
+    }
+    let old_name = echo("import * as std from 'std';\nconsole.log(std.in.readAsString().trim());");
+    assert_eq!(old_name.verdict, Verdict::RuntimeError);
+    assert!(old_name.stderr.contains("could not load module filename 'std'"), "{}", old_name.stderr);
+    let node = echo("console.log(require('fs').readFileSync(0, 'utf8').trim());");
+    assert!(node.stderr.contains("require is not defined"), "{}", node.stderr);
+}
+
 #[test]
 fn ruby_reads_stdin_and_is_accepted() {
     let test = single("ruby", "a, b = STDIN.read.split.map(&:to_i)\nputs a + b\n", "2 3\n", "5\n");
