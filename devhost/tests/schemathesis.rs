@@ -51,8 +51,13 @@ async fn every_operation_answers_as_its_document_says() {
     let key = store.create_api_key(&fixture.admin_a.actor(), fixture.org_a, "schemathesis").await.unwrap();
     // Generation answers with `make run`'s recorded model: without one it is 503 ai_disabled, a server error.
     let transcript = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/transcripts/sum-python.jsonl");
-    // SAFETY: this binary's only test sets it before anything reads the environment.
-    unsafe { std::env::set_var("LLM_REPLAY_FILE", transcript) };
+    // Published capsules go to a directory of this run's, not to the checkout.
+    let objects = std::env::temp_dir().join(format!("codecapsule-schemathesis-objects-{}", std::process::id()));
+    // SAFETY: this binary's only test sets them before anything reads the environment.
+    unsafe {
+        std::env::set_var("LLM_REPLAY_FILE", transcript);
+        std::env::set_var("OBJECTS_DIR", &objects);
+    }
     let local = Host::Local { address: ([127, 0, 0, 1], 0).into() };
     let app = host::app(FUNCTIONS, local, &HttpConfig::default(), &deployment).unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
@@ -64,19 +69,21 @@ async fn every_operation_answers_as_its_document_says() {
     std::fs::write(
         &config,
         format!(
-            "[[operations]]\ninclude-path-regex = \"^/api/capsules/\\\\{{id\\\\}}\"\nparameters = {{ \"path.id\" = \"{capsule}\" }}\n\n\
+            "[cache]\nenabled = false\n\n[[operations]]\ninclude-path-regex = \"^/api/capsules/\\\\{{id\\\\}}\"\nparameters = {{ \"path.id\" = \"{capsule}\" }}\n\n\
              [[operations]]\ninclude-path = \"/api/submissions/{{id}}\"\nparameters = {{ \"path.id\" = \"{submission}\" }}\n"
         ),
     )
     .unwrap();
 
     let schemathesis = codecapsule_test_support::venv_tool("schemathesis", "SCHEMATHESIS");
-    let report = std::env::temp_dir().join(format!("schemathesis-{}", std::process::id()));
     let authorization = format!("authorization: Bearer {}", key.expose());
+    let config_file = config.clone();
     let run = tokio::task::spawn_blocking(move || {
         Command::new(schemathesis)
+            // Its caches and databases stay out of the checkout.
+            .current_dir(std::env::temp_dir())
             .arg("--config-file")
-            .arg(&config)
+            .arg(&config_file)
             .args(["run", &format!("{base}/api/openapi.json"), "--url", &base])
             .args([
                 "--checks",
@@ -85,8 +92,6 @@ async fn every_operation_answers_as_its_document_says() {
             .args(["--max-examples", EXAMPLES_PER_OPERATION, "--seed", SEED, "--workers", "2"])
             .args(["--phases", "examples,coverage,fuzzing", "--generation-database", "none"])
             .args(["--request-timeout", "30", "--no-color", "--header", &authorization])
-            .arg("--report-dir")
-            .arg(&report)
             .output()
             .expect("schemathesis starts")
     })
@@ -94,6 +99,8 @@ async fn every_operation_answers_as_its_document_says() {
     .unwrap();
     let output = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
     assert!(run.status.success(), "schemathesis found answers the document does not allow:\n{output}");
+    let _ = std::fs::remove_dir_all(&objects);
+    let _ = std::fs::remove_file(&config);
     println!("{output}");
     // It ran every operation of the document.
     assert!(output.contains("API Operations:"), "{output}");
