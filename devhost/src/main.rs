@@ -8,7 +8,7 @@
 //! run and kept in .data/dev-api-key, so that generation (billed to an organization) works out of the box.
 
 use codecapsule_core::config::{self, ConfigError, HttpConfig};
-use codecapsule_devdb::local::{LocalPostgres, LocalPostgresError};
+use codecapsule_devdb::local::{self, LocalPostgres, LocalPostgresError};
 use codecapsule_devdb::migrations;
 use codecapsule_state::StateConfig;
 use codecapsule_state::guard::{self, Stateful, auth::AuthConfig};
@@ -28,9 +28,6 @@ const FUNCTIONS: &[host::Function<Stateful>] = &[
 
 /// How often the dev host runs the scheduled functions, as EventBridge and the Azure timer do in the cloud.
 const SCHEDULE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// Where the embedded PostgreSQL keeps its cluster, relative to the working directory (the repository).
-const LOCAL_POSTGRES_DIR: &str = ".data/postgres";
 
 fn main() -> ExitCode {
     host::init_logging();
@@ -92,12 +89,10 @@ async fn state() -> Result<(Stateful, Option<LocalPostgres>), StartError> {
     if !matches!(configured, StateConfig::None { .. }) {
         return Ok((Stateful::new(&configured, auth, switches_ttl)?, None));
     }
-    let port = match config::read("LOCAL_POSTGRES_PORT") {
-        None => 54329,
-        Some(value) => config::port("LOCAL_POSTGRES_PORT", &value)?,
-    };
+    let port = local::dev_port()?;
     let started =
-        tokio::task::spawn_blocking(move || LocalPostgres::start(std::path::Path::new(LOCAL_POSTGRES_DIR), port)).await;
+        tokio::task::spawn_blocking(move || LocalPostgres::start(std::path::Path::new(local::DEV_DIRECTORY), port))
+            .await;
     let started = match started {
         Ok(Err(in_use @ LocalPostgresError::InUse { .. })) => {
             // Another dev host of this checkout runs the cluster: serving on its database, or without state, would
@@ -117,7 +112,10 @@ async fn state() -> Result<(Stateful, Option<LocalPostgres>), StartError> {
     let url = cluster.url("postgres");
     match migrations::prepare_local(&url).await {
         Ok(applied) => {
-            println!("embedded PostgreSQL on 127.0.0.1:{port} ({LOCAL_POSTGRES_DIR}), {applied} migration(s) applied")
+            println!(
+                "embedded PostgreSQL on 127.0.0.1:{port} ({}), {applied} migration(s) applied",
+                local::DEV_DIRECTORY
+            )
         }
         Err(err) => {
             eprintln!("note: serving without state: the embedded PostgreSQL could not be set up: {err}");

@@ -72,6 +72,17 @@ pub enum Feature {
 }
 
 impl Feature {
+    /// Every feature, in the order operators switch them off (the one that spends money first).
+    pub const ALL: [Feature; 3] = [Feature::Generation, Feature::Judging, Feature::Ingest];
+
+    /// The feature named `name` (`ingestion` is `ingest`, as operators say it).
+    pub fn parse(name: &str) -> Option<Feature> {
+        match name {
+            "ingestion" => Some(Feature::Ingest),
+            _ => Feature::ALL.into_iter().find(|feature| feature.as_str() == name),
+        }
+    }
+
     /// The feature's name, as bucket keys and logs spell it.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -19,7 +19,7 @@ pub mod guard;
 pub mod rest;
 mod store;
 
-pub use store::{Allowance, Arg, Filter, IngestCounts, Returns, RollupOutcome, RollupStatus, Store};
+pub use store::{Allowance, Arg, Filter, IngestCounts, Returns, RollupOutcome, RollupStatus, Store, SwitchStatus};
 
 pub use codecapsule_core::access::{Actor, Tier, UserToken};
 

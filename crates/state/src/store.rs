@@ -5,6 +5,7 @@ use crate::{
     Actor, ApiKeyOwner, CapsuleHead, CapsuleStatus, NewSubmission, RateDecision, RecordedSubmission, RuntimeConfig,
     SavedCapsule, StoreError, StoredCapsule, SubmissionRecord, Submitter, Tier, Usage, Visibility, direct, rest,
 };
+use codecapsule_core::access::Feature;
 use codecapsule_core::config::Secret;
 use codecapsule_core::model::Capsule;
 use codecapsule_core::reader::ReaderCapsule;
@@ -140,6 +141,29 @@ impl Store {
                 Ok(RuntimeConfig::default())
             }
         }
+    }
+
+    /// Switches `feature` on or off for every function (they see it within their cache time), with the reason, and
+    /// logs the change (as service_role: the emergency commands).
+    pub async fn set_feature_enabled(&self, feature: Feature, enabled: bool, reason: &str) -> Result<(), StoreError> {
+        let args = [
+            arg("feature", "text", feature.as_str()),
+            arg("enabled", "boolean", enabled),
+            arg("reason", "text", reason),
+        ];
+        self.rpc(&Actor::Service, "set_feature_enabled", &args, Returns::Nothing).await.map(drop)
+    }
+
+    /// Multiplies every tier's allowance by `factor` (1 is normal), with the reason, and logs the change (as
+    /// service_role: the emergency commands).
+    pub async fn set_rate_limit_multiplier(&self, factor: f64, reason: &str) -> Result<(), StoreError> {
+        let args = [arg("factor", "numeric", factor), arg("reason", "text", reason)];
+        self.rpc(&Actor::Service, "set_rate_limit_multiplier", &args, Returns::Nothing).await.map(drop)
+    }
+
+    /// Each emergency switch as it is now, with its latest change (as service_role).
+    pub async fn runtime_status(&self) -> Result<Vec<SwitchStatus>, StoreError> {
+        decode(self.rpc(&Actor::Service, "runtime_status", &[], Returns::Rows).await?)
     }
 
     /// The organization behind an API key, unless the key is unknown or revoked (as service_role).
@@ -314,6 +338,21 @@ impl Store {
         ];
         self.rpc(&Actor::Service, "record_usage", &args, Returns::Nothing).await.map(drop)
     }
+}
+
+/// One emergency switch of runtime_config as it is now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchStatus {
+    /// The setting: `generation_enabled`, `judging_enabled`, `ingest_enabled` or `rate_limit_multiplier`.
+    pub setting: String,
+    /// Its value, as text.
+    pub value: String,
+    /// When it was last changed; none when never changed since the migration.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why, as the last change said.
+    pub reason: Option<String>,
+    /// The database role that changed it.
+    pub changed_by: Option<String>,
 }
 
 /// What one batch of events did.

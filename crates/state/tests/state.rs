@@ -36,7 +36,7 @@ async fn migrations_apply_roll_back_and_apply_again() {
 
     assert_eq!(migrations::apply_all(&mut client).await.unwrap(), count);
     let created: i64 = client.query_one(tables, &[]).await.unwrap().get(0);
-    assert_eq!(created, 15, "the schema has its fifteen tables");
+    assert_eq!(created, 16, "the schema has its sixteen tables");
     assert_eq!(migrations::apply_all(&mut client).await.unwrap(), 0, "applying twice applies nothing");
 
     assert_eq!(migrations::roll_back_all(&mut client).await.unwrap(), count);

@@ -43,6 +43,27 @@ pub enum LocalPostgresError {
     },
 }
 
+/// Where `make run` keeps its cluster, relative to the repository.
+pub const DEV_DIRECTORY: &str = ".data/postgres";
+
+/// The port of `make run`'s cluster: LOCAL_POSTGRES_PORT, default 54329.
+pub fn dev_port() -> Result<u16, codecapsule_core::config::ConfigError> {
+    match codecapsule_core::config::read("LOCAL_POSTGRES_PORT") {
+        None => Ok(54329),
+        Some(value) => codecapsule_core::config::port("LOCAL_POSTGRES_PORT", &value),
+    }
+}
+
+/// The superuser's URL of the cluster `make run` runs on 127.0.0.1:`port`.
+pub fn dev_url(port: u16) -> String {
+    loopback_url("postgres", port)
+}
+
+/// A URL for `user` and database `postgres` on 127.0.0.1:`port`, without TLS (loopback).
+fn loopback_url(user: &str, port: u16) -> String {
+    format!("postgres://{user}@127.0.0.1:{port}/postgres?sslmode=disable")
+}
+
 /// A running cluster. Stopped (fast shutdown) when dropped, once it was started by us; its directory stays unless it
 /// was made temporary.
 pub struct LocalPostgres {
@@ -115,7 +136,7 @@ impl LocalPostgres {
 
     /// A URL for the superuser `postgres` and database `postgres` (or `user`), without TLS (loopback).
     pub fn url(&self, user: &str) -> String {
-        format!("postgres://{user}@127.0.0.1:{}/postgres?sslmode=disable", self.port)
+        loopback_url(user, self.port)
     }
 
     fn command(&self, program: &str) -> Command {
