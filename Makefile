@@ -144,12 +144,12 @@ deploy-aws: $(VENV)/lint.installed $(VENV)/build.installed
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --stack-name codecapsule-$(STACK_ENV) \
 		--parameter-overrides Architecture=$(subst -,_,$(LAMBDA_ARCH)) Environment=$(STACK_ENV)
 
-## dist/azure/$(FUNCTION): host.json, the catch-all HTTP function, and the release binary as `handler`.
+## dist/azure/$(FUNCTION): host.json (the repository root's), the catch-all HTTP function, and the release binary as `handler`.
 package-azure:
 	$(CARGO) build --release --bin $(FUNCTION)
 	rm -rf dist/azure/$(FUNCTION)
 	mkdir -p dist/azure/$(FUNCTION)
-	cp azure/host.json dist/azure/$(FUNCTION)/
+	cp host.json dist/azure/$(FUNCTION)/
 	# A timer-triggered function has its own folder (named as its route, POST /<name>); HTTP functions share the
 	# catch-all HTTP function.
 	if [ -d azure/$(FUNCTION) ]; then cp -r azure/$(FUNCTION) dist/azure/$(FUNCTION)/; else cp -r azure/api dist/azure/$(FUNCTION)/; fi
