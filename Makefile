@@ -13,7 +13,7 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run packs test lint audit status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: run packs test lint audit smoke status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
@@ -52,6 +52,12 @@ lint: $(VENV)/lint.installed
 check-core-wasm:
 	rustup target add wasm32-unknown-unknown
 	$(CARGO) check --target wasm32-unknown-unknown -p codecapsule-core
+
+## A smoke test of every core feature against a deployment (tools/smoke.py): BASE_URL (default: `make run`'s), API_KEY
+## (default: `make run`'s development key). One line a feature; exit status 1 when any failed.
+BASE_URL ?= http://127.0.0.1:8080
+smoke:
+	BASE_URL="$(BASE_URL)" API_KEY="$(API_KEY)" $(PYTHON) tools/smoke.py
 
 ## The emergency commands (tools/ops): on the database the functions read (DATABASE_URL, else SUPABASE_URL, else
 ## `make run`'s embedded PostgreSQL); every function sees a change within its cache time (30 s at most).
