@@ -13,7 +13,7 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run packs test lint audit smoke status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: run packs test lint audit smoke cost status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
@@ -34,6 +34,7 @@ $(RUNTIME_PACKS_INDEX): tools/fetch_runtime_packs.py
 ## Every binary is built first: the host tests start the real function binaries (cargo test alone builds only the
 ## binaries of the package under test).
 test: $(VENV)/build.installed $(VENV)/test.installed packs
+	$(PYTHON) -m unittest discover -s tools -p 'test_*.py'
 	$(CARGO) build --workspace --bins --all-features
 	@log=$$(mktemp); set -o pipefail; \
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" \
@@ -58,6 +59,13 @@ check-core-wasm:
 BASE_URL ?= http://127.0.0.1:8080
 smoke:
 	BASE_URL="$(BASE_URL)" API_KEY="$(API_KEY)" $(PYTHON) tools/smoke.py
+
+## The cost model (tools/cost.py): requests timed at BASE_URL, memory from template.yaml, prices from docs/prices.json;
+## $ per 1,000 requests per function and language, and the credits' runway for JUDGEMENTS, EVENTS and GENERATIONS a
+## month.
+cost:
+	BASE_URL="$(BASE_URL)" API_KEY="$(API_KEY)" JUDGEMENTS="$(JUDGEMENTS)" EVENTS="$(EVENTS)" \
+		GENERATIONS="$(GENERATIONS)" $(PYTHON) tools/cost.py
 
 ## The emergency commands (tools/ops): on the database the functions read (DATABASE_URL, else SUPABASE_URL, else
 ## `make run`'s embedded PostgreSQL); every function sees a change within its cache time (30 s at most).
