@@ -10,21 +10,11 @@
 use codecapsule_core::config::{self, ConfigError, HttpConfig};
 use codecapsule_devdb::local::{self, LocalPostgres, LocalPostgresError};
 use codecapsule_devdb::migrations;
+use codecapsule_devhost::FUNCTIONS;
 use codecapsule_state::StateConfig;
 use codecapsule_state::guard::{self, Stateful, auth::AuthConfig};
 use codecapsule_web::host::{self, Host};
 use std::process::ExitCode;
-
-/// Every function that exists so far; each new function adds its `FUNCTION` here.
-const FUNCTIONS: &[host::Function<Stateful>] = &[
-    validate::FUNCTION,
-    python_judge::function(),
-    java_judge::function(),
-    csharp_judge::function(),
-    analytics_ingest::FUNCTION,
-    analytics_processor::FUNCTION,
-    generate::FUNCTION,
-];
 
 /// How often the dev host runs the scheduled functions, as EventBridge and the Azure timer do in the cloud.
 const SCHEDULE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);

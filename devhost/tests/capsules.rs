@@ -6,28 +6,16 @@
 use codecapsule_ai::generation::Budget;
 use codecapsule_ai::objects::ObjectStore;
 use codecapsule_core::config::{ConfigError, HttpConfig};
-use codecapsule_core::judge::{Judge, JudgeList, Judges};
-use codecapsule_native::{NativeJudge, Runtime};
+use codecapsule_core::judge::Judges;
 use codecapsule_state::guard::Stateful;
 use codecapsule_test_support::postgres::{Fixture, TempPostgres};
-use codecapsule_wasm::runtimes::{PackSource, RuntimeJudge, RuntimePacks};
 use codecapsule_web::host::{self, Function, Host};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
-/// Every judge, as `make run` has them: WebAssembly in-process (packs from `make packs`), the native judges here.
-fn every_judge() -> Result<JudgeList, ConfigError> {
-    let packs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.data/objects/runtimes");
-    assert!(packs.join("index.json").is_file(), "no runtime packs in {}: run `make packs`", packs.display());
-    Ok(vec![
-        Arc::new(codecapsule_wasm::WasmJudge) as Arc<dyn Judge>,
-        Arc::new(RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(packs), 1 << 30)))),
-        Arc::new(NativeJudge::new(Runtime::python())),
-        Arc::new(NativeJudge::new(Runtime::java())),
-        Arc::new(NativeJudge::new(Runtime::csharp())),
-    ])
-}
+mod judges;
+use judges::every_judge;
 
 /// Where this test binary's published objects go (a directory of its own, never the repository's .data).
 fn objects_dir() -> &'static PathBuf {

@@ -3,8 +3,9 @@
 //! (That the answers match the document is schemathesis.rs's work.)
 
 use codecapsule_core::model::ErrorCode;
+use codecapsule_devhost::FUNCTIONS;
 use codecapsule_state::guard::Stateful;
-use codecapsule_web::host::{self, Function, Host};
+use codecapsule_web::host::{self, Host};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -23,22 +24,10 @@ fn operations(document: &Value) -> BTreeSet<String> {
     operations
 }
 
-fn every_function() -> Vec<Function<Stateful>> {
-    vec![
-        validate::FUNCTION,
-        python_judge::function(),
-        java_judge::function(),
-        csharp_judge::function(),
-        analytics_ingest::FUNCTION,
-        analytics_processor::FUNCTION,
-        generate::FUNCTION,
-    ]
-}
-
 #[test]
 fn the_document_describes_every_route_and_only_those() {
     let mut served: BTreeSet<String> =
-        every_function().iter().flat_map(|function| function.routes.iter().map(|route| route.to_string())).collect();
+        FUNCTIONS.iter().flat_map(|function| function.routes.iter().map(|route| route.to_string())).collect();
     served.insert("GET /api/health".into());
     served.insert(format!("GET {}", codecapsule_web::openapi::PATH));
     assert_eq!(operations(&document()), served);
@@ -68,9 +57,9 @@ fn the_problem_codes_are_the_error_codes() {
 
 #[tokio::test]
 async fn each_function_serves_the_document_of_its_own_routes() {
-    for function in every_function() {
+    for function in FUNCTIONS {
         let app = host::app(
-            std::slice::from_ref(&function),
+            std::slice::from_ref(function),
             Host::Local { address: ([127, 0, 0, 1], 0).into() },
             &Default::default(),
             &Stateful::without_state("not under test"),

@@ -5,32 +5,19 @@
 //! within CI's time. The host is the dev host's (every function, every judge, a fresh PostgreSQL) with the API key of
 //! a b2b organization, so that requests are judged rather than refused at the rate limit, and the recorded model.
 
-use codecapsule_core::config::{ConfigError, HttpConfig};
-use codecapsule_core::judge::{Judge, JudgeList};
-use codecapsule_native::{NativeJudge, Runtime};
+use codecapsule_core::config::HttpConfig;
 use codecapsule_state::guard::Stateful;
 use codecapsule_test_support::postgres::{Fixture, TempPostgres};
-use codecapsule_wasm::runtimes::{PackSource, RuntimeJudge, RuntimePacks};
 use codecapsule_web::host::{self, Function, Host};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
+
+mod judges;
+use judges::every_judge;
 
 /// Examples per operation, and the seed: the same requests on every run.
 const EXAMPLES_PER_OPERATION: &str = "12";
 const SEED: &str = "20261202";
-
-fn every_judge() -> Result<JudgeList, ConfigError> {
-    let packs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.data/objects/runtimes");
-    assert!(packs.join("index.json").is_file(), "no runtime packs in {}: run `make packs`", packs.display());
-    Ok(vec![
-        Arc::new(codecapsule_wasm::WasmJudge) as Arc<dyn Judge>,
-        Arc::new(RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(packs), 1 << 30)))),
-        Arc::new(NativeJudge::new(Runtime::python())),
-        Arc::new(NativeJudge::new(Runtime::java())),
-        Arc::new(NativeJudge::new(Runtime::csharp())),
-    ])
-}
 
 /// The dev host's functions, as `make run` serves them (the judges in-process).
 const FUNCTIONS: &[Function<Stateful>] = &[
