@@ -9,6 +9,7 @@
 //! - 422 `invalid_field` for a well-formed body of the wrong shape: missing, unknown or mistyped fields, with the path;
 //!   a JSON array is not taken for an object, whatever serde would make of its elements in field order.
 
+use super::objects_only::ObjectsOnly;
 use super::problem::Problem;
 use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
@@ -141,7 +142,7 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
         ));
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut *deserializer);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(ObjectsOnly(&mut *deserializer));
     if parsed.is_ok() {
         // Nothing but whitespace may follow the value.
         deserializer.end().map_err(|err| {

@@ -3,7 +3,7 @@
 //! - this file: the conventions applied once by [`service`]: request ids and access logs, CORS for the widget
 //!   origins, each request's deadline, panics and unknown routes as problem+json, and GET /api/health. Routes themselves come from each
 //!   function as a plain axum `Router`;
-//! - [`Problem`] (problem.rs) and the strict JSON extractors (json.rs);
+//! - [`Problem`] (problem.rs) and the strict JSON extractors (json.rs; objects_only.rs: structs are JSON objects);
 //! - [`client`]: the client's address as the platform vouches for it;
 //! - [`deadline`]: the request's one time budget, started as it arrives;
 //! - [`guard`]: the guard's answers at the edge (who is calling, 401/403/429/503, the RateLimit headers);
@@ -20,6 +20,7 @@ pub mod guard;
 pub mod host;
 mod json;
 pub mod judge;
+mod objects_only;
 pub mod openapi;
 mod problem;
 pub mod server;

@@ -188,6 +188,19 @@ async fn bad_input_gets_problem_json_at_every_limit() {
     let missing = json!({"language": "wat", "source": "(module)"});
     let (status, code, _) = seen(post(&base, "/api/judge", json_type, missing.to_string()).await);
     assert_eq!((status, code.as_str()), (422, "invalid_field"));
+    // A struct is a JSON object at any depth: its fields in an array are not read in order.
+    let mut in_order = judge_request(1);
+    in_order["limits"] = json!([1000, 64, 16]);
+    assert_eq!(
+        seen(post(&base, "/api/judge", json_type, in_order.to_string()).await),
+        problem(422, "invalid_field", Some("limits"))
+    );
+    let mut capsule: Value = serde_json::from_str(CAPSULE).unwrap();
+    capsule["capsule"]["starter"] = json!([null, null]);
+    assert_eq!(
+        seen(post(&base, "/api/validate", json_type, capsule.to_string()).await),
+        problem(422, "invalid_field", Some("capsule.starter"))
+    );
     // In a capsule, a field is named by its path in the capsule sent.
     let mut capsule: Value = serde_json::from_str(CAPSULE).unwrap();
     capsule["capsule"]["tests"][0]["id"] = json!("");
