@@ -23,6 +23,15 @@ impl<V> Wrapped<V> {
     }
 }
 
+/// What a visitor expects, as text.
+struct Expecting<'a, V>(&'a V);
+
+impl<'de, V: Visitor<'de>> fmt::Display for Expecting<'_, V> {
+    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        self.0.expecting(formatter)
+    }
+}
+
 /// A map's or a sequence's access, handing out its values through [`ObjectsOnly`].
 struct Access<A>(A);
 
@@ -168,7 +177,11 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrapped<V> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
-        if self.struct_fields {
+        // An internally tagged enum (`{"kind": "function", "export": …}`) reads its value through
+        // `deserialize_any`, so only its visitor's own description tells it from a list; serde would take
+        // `["function", "add"]` as the tag and the fields in order.
+        let tagged_enum = || format!("{}", Expecting(&self.visitor)).starts_with("internally tagged enum");
+        if self.struct_fields || tagged_enum() {
             return Err(de::Error::invalid_type(de::Unexpected::Seq, &"an object"));
         }
         self.visitor.visit_seq(Access(seq))
@@ -230,8 +243,16 @@ mod tests {
     }
 
     #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum Entry {
+        Function { export: String },
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
     struct Request {
         code: Code,
+        #[serde(default)]
+        entry: Option<Entry>,
         #[serde(default)]
         codes: Vec<Code>,
         maybe: Option<Code>,
@@ -247,9 +268,10 @@ mod tests {
     fn a_struct_is_an_object_at_any_depth_and_everything_else_reads_as_before() {
         let fine = read(
             r#"{"code": {"source": "x"}, "codes": [{"source": null}], "maybe": {"source": "y"},
-                             "numbers": [1, 2], "anything": [1, {"a": [2]}]}"#,
+                "entry": {"kind": "function", "export": "add"}, "numbers": [1, 2], "anything": [1, {"a": [2]}]}"#,
         )
         .unwrap();
+        assert_eq!(fine.entry, Some(Entry::Function { export: "add".into() }));
         assert_eq!(fine.codes, vec![Code { source: None }]);
         assert_eq!(fine.numbers, vec![1, 2]);
         assert_eq!(fine.anything, serde_json::json!([1, {"a": [2]}]));
@@ -258,6 +280,7 @@ mod tests {
             r#"{"code": {"source": "x"}, "codes": [["x"]], "maybe": null, "numbers": [], "anything": 0}"#,
             r#"{"code": {"source": "x"}, "maybe": ["y"], "numbers": [], "anything": 0}"#,
             r#"[{"source": "x"}, [], null, [], 0]"#,
+            r#"{"code": {"source": "x"}, "entry": ["function", "add"], "maybe": null, "numbers": [], "anything": 0}"#,
         ] {
             let err = read(refused).unwrap_err();
             assert!(err.to_string().contains("invalid type: sequence, expected an object"), "{refused}: {err}");
