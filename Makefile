@@ -34,8 +34,8 @@ $(RUNTIME_PACKS_INDEX): tools/fetch_runtime_packs.py
 ## Every binary is built first: the host tests start the real function binaries (cargo test alone builds only the
 ## binaries of the package under test).
 test: $(VENV)/build.installed $(VENV)/test.installed packs
-	$(PYTHON) -m unittest discover -s tools -p 'test_*.py'
-	$(PYTHON) -m unittest discover -s azure -p 'test_*.py'
+	$(VENV)/bin/python -m unittest discover -s tools -p 'test_*.py'
+	$(VENV)/bin/python -m unittest discover -s azure -p 'test_*.py'
 	$(CARGO) build --workspace --bins --all-features
 	@log=$$(mktemp); set -o pipefail; \
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" \
