@@ -13,7 +13,7 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run packs test lint audit smoke cost status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: run packs test lint audit smoke cost cloudflare-alerts status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
@@ -67,6 +67,12 @@ smoke:
 cost:
 	BASE_URL="$(BASE_URL)" API_KEY="$(API_KEY)" JUDGEMENTS="$(JUDGEMENTS)" EVENTS="$(EVENTS)" \
 		GENERATIONS="$(GENERATIONS)" $(PYTHON) tools/cost.py
+
+## Cloudflare's billing notifications (tools/cloudflare_alerts.py; wrangler.toml cannot declare them): budget alerts at
+## $500, $1,500 and $3,000 emailing ALERT_EMAIL, through the Notifications API with CLOUDFLARE_API_TOKEN and
+## CLOUDFLARE_ACCOUNT_ID; idempotent. DRY_RUN=1 prints the requests and sends nothing.
+cloudflare-alerts:
+	ALERT_EMAIL="$(ALERT_EMAIL)" $(PYTHON) tools/cloudflare_alerts.py $(if $(DRY_RUN),--dry-run)
 
 ## The emergency commands (tools/ops): on the database the functions read (DATABASE_URL, else SUPABASE_URL, else
 ## `make run`'s embedded PostgreSQL); every function sees a change within its cache time (30 s at most).
