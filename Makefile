@@ -24,7 +24,7 @@ run: packs
 ## against pinned SHA-256s; downloads are kept in .data/downloads. Nothing is fetched when the packs are there.
 RUNTIME_PACKS_INDEX := .data/objects/runtimes/index.json
 packs: $(RUNTIME_PACKS_INDEX)
-$(RUNTIME_PACKS_INDEX): tools/fetch_runtime_packs.py
+$(RUNTIME_PACKS_INDEX): tools/fetch_runtime_packs.py $(wildcard tools/runtime_drivers/*)
 	$(PYTHON) tools/fetch_runtime_packs.py .data/objects/runtimes
 
 ## The whole test suite, debug profile (the interpreter's crates are optimised even there; see Cargo.toml).

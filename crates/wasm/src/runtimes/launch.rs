@@ -11,7 +11,7 @@ use codecapsule_core::model::{EngineInfo, Language, Limits};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
-use wasmi::{CompilationMode, Config, Engine, Instance, Module, Store, Val};
+use wasmi::{CompilationMode, Config, CustomFuelCosts, Engine, Instance, Module, Store, Val};
 
 /// Where `{source}` stands in a manifest's arguments.
 const SOURCE_PLACEHOLDER: &str = "{source}";
@@ -337,7 +337,42 @@ fn runtime_config() -> Config {
         // Interpreters are large (CPython: 11,000 functions); translated on first call, and the warm-up and
         // calibration runs translate the hot ones before any test, so tests pay little translation.
         .compilation_mode(CompilationMode::LazyTranslation)
+        // Translating the interpreter's functions is free of fuel. It is the runtime's cost, not the program's, and
+        // wasmi cannot resume a call that ran out of fuel while translating a function on first call: with a
+        // per-byte price, a large function (CPython's parser) reached near the end of a fuel slice ended the run
+        // as out of time, whatever its budget. Copies keep wasmi's default price.
+        .fuel_cost(CustomFuelCosts {
+            bytes_copied_per_fuel: 64,
+            fuel_per_bytes_translated: 0,
+            fuel_per_bytes_validated: 0,
+        })
         .set_max_recursion_depth(MAX_RECURSION_DEPTH)
         .set_max_stack_height(MAX_STACK_BYTES);
     config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmi::ResumableCall;
+
+    /// A function first called with less fuel left than its translation would cost (with wasmi's default per-byte
+    /// price) must run, not end the call with a trap that cannot be resumed.
+    #[test]
+    fn a_function_translated_on_first_call_does_not_end_the_run() {
+        let big_body = "(drop (i32.const 1))".repeat(20_000);
+        let wat = format!(r#"(module (func $big {big_body}) (func (export "run") call $big))"#);
+        let engine = Engine::new(&runtime_config());
+        let module = Module::new(&engine, wat::parse_str(&wat).unwrap().as_slice()).unwrap();
+        let mut store = Store::new(&engine, ());
+        let instance = wasmi::Linker::new(&engine).instantiate_and_start(&mut store, &module).unwrap();
+        let run = instance.get_func(&store, "run").unwrap();
+        store.set_fuel(1_000).unwrap();
+        let mut call = run.call_resumable(&mut store, &[], &mut []);
+        while let Ok(ResumableCall::OutOfFuel(paused)) = call {
+            store.set_fuel(paused.required_fuel().max(1_000)).unwrap();
+            call = paused.resume(&mut store, &mut []);
+        }
+        assert!(matches!(call, Ok(ResumableCall::Finished)), "{:?}", call.err());
+    }
 }

@@ -1,13 +1,13 @@
 //! Snapshots of a language runtime after its start-up, so that every test starts from a booted interpreter.
 //!
-//! The runtime (a WASI command such as CPython) is run once with a warm-up program that leaves at once through
-//! `os._exit(0)` (it imports nothing: CPython would finalise every imported module again at the end of each test);
-//! WASI's `proc_exit` ends the call at once, without finalisation, so linear memory holds the fully initialised interpreter. That memory and the module's mutable
-//! globals (the shadow-stack pointer) are the snapshot. Each test instantiates the module afresh, writes the
-//! snapshot back and calls `_start` again with the test's arguments: the interpreter finds itself initialised and
-//! only reconfigures (`Py_InitializeFromConfig` on an initialised runtime), then runs the program. The shadow stack
-//! keeps the dead frames of the warm-up run below the restored stack pointer, so nothing the interpreter still points
-//! at is overwritten.
+//! The runtime (a WASI command such as CPython) is run once with a warm-up program that loads what every test needs
+//! (CPython: tools/runtime_drivers/python.py, which runs each program and leaves without finalising) and leaves
+//! through `os._exit(0)`; WASI's `proc_exit` ends the call at once, without finalisation, so linear memory holds the
+//! fully initialised interpreter. That memory and the module's mutable globals (the shadow-stack pointer) are the
+//! snapshot. Each test instantiates the module afresh, writes the snapshot back and calls `_start` again with the
+//! test's arguments: the interpreter finds itself initialised and only reconfigures (`Py_InitializeFromConfig` on an
+//! initialised runtime), then runs the program. The shadow stack keeps the dead frames of the warm-up run below the
+//! restored stack pointer, so nothing the interpreter still points at is overwritten.
 //!
 //! Two module facts make this work, and both are read from the binary rather than assumed:
 //! - mutable globals are not exported by such builds: [`expose_mutable_globals`] adds exports for them;
