@@ -13,7 +13,7 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run packs test lint audit smoke cost cloudflare-alerts status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: run packs test lint audit smoke cost judge-latency cloudflare-alerts status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
@@ -34,8 +34,8 @@ $(RUNTIME_PACKS_INDEX): tools/fetch_runtime_packs.py $(wildcard tools/runtime_dr
 ## Every binary is built first: the host tests start the real function binaries (cargo test alone builds only the
 ## binaries of the package under test).
 test: $(VENV)/build.installed $(VENV)/test.installed packs
-	$(VENV)/bin/python -m unittest discover -s tools -p 'test_*.py'
-	$(VENV)/bin/python -m unittest discover -s azure -p 'test_*.py'
+	PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/python -m unittest discover -s tools -p 'test_*.py'
+	PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/python -m unittest discover -s azure -p 'test_*.py'
 	$(CARGO) build --workspace --bins --all-features
 	@log=$$(mktemp); set -o pipefail; \
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" \
@@ -67,6 +67,11 @@ smoke:
 cost:
 	BASE_URL="$(BASE_URL)" API_KEY="$(API_KEY)" JUDGEMENTS="$(JUDGEMENTS)" EVENTS="$(EVENTS)" \
 		GENERATIONS="$(GENERATIONS)" $(PYTHON) tools/cost.py
+
+## Judging latency through POST /api/judge (tools/judge_latency.py): 1-test and 10-test capsules in every WebAssembly
+## language and native Python, interleaved, medians; BASE_URL and API_KEY as for smoke.
+judge-latency:
+	BASE_URL="$(BASE_URL)" API_KEY="$(API_KEY)" $(PYTHON) tools/judge_latency.py
 
 ## Cloudflare's billing notifications (tools/cloudflare_alerts.py; wrangler.toml cannot declare them): budget alerts at
 ## $500, $1,500 and $3,000 emailing ALERT_EMAIL, through the Notifications API with CLOUDFLARE_API_TOKEN and

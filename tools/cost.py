@@ -79,8 +79,7 @@ def main():
     traffic = {kind: int(os.environ.get(var) or default)
                for kind, var, default in [("judgement", "JUDGEMENTS", 100_000), ("events", "EVENTS", 1_000_000),
                                           ("generation", "GENERATIONS", 1_000)]}
-    key = os.environ.get("API_KEY") or ((ROOT / ".data/dev-api-key").read_text().strip()
-                                        if (ROOT / ".data/dev-api-key").is_file() else None)
+    key = os.environ.get("API_KEY") or smoke.dev_key()
     client = smoke.Smoke(base, key)
     sizes = memory_sizes((ROOT / "template.yaml").read_text())
     status, text = client.call("GET", "/api/health", key=False)

@@ -82,15 +82,18 @@ def judged_languages(health):
     return languages
 
 
+def dev_key():
+    """`make run`'s development organization's API key, when this checkout has run it."""
+    path = ROOT / ".data/dev-api-key"
+    return path.read_text().strip() if path.is_file() else None
+
+
 def main():
     base = os.environ.get("BASE_URL") or (sys.argv[1] if len(sys.argv) > 1 else "")
     if not base:
         print("usage: BASE_URL=https://… tools/smoke.py   (API_KEY: an organization's key)", file=sys.stderr)
         return 2
-    key = os.environ.get("API_KEY")
-    if not key and (ROOT / ".data/dev-api-key").is_file():
-        key = (ROOT / ".data/dev-api-key").read_text().strip()
-    smoke = Smoke(base, key)
+    smoke = Smoke(base, os.environ.get("API_KEY") or dev_key())
 
     status, text = smoke.call("GET", "/api/health", key=False)
     health = json.loads(text) if status in (200, 503) else {}

@@ -1,8 +1,10 @@
 //! `make bench` for the languages judged in WebAssembly (CPython, QuickJS-NG, Ruby on wasmi). Prints a Markdown
 //! report (copied into BENCHMARKS.md):
-//! 1. per runtime: loading the pack (hash, compile, warm-up snapshot, calibration) and the start-up of one test;
-//!    CPython from its snapshot against the same pack without a warm-up (every test boots the interpreter);
-//! 2. a 10-test capsule judged end to end, per language, and Python's against the native judge.
+//! 1. per runtime: loading the pack (hash, compile, warm-up snapshot, calibration: a cold instance's first request)
+//!    and the start-up of one test; CPython from its snapshot against the same pack without a warm-up or driver
+//!    (every test boots the interpreter and finalises it);
+//! 2. 1-test and 10-test capsules judged end to end, per language, against the native Python judge;
+//! 3. resident memory per concurrent submission (four 10-test submissions at once, per language).
 //!    Interleaved rounds, so every side sees the same machine load.
 
 use codecapsule_core::deadline::Deadline;
@@ -15,6 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 7;
+/// Submissions judged at once for the memory figure.
+const CONCURRENT: usize = 4;
 
 fn main() {
     let packs = std::env::var("RUNTIME_PACKS_DIR")
@@ -71,39 +75,68 @@ fn main() {
         );
     }
 
-    println!("\n### A 10-test capsule end to end (sum of the input), {ROUNDS} interleaved rounds, runtimes loaded\n");
-    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); sides.len()];
+    println!(
+        "\n### 1-test and 10-test capsules end to end (sum of the input), {ROUNDS} interleaved rounds, runtimes loaded\n"
+    );
+    let sizes = [1, 10];
+    let mut times: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); sizes.len()]; sides.len()];
     for _ in 0..ROUNDS {
         for (index, (language, name, judge, engine)) in sides.iter().enumerate() {
-            let submission = submission(&***judge, language, sum(language), *engine);
-            let started = Instant::now();
-            let report = judge_on(judge, submission);
-            times[index].push(started.elapsed());
-            assert_eq!(report.verdict, Verdict::Accepted, "{name}: {report:#?}");
+            for (size_index, size) in sizes.iter().enumerate() {
+                let submission = submission_of(&***judge, language, sum(language), *engine, *size);
+                let started = Instant::now();
+                let report = judge_on(judge, submission);
+                times[index][size_index].push(started.elapsed());
+                assert_eq!(report.verdict, Verdict::Accepted, "{name}: {report:#?}");
+            }
         }
     }
-    let python_native = median(&times[2]);
-    println!("| runtime | p50 | max | ratio to native CPython |");
-    println!("|---|---|---|---|");
+    let python_native = median(&times[2][1]);
+    println!("| runtime | 1 test p50 | 10 tests p50 | 10 tests max | 10 tests: ratio to native CPython |");
+    println!("|---|---|---|---|---|");
     for (index, (_, name, _, _)) in sides.iter().enumerate() {
-        let p50 = median(&times[index]);
-        let max = times[index].iter().max().copied().unwrap_or_default();
+        let ten = median(&times[index][1]);
+        let max = times[index][1].iter().max().copied().unwrap_or_default();
         println!(
-            "| {name} | {:.1} ms | {:.1} ms | {:.2} |",
-            millis(p50),
+            "| {name} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} |",
+            millis(median(&times[index][0])),
+            millis(ten),
             millis(max),
-            p50.as_secs_f64() / python_native.as_secs_f64()
+            ten.as_secs_f64() / python_native.as_secs_f64()
         );
     }
     println!(
-        "\nSnapshot speed-up for CPython (boot per test / snapshot): {:.1}x",
-        median(&times[1]).as_secs_f64() / median(&times[0]).as_secs_f64()
+        "\nSnapshot speed-up for CPython (boot per test / snapshot, 10 tests): {:.1}x",
+        median(&times[1][1]).as_secs_f64() / median(&times[0][1]).as_secs_f64()
     );
+
+    println!("\n### Resident memory per concurrent submission (4 at once, 10 tests each, runtimes loaded)\n");
+    println!("| runtime | peak resident memory added, per submission |");
+    println!("|---|---|");
+    for (language, name, judge, engine) in &sides {
+        let baseline = reset_peak_resident();
+        std::thread::scope(|scope| {
+            for _ in 0..CONCURRENT {
+                scope.spawn(|| {
+                    let submission = submission_of(&***judge, language, sum(language), *engine, 10);
+                    let report = judge_on(judge, submission);
+                    assert_eq!(report.verdict, Verdict::Accepted, "{name}: {report:#?}");
+                });
+            }
+        });
+        let added = peak_resident().saturating_sub(baseline) / CONCURRENT as u64;
+        println!("| {name} | {:.1} MB |", added as f64 / 1e6);
+    }
     let _ = std::fs::remove_dir_all(naive_packs);
 }
 
 fn submission(judge: &dyn Judge, language: &str, source: &str, engine: EngineChoice) -> Submission {
-    let tests: Vec<serde_json::Value> = (1..=10)
+    submission_of(judge, language, source, engine, 10)
+}
+
+/// A capsule of `tests` tests summing their input.
+fn submission_of(judge: &dyn Judge, language: &str, source: &str, engine: EngineChoice, tests: usize) -> Submission {
+    let tests: Vec<serde_json::Value> = (1..=tests)
         .map(|n| serde_json::json!({"stdin": format!("{n} {} {}\n", n * 2, n * 3), "expected_stdout": format!("{}\n", n * 6)}))
         .collect();
     let request: JudgeRequest = serde_json::from_value(serde_json::json!({
@@ -114,7 +147,8 @@ fn submission(judge: &dyn Judge, language: &str, source: &str, engine: EngineCho
     Submission::check(request, |language| judge.judges(language), |_| String::new()).unwrap()
 }
 
-/// A copy of the packs whose CPython has no warm-up, so that every test boots the interpreter.
+/// A copy of the packs whose CPython has no warm-up (and so no driver: the program is `-c`'s), so that every test
+/// boots the interpreter and finalises it.
 fn without_warm_up(packs: &Path) -> PathBuf {
     let copy = std::env::temp_dir().join(format!("codecapsule-bench-packs-{}", std::process::id()));
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(packs.join("index.json")).unwrap()).unwrap();
@@ -124,10 +158,31 @@ fn without_warm_up(packs: &Path) -> PathBuf {
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(packs.join(pack).join("manifest.json")).unwrap()).unwrap();
     manifest["launch"].as_object_mut().unwrap().remove("warm_up");
+    manifest["launch"]["args"] = serde_json::json!(["python", "-I", "-S", "-c", "{source}"]);
     std::fs::write(copy.join(pack).join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
     let module = manifest["module"].as_str().unwrap();
     std::fs::copy(packs.join(pack).join(module), copy.join(pack).join(module)).unwrap();
     copy
+}
+
+/// Returns the allocator's free memory to the system, then resets the process's peak resident memory (VmHWM) to its
+/// current resident memory, which it answers: a later peak is then memory the measured work itself touched, not
+/// memory freed earlier and reused.
+fn reset_peak_resident() -> u64 {
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    // SAFETY: glibc's malloc_trim only releases free memory of the allocator; it touches no live allocation.
+    unsafe { malloc_trim(0) };
+    std::fs::write("/proc/self/clear_refs", "5").expect("the peak resident memory can be reset (Linux 4.0+)");
+    resident_bytes()
+}
+
+/// The process's peak resident memory since the last reset (VmHWM, /proc/self/status).
+fn peak_resident() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|line| line.starts_with("VmHWM:")).unwrap_or_default();
+    line.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).unwrap_or(0) * 1024
 }
 
 /// The process's resident memory, from /proc/self/statm (pages of 4 KiB).
