@@ -256,7 +256,11 @@ async fn the_rollup_is_exactly_once_whatever_happens() {
     // Two processors at once: the second sees the lock and leaves at once.
     let busy = analytics_processor::process(&store, config).await.unwrap();
     assert_eq!(busy.rollup.outcome, RollupStatus::Busy);
-    client.execute("select pg_terminate_backend($1)", &[&killed_pid]).await.unwrap();
+    // With a timeout, pg_terminate_backend waits until the backend has exited (and so released its lock): without
+    // one it only signals it, and the next run could still find the lock held.
+    let terminated: bool =
+        client.query_one("select pg_terminate_backend($1, 10000)", &[&killed_pid]).await.unwrap().get(0);
+    assert!(terminated, "the killed processor's backend exited within 10 s");
     let _ = killed_connection.await;
     // Nothing of the killed run remains; the next run does its work once.
     assert_eq!(stats_row(&client, c1, last_hour).await, Some((1, 2, 2)), "the killed run's writes rolled back");
