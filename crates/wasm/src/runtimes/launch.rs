@@ -134,7 +134,7 @@ impl LoadedRuntime {
             (prepared, &runtime.manifest.launch)
         {
             let snapshot = runtime.take_snapshot(warm_up.clone(), globals, guard)?;
-            runtime.footprint += snapshot.memory.len();
+            runtime.footprint += snapshot.dirty.iter().map(|run| run.bytes.len()).sum::<usize>();
             runtime.snapshot = Some(snapshot);
         }
         runtime.startup = runtime.calibrate()?;
@@ -151,13 +151,14 @@ impl LoadedRuntime {
         let mut taken = None;
         let outcome = run_test(&self.engine, &setup, |store, session| {
             let instance = session.instantiate(store, &self.module)?;
+            let memory = instance
+                .get_memory(&*store, "memory")
+                .ok_or_else(|| Termination::Internal("the runtime exports no memory".into()))?;
+            let fresh = memory.data(&*store).to_vec();
             let ended = call_start(store, session, &instance);
             if !matches!(ended, Termination::Exited(0)) {
                 return Ok(ended);
             }
-            let memory = instance
-                .get_memory(&*store, "memory")
-                .ok_or_else(|| Termination::Internal("the runtime exports no memory".into()))?;
             let mut values = Vec::new();
             for name in &globals {
                 let global = instance
@@ -165,7 +166,13 @@ impl LoadedRuntime {
                     .ok_or_else(|| Termination::Internal(format!("global export {name} is missing")))?;
                 values.push((name.clone(), global.get(&*store)));
             }
-            taken = Some(Snapshot { memory: memory.data(&*store).to_vec(), globals: values, start_guard: guard });
+            let now = memory.data(&*store);
+            taken = Some(Snapshot {
+                memory_size: now.len(),
+                dirty: snapshot::dirty_runs(&fresh, now),
+                globals: values,
+                start_guard: guard,
+            });
             Ok(ended)
         });
         taken.ok_or_else(|| {
@@ -265,12 +272,14 @@ fn restore(store: &mut Store<TestContext>, instance: &Instance, snapshot: &Snaps
     let memory = instance
         .get_memory(&*store, "memory")
         .ok_or_else(|| Termination::Internal("the runtime exports no memory".into()))?;
-    let missing_pages = (snapshot.memory.len().saturating_sub(memory.data_size(&*store)) / (64 << 10)) as u64;
+    let missing_pages = (snapshot.memory_size.saturating_sub(memory.data_size(&*store)) / (64 << 10)) as u64;
     memory
         .grow(&mut *store, missing_pages)
         .map_err(|err| Termination::Internal(format!("the snapshot's memory does not fit the limits: {err}")))?;
     let data = memory.data_mut(&mut *store);
-    data[..snapshot.memory.len()].copy_from_slice(&snapshot.memory);
+    for run in &snapshot.dirty {
+        data[run.at..run.at + run.bytes.len()].copy_from_slice(&run.bytes);
+    }
     let guard = snapshot.start_guard as usize;
     data.get_mut(guard..guard + 4)
         .ok_or_else(|| Termination::Internal("the start flag lies outside memory".into()))?
