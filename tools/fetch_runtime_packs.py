@@ -22,8 +22,8 @@ import zipfile
 from pathlib import Path
 
 DOWNLOADS = Path(".data/downloads")
-# Programs a runtime runs the learner's program under (tools/runtime_drivers/), passed whole as an argument.
-DRIVERS = {"python": (Path(__file__).resolve().parent / "runtime_drivers/python.py").read_text()}
+# The program CPython runs the learner's program under (tools/runtime_drivers/), passed whole to the warm-up.
+PYTHON_DRIVER = (Path(__file__).resolve().parent / "runtime_drivers/python.py").read_text()
 
 # Fuel per millisecond: what wasmi charges each interpreter for a millisecond of its work on the reference machine
 # (BENCHMARKS.md, "language runtimes": fuel and time of the same programs). wasmi charges per control region, so an
@@ -48,7 +48,7 @@ PACKS = [
             "launch": {
                 "kind": "command",
                 "args": ["python", "-I", "-S", "-c", "__import__('__codecapsule_driver__').run()", "{source}"],
-                "warm_up": ["python", "-I", "-S", "-c", "exec(__import__('sys').argv.pop(), {})", DRIVERS["python"]],
+                "warm_up": ["python", "-I", "-S", "-c", "exec(__import__('sys').argv.pop(), {})", PYTHON_DRIVER],
             },
         },
     },

@@ -65,7 +65,7 @@ fn main() {
         }
         let resident_before = resident_bytes();
         let started = Instant::now();
-        let report = judge_on(judge, submission(&***judge, language, sum(language), *engine));
+        let report = judge_on(judge, submission_of(&***judge, language, sum(language), *engine, 10));
         assert_eq!(report.verdict, Verdict::Accepted, "{name}: {report:#?}");
         println!(
             "| {name} | {:.0} ms (with its first 10-test capsule) | {:.1} ms | {:.1} MB |",
@@ -128,10 +128,6 @@ fn main() {
         println!("| {name} | {:.1} MB |", added as f64 / 1e6);
     }
     let _ = std::fs::remove_dir_all(naive_packs);
-}
-
-fn submission(judge: &dyn Judge, language: &str, source: &str, engine: EngineChoice) -> Submission {
-    submission_of(judge, language, source, engine, 10)
 }
 
 /// A capsule of `tests` tests summing their input.
