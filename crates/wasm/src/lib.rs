@@ -28,8 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasi::{CappedOutput, judging_ctx};
 use wasmi::{
-    CompilationMode, Config, EnforcedLimits, Engine, ExternType, Func, FuncType, Instance, Module, ResourceLimiter,
-    ResumableCall, Store, TrapCode, Val, ValType,
+    CompilationMode, Config, EnforcedLimits, Engine, ExternType, Func, FuncType, Instance, Linker, Module,
+    ResourceLimiter, ResumableCall, Store, TrapCode, Val, ValType,
 };
 use wasmi_core::LimiterError;
 use wasmi_wasi::WasiCtx;
@@ -118,6 +118,7 @@ pub(crate) struct TestContext {
 /// A compiled submission, ready to run any number of tests.
 struct Program {
     engine: Engine,
+    linker: Linker<TestContext>,
     module: Module,
     entry: String,
     signature: FuncType,
@@ -174,7 +175,8 @@ impl Program {
                 (export.clone(), signature)
             }
         };
-        Ok(Program { engine, module, entry, signature })
+        let linker = wasi_linker(&engine);
+        Ok(Program { engine, linker, module, entry, signature })
     }
 
     /// Each test's arguments typed against the entry's parameters (empty for WASI commands).
@@ -231,7 +233,7 @@ impl Program {
             ..RunSetup::plain(limits)
         };
         run_test(&self.engine, &setup, |store, session| {
-            let instance = session.instantiate(store, &self.module)?;
+            let instance = session.instantiate(store, &self.linker, &self.module)?;
             let func = instance.get_func(&*store, &self.entry).ok_or_else(|| {
                 Termination::Internal(format!("the export `{}` vanished after instantiation", self.entry))
             })?;
@@ -350,14 +352,16 @@ pub(crate) struct Session<'a> {
 }
 
 impl Session<'_> {
-    /// Instantiates `module` with the WASI imports. Instantiation runs data segments and any start function: it is
-    /// metered from the same budget.
-    pub fn instantiate(&mut self, store: &mut Store<TestContext>, module: &Module) -> Result<Instance, Termination> {
+    /// Instantiates `module` with the imports `linker` defines (WASI, see [`wasi_linker`], and a language runtime's
+    /// own). Instantiation runs data segments and any start function: it is metered from the same budget.
+    pub fn instantiate(
+        &mut self,
+        store: &mut Store<TestContext>,
+        linker: &Linker<TestContext>,
+        module: &Module,
+    ) -> Result<Instance, Termination> {
         self.meter.give(store, self.meter.remaining())?;
-        let mut imports = Vec::new();
-        wasmi_wasi::add_to_externals(&mut *store, module, &mut imports, wasi_of)
-            .map_err(|err| Termination::Internal(format!("WASI imports were checked at compile time, yet: {err}")))?;
-        let instance = Instance::new(&mut *store, module, &imports);
+        let instance = linker.instantiate_and_start(&mut *store, module);
         self.meter.take_back(store);
         instance.map_err(|err| classify(&err, &self.meter, self.limits))
     }
@@ -528,6 +532,15 @@ fn check_imports(engine: &Engine, module: &Module) -> Result<(), CompileError> {
         }
     }
     Ok(())
+}
+
+/// A linker that defines the WASI preview 1 functions over each store's [`TestContext`]; imports were checked at
+/// compile time, so instantiation finds every one.
+pub(crate) fn wasi_linker(engine: &Engine) -> Linker<TestContext> {
+    let mut linker = Linker::new(engine);
+    // Defining WASI into an empty linker cannot clash with an earlier definition.
+    wasmi_wasi::add_to_linker(&mut linker, wasi_of).expect("WASI is defined once into an empty linker");
+    linker
 }
 
 fn wasi_of(host: &mut TestContext) -> &mut WasiCtx {

@@ -1,4 +1,4 @@
-//! Python, JavaScript and Ruby judged in WebAssembly through their WASI runtimes (CPython 3.12, QuickJS-NG, Ruby 3.2),
+//! Python, JavaScript and Ruby judged in WebAssembly through their WASI runtimes (CPython 3.12, QuickJS-NG, Ruby 3.4),
 //! loaded from the runtime packs `make packs` fetches from the registries (tools/fetch_runtime_packs.py).
 //! The packs are required: without them these tests fail and say how to get them.
 
@@ -188,6 +188,37 @@ fn every_verdict_in_javascript() {
 #[test]
 fn every_verdict_in_ruby() {
     check_every_verdict(Language::Ruby);
+}
+
+/// Ruby runs each program from its snapshot through tools/runtime_drivers/ruby.rb, as `ruby -e` would run it: at the
+/// top level of `-e`, at_exit handlers last first (their `exit` sets the status), messages as Ruby prints them, the
+/// driver itself out of sight, the standard library and bundled gems there, and no JavaScript host.
+#[test]
+fn ruby_runs_each_program_as_ruby_dash_e_would() {
+    let test = single(
+        "ruby",
+        "at_exit { puts 'last'; exit 4 }
+at_exit { puts 'first' }
+puts [__FILE__, $0, self, defined?(CodeCapsule).inspect].join(' ')",
+        "",
+        "-e -e main nil\nfirst\nlast\n",
+    );
+    assert_eq!((test.verdict, test.exit_code), (Verdict::RuntimeError, Some(4)), "{test:#?}");
+    assert_eq!(test.stdout, "-e -e main nil\nfirst\nlast\n");
+
+    let test = single("ruby", "def half(n) = raise(ArgumentError, 'odd')\nhalf(3)", "", "");
+    assert_eq!(test.stderr, "-e:1:in 'Object#half': odd (ArgumentError)\n\tfrom -e:2:in '<main>'\n", "{test:#?}");
+
+    let report = judge(request("ruby", "puts(1", vec![Test::stdio("", "1\n")])).unwrap();
+    assert_eq!(report.verdict, Verdict::CompilationError, "{report:#?}");
+    assert!(report.compile.output.starts_with("-e: -e:1: syntax error"), "{}", report.compile.output);
+
+    let test = single("ruby", "require 'set'\nrequire 'prime'\nputs Set[*Prime.first(3)].sum", "", "10\n");
+    assert_eq!(test.verdict, Verdict::Accepted, "{test:#?}");
+
+    let test = single("ruby", "require 'js'\nJS.global", "", "");
+    assert_eq!(test.verdict, Verdict::RuntimeError, "{test:#?}");
+    assert!(test.message.as_deref().unwrap_or_default().contains("needs a JavaScript host"), "{test:#?}");
 }
 
 #[test]

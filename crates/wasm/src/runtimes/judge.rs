@@ -108,7 +108,7 @@ fn judge_on(
 }
 
 /// The parser's message when a run ended because the program did not parse, per language: CPython as natively;
-/// QuickJS throws a SyntaxError before evaluating; Ruby prints `-e:LINE: syntax error` and exits 1.
+/// QuickJS throws a SyntaxError before evaluating; Ruby prints `-e: -e:LINE: syntax error found` and exits 1.
 fn parse_failure(language: Language, outcome: &Outcome) -> Option<String> {
     let status = match outcome.termination {
         Termination::Exited(status) => Some(status),

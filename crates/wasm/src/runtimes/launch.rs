@@ -1,17 +1,19 @@
 //! A loaded runtime: its module compiled once, verified against its manifest, snapshotted and calibrated; and how one
-//! test is launched on it (from the snapshot, a WASI command, or QuickJS's reactor).
+//! test is launched on it (from the snapshot, a WASI command, QuickJS's reactor or Ruby's).
 
-use super::RuntimeError;
 use super::packs::{Launch, Manifest, PackSource};
 use super::snapshot::{self, Snapshot};
-use crate::{MAX_RECURSION_DEPTH, MAX_STACK_BYTES, RunSetup, Session, TestContext, WASMI_VERSION, run_test};
+use super::{RuntimeError, ruby};
+use crate::{
+    MAX_RECURSION_DEPTH, MAX_STACK_BYTES, RunSetup, Session, TestContext, WASMI_VERSION, run_test, wasi_linker,
+};
 use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Outcome, Termination, TestCase, TestIo, millis};
 use codecapsule_core::model::{EngineInfo, Language, Limits};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
-use wasmi::{CompilationMode, Config, CustomFuelCosts, Engine, Instance, Module, Store, Val};
+use wasmi::{CompilationMode, Config, CustomFuelCosts, Engine, Instance, Linker, Module, Store, Val};
 
 /// Where `{source}` stands in a manifest's arguments.
 const SOURCE_PLACEHOLDER: &str = "{source}";
@@ -31,6 +33,8 @@ pub struct LoadedRuntime {
     /// The pack's manifest.
     pub manifest: Manifest,
     engine: Engine,
+    /// WASI, and the runtime's own imports (Ruby's).
+    linker: Linker<TestContext>,
     module: Module,
     pub(super) snapshot: Option<Snapshot>,
     /// Why there is no snapshot (logged at load).
@@ -76,8 +80,8 @@ impl FetchedPack {
         if manifest.language != language.as_str() {
             return Err(invalid(format!("it is for {}, the index lists it for {language}", manifest.language)));
         }
-        if manifest.launch.args().iter().filter(|arg| arg.contains(SOURCE_PLACEHOLDER)).count() != 1 {
-            return Err(invalid(format!("exactly one argument must hold {SOURCE_PLACEHOLDER}")));
+        if manifest.launch.source_slots().iter().filter(|slot| slot.contains(SOURCE_PLACEHOLDER)).count() != 1 {
+            return Err(invalid(format!("exactly one argument (or `run`) must hold {SOURCE_PLACEHOLDER}")));
         }
         if manifest.fuel_per_ms == 0 || manifest.module.contains('/') {
             return Err(invalid("fuel_per_ms must be positive and module a file name".into()));
@@ -103,24 +107,37 @@ impl LoadedRuntime {
             });
         }
 
-        // Snapshots need the mutable globals exported and `_start`'s run-once flag found; without, tests boot.
+        // Snapshots need the mutable globals exported and, for a command, `_start`'s run-once flag found; without,
+        // tests boot.
         let mut snapshot_unavailable = None;
         let mut prepared = None;
-        if let Launch::Command { warm_up: Some(_), .. } = &manifest.launch {
-            match snapshot::expose_mutable_globals(&bytes)
-                .and_then(|(module, globals)| snapshot::start_guard(&bytes).map(|guard| (module, globals, guard)))
-            {
-                Ok(found) => prepared = Some(found),
-                Err(err) => snapshot_unavailable = Some(format!("the module cannot be snapshotted: {err}")),
+        let found = match &manifest.launch {
+            Launch::Command { warm_up: Some(_), .. } => {
+                Some(snapshot::expose_mutable_globals(&bytes).and_then(|(module, globals)| {
+                    snapshot::start_guard(&bytes).map(|guard| (module, globals, Some(guard)))
+                }))
             }
-        } else {
-            snapshot_unavailable = Some("the pack has no warm-up to snapshot".into());
+            Launch::RubyReactor { .. } => {
+                Some(snapshot::expose_mutable_globals(&bytes).map(|(module, globals)| (module, globals, None)))
+            }
+            Launch::Command { warm_up: None, .. } | Launch::QuickjsReactor { .. } => None,
+        };
+        match found {
+            Some(Ok(found)) => prepared = Some(found),
+            Some(Err(err)) => snapshot_unavailable = Some(format!("the module cannot be snapshotted: {err}")),
+            None => snapshot_unavailable = Some("the pack has no warm-up to snapshot".into()),
         }
         let module_bytes = prepared.as_ref().map(|(module, ..)| module.as_slice()).unwrap_or(&bytes);
         let engine = Engine::new(&runtime_config());
         let module = Module::new(&engine, module_bytes)
             .map_err(|err| RuntimeError::Module { pack: pack.clone(), reason: err.to_string() })?;
+        let mut linker = wasi_linker(&engine);
+        if let Launch::RubyReactor { .. } = &manifest.launch {
+            ruby::define_imports(&mut linker, &module)
+                .map_err(|reason| RuntimeError::Module { pack: pack.clone(), reason })?;
+        }
         let mut runtime = LoadedRuntime {
+            linker,
             footprint: bytes.len() * COMPILED_BYTES_PER_MODULE_BYTE,
             pack,
             manifest,
@@ -130,10 +147,8 @@ impl LoadedRuntime {
             snapshot_unavailable,
             startup: Calibration { fuel: 0, time: Duration::ZERO, memory_bytes: 0 },
         };
-        if let (Some((_, globals, guard)), Launch::Command { warm_up: Some(warm_up), .. }) =
-            (prepared, &runtime.manifest.launch)
-        {
-            let snapshot = runtime.take_snapshot(warm_up.clone(), globals, guard)?;
+        if let Some((_, globals, guard)) = prepared {
+            let snapshot = runtime.take_snapshot(globals, guard)?;
             runtime.footprint += snapshot.dirty.iter().map(|run| run.bytes.len()).sum::<usize>();
             runtime.snapshot = Some(snapshot);
         }
@@ -145,17 +160,24 @@ impl LoadedRuntime {
         RuntimeError::Start { pack: self.pack.clone(), reason }
     }
 
-    /// Runs the warm-up to its `proc_exit(0)` and keeps memory and mutable globals.
-    fn take_snapshot(&self, args: Vec<String>, globals: Vec<String>, guard: u32) -> Result<Snapshot, RuntimeError> {
+    /// Runs the warm-up (to its `proc_exit(0)` for a command) and keeps memory and mutable globals.
+    fn take_snapshot(&self, globals: Vec<String>, guard: Option<u32>) -> Result<Snapshot, RuntimeError> {
+        let args = match &self.manifest.launch {
+            Launch::Command { warm_up: Some(warm_up), .. } => warm_up.clone(),
+            _ => self.wasi_args(""),
+        };
         let setup = RunSetup { args: &args, fuel_per_ms: self.manifest.fuel_per_ms, ..RunSetup::plain(&LOAD_LIMITS) };
         let mut taken = None;
         let outcome = run_test(&self.engine, &setup, |store, session| {
-            let instance = session.instantiate(store, &self.module)?;
+            let instance = session.instantiate(store, &self.linker, &self.module)?;
             let memory = instance
                 .get_memory(&*store, "memory")
                 .ok_or_else(|| Termination::Internal("the runtime exports no memory".into()))?;
             let fresh = memory.data(&*store).to_vec();
-            let ended = call_start(store, session, &instance);
+            let ended = match &self.manifest.launch {
+                Launch::RubyReactor { args, warm_up, .. } => ruby_warm_up(store, session, &instance, args, warm_up)?,
+                _ => call_start(store, session, &instance),
+            };
             if !matches!(ended, Termination::Exited(0)) {
                 return Ok(ended);
             }
@@ -186,9 +208,9 @@ impl LoadedRuntime {
 
     /// Runs an empty program to measure what the runtime itself costs per test.
     fn calibrate(&self) -> Result<Calibration, RuntimeError> {
-        let args = self.args_with("");
+        let args = self.wasi_args("");
         let setup = RunSetup { args: &args, fuel_per_ms: self.manifest.fuel_per_ms, ..RunSetup::plain(&LOAD_LIMITS) };
-        let outcome = run_test(&self.engine, &setup, |store, session| self.launch(store, session, &args));
+        let outcome = run_test(&self.engine, &setup, |store, session| self.launch(store, session, &args, ""));
         match outcome.termination {
             Termination::Exited(0) => Ok(Calibration {
                 fuel: outcome.fuel.unwrap_or(0),
@@ -202,18 +224,27 @@ impl LoadedRuntime {
         }
     }
 
-    fn args_with(&self, source: &str) -> Vec<String> {
-        self.manifest.launch.args().iter().map(|arg| arg.replace(SOURCE_PLACEHOLDER, source)).collect()
+    /// The WASI arguments of a run of `source`: the program's own where the runtime takes it in its arguments;
+    /// Ruby's boot arguments (which `ruby-init` is given directly) otherwise.
+    fn wasi_args(&self, source: &str) -> Vec<String> {
+        match &self.manifest.launch {
+            Launch::Command { args, .. } | Launch::QuickjsReactor { args } => {
+                args.iter().map(|arg| arg.replace(SOURCE_PLACEHOLDER, source)).collect()
+            }
+            Launch::RubyReactor { args, .. } => args.clone(),
+        }
     }
 
-    /// Instantiates the runtime for one test and runs the program its arguments hold.
+    /// Instantiates the runtime for one test and runs `source` (which `args`, the WASI arguments, hold for a
+    /// command or QuickJS).
     fn launch(
         &self,
         store: &mut Store<TestContext>,
         session: &mut Session,
         args: &[String],
+        source: &str,
     ) -> Result<Termination, Termination> {
-        let instance = session.instantiate(store, &self.module)?;
+        let instance = session.instantiate(store, &self.linker, &self.module)?;
         match &self.manifest.launch {
             Launch::Command { .. } => {
                 if let Some(snapshot) = &self.snapshot {
@@ -222,6 +253,19 @@ impl LoadedRuntime {
                 Ok(call_start(store, session, &instance))
             }
             Launch::QuickjsReactor { .. } => run_quickjs_reactor(store, session, &instance, args),
+            Launch::RubyReactor { args, warm_up, run } => {
+                match &self.snapshot {
+                    Some(snapshot) => restore(store, &instance, snapshot)?,
+                    None => match ruby_warm_up(store, session, &instance, args, warm_up)? {
+                        Termination::Exited(0) => {}
+                        failed => return Ok(failed),
+                    },
+                }
+                // The driver leaves through `exit!`, which ends the call with the program's status.
+                let state =
+                    ruby::eval(store, session, &instance, &run.replace(SOURCE_PLACEHOLDER, &ruby::hex(source)))?;
+                Ok(Termination::Crashed(format!("Ruby's driver returned (state {state}) instead of exiting")))
+            }
         }
     }
 
@@ -231,7 +275,7 @@ impl LoadedRuntime {
             TestIo::Stdio { stdin, .. } => stdin.as_str(),
             TestIo::Call { .. } => "",
         };
-        let args = self.args_with(source);
+        let args = self.wasi_args(source);
         let setup = RunSetup {
             stdin,
             args: &args,
@@ -242,7 +286,7 @@ impl LoadedRuntime {
             extra_wall: self.startup.time * 2,
             deadline: Some(deadline),
         };
-        run_test(&self.engine, &setup, |store, session| self.launch(store, session, &args))
+        run_test(&self.engine, &setup, |store, session| self.launch(store, session, &args, source))
     }
 
     /// What answers report as `engine` for this runtime (wasmi, with the runtime and its start-up).
@@ -267,6 +311,22 @@ fn call_start(store: &mut Store<TestContext>, session: &mut Session, instance: &
     }
 }
 
+/// Boots Ruby and evaluates the driver: `Exited(0)` when the driver was defined (the state to snapshot or to run the
+/// program from), else how it failed.
+fn ruby_warm_up(
+    store: &mut Store<TestContext>,
+    session: &mut Session,
+    instance: &Instance,
+    args: &[String],
+    driver: &str,
+) -> Result<Termination, Termination> {
+    ruby::boot(store, session, instance, args)?;
+    Ok(match ruby::eval(store, session, instance, driver)? {
+        0 => Termination::Exited(0),
+        state => Termination::Crashed(format!("Ruby's driver did not evaluate (state {state})")),
+    })
+}
+
 /// Writes the snapshot into a fresh instance: memory (grown to its size), mutable globals, `_start` re-armed.
 fn restore(store: &mut Store<TestContext>, instance: &Instance, snapshot: &Snapshot) -> Result<(), Termination> {
     let memory = instance
@@ -280,10 +340,12 @@ fn restore(store: &mut Store<TestContext>, instance: &Instance, snapshot: &Snaps
     for run in &snapshot.dirty {
         data[run.at..run.at + run.bytes.len()].copy_from_slice(&run.bytes);
     }
-    let guard = snapshot.start_guard as usize;
-    data.get_mut(guard..guard + 4)
-        .ok_or_else(|| Termination::Internal("the start flag lies outside memory".into()))?
-        .fill(0);
+    if let Some(guard) = snapshot.start_guard {
+        let guard = guard as usize;
+        data.get_mut(guard..guard + 4)
+            .ok_or_else(|| Termination::Internal("the start flag lies outside memory".into()))?
+            .fill(0);
+    }
     for (name, value) in &snapshot.globals {
         instance
             .get_global(&*store, name)

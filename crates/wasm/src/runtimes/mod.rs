@@ -16,13 +16,14 @@
 //! (see [`snapshot`]) starts every test from its booted state.
 //!
 //! Files by job: `packs` (manifests and the packs store), `launch` (a loaded runtime and how a test starts on it),
-//! `snapshot` (a booted interpreter's memory), `cache` (the loaded runtimes of the process), `judge` (the
-//! [`codecapsule_core::judge::Judge`] over them).
+//! `snapshot` (a booted interpreter's memory), `ruby` (ruby.wasm's reactor ABI), `cache` (the loaded runtimes of
+//! the process), `judge` (the [`codecapsule_core::judge::Judge`] over them).
 
 mod cache;
 mod judge;
 mod launch;
 mod packs;
+mod ruby;
 mod snapshot;
 
 pub use cache::RuntimePacks;

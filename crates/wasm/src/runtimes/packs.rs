@@ -45,12 +45,26 @@ pub enum Launch {
         /// The arguments, one of them holding `{source}`.
         args: Vec<String>,
     },
+    /// ruby.wasm's reactor (see [`ruby`](super::ruby)): `_initialize` and `ruby-init(args)` boot Ruby, `warm_up`
+    /// is evaluated, and the snapshot is taken there. Each test restores it and evaluates `run`, where `{source}`
+    /// stands for the program's text in hexadecimal (a Ruby string literal that needs no escaping); `run` must leave
+    /// through `exit!`.
+    RubyReactor {
+        /// `ruby-init`'s arguments, the program name first.
+        args: Vec<String>,
+        /// Ruby source evaluated once before the snapshot: the driver `run` calls.
+        warm_up: String,
+        /// The Ruby expression each test evaluates, holding `{source}` once.
+        run: String,
+    },
 }
 
 impl Launch {
-    pub(super) fn args(&self) -> &[String] {
+    /// The texts that hold `{source}`, exactly one of which must.
+    pub(super) fn source_slots(&self) -> Vec<&str> {
         match self {
-            Launch::Command { args, .. } | Launch::QuickjsReactor { args } => args,
+            Launch::Command { args, .. } | Launch::QuickjsReactor { args } => args.iter().map(String::as_str).collect(),
+            Launch::RubyReactor { run, .. } => vec![run.as_str()],
         }
     }
 }

@@ -15,6 +15,10 @@
 //!   [`start_guard`] finds that flag in `_start`'s first instructions, and the restore clears it.
 //!
 //! A module where either cannot be found is run from scratch every test instead (the loader says so).
+//!
+//! A reactor (Ruby's, see [`super::ruby`]) is snapshotted the same way after its exports booted Ruby and evaluated
+//! its driver; those calls have returned, so its stack is empty, and it has no `_start` to re-arm: each test calls
+//! the driver's entry point instead.
 
 /// Prefix of the export names given to mutable globals.
 pub const GLOBAL_EXPORT_PREFIX: &str = "__codecapsule_global_";
@@ -39,8 +43,8 @@ pub struct Snapshot {
     pub dirty: Vec<Run>,
     /// Export name and value of each mutable global.
     pub globals: Vec<(String, wasmi::Val)>,
-    /// Address of `_start`'s run-once flag, cleared on restore.
-    pub start_guard: u32,
+    /// Address of `_start`'s run-once flag, cleared on restore (a command's; a reactor has none).
+    pub start_guard: Option<u32>,
 }
 
 /// Bytes of memory at an address.
