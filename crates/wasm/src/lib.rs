@@ -261,12 +261,20 @@ pub(crate) struct RunSetup<'a> {
     pub extra_memory_bytes: usize,
     /// Wall time granted on top of [`wall_deadline`] for that start-up.
     pub extra_wall: Duration,
+    /// The module imports its memory, which the host creates in the store (a language runtime's: see
+    /// `runtimes::memory`); wasmi then counts that memory twice against the store's limit of one.
+    pub host_memory: bool,
     /// The request's deadline, which stops the run when it comes before the run's own wall deadline; none for the
     /// runs that load a language runtime, which belong to the process rather than to a request.
     pub deadline: Option<Deadline>,
 }
 
 impl<'a> RunSetup<'a> {
+    /// The most linear memory the run may have: its limit and the runtime's own.
+    fn memory_cap(&self) -> usize {
+        usize::try_from(self.limits.memory_mb << 20).unwrap_or(usize::MAX).saturating_add(self.extra_memory_bytes)
+    }
+
     fn plain(limits: &'a Limits) -> RunSetup<'a> {
         RunSetup {
             stdin: "",
@@ -276,6 +284,7 @@ impl<'a> RunSetup<'a> {
             extra_fuel: 0,
             extra_memory_bytes: 0,
             extra_wall: Duration::ZERO,
+            host_memory: false,
             deadline: None,
         }
     }
@@ -292,11 +301,10 @@ pub(crate) fn run_test(
     let output_cap = usize::try_from(limits.output_kb * 1024).unwrap_or(usize::MAX);
     let stdout = CappedOutput::new(output_cap);
     let stderr = CappedOutput::new(output_cap);
-    let memory_cap =
-        usize::try_from(limits.memory_mb << 20).unwrap_or(usize::MAX).saturating_add(setup.extra_memory_bytes);
+    let memory_cap = setup.memory_cap();
     let host = TestContext {
         wasi: judging_ctx(setup.stdin, setup.args, &stdout, &stderr),
-        memory: MemoryLimiter::new(memory_cap),
+        memory: MemoryLimiter::new(memory_cap, if setup.host_memory { 2 } else { 1 }),
     };
     let mut store = Store::new(engine, host);
     store.limiter(|host| &mut host.memory);
@@ -511,7 +519,7 @@ fn check_imports(engine: &Engine, module: &Module) -> Result<(), CompileError> {
         engine,
         TestContext {
             wasi: judging_ctx("", &[], &CappedOutput::new(0), &CappedOutput::new(0)),
-            memory: MemoryLimiter::new(0),
+            memory: MemoryLimiter::new(0, 1),
         },
     );
     let mut provided = Vec::new();
@@ -616,11 +624,13 @@ struct MemoryLimiter {
     cap: usize,
     peak: usize,
     refused: Option<usize>,
+    /// Linear memories the store may hold, as wasmi counts them (see [`RunSetup::host_memory`]).
+    memories: usize,
 }
 
 impl MemoryLimiter {
-    fn new(cap: usize) -> Self {
-        MemoryLimiter { cap, peak: 0, refused: None }
+    fn new(cap: usize, memories: usize) -> Self {
+        MemoryLimiter { cap, peak: 0, refused: None, memories }
     }
 }
 
@@ -657,7 +667,7 @@ impl ResourceLimiter for MemoryLimiter {
     }
 
     fn memories(&self) -> usize {
-        1
+        self.memories
     }
 }
 

@@ -1,6 +1,8 @@
 //! A loaded runtime: its module compiled once, verified against its manifest, snapshotted and calibrated; and how one
 //! test is launched on it (from the snapshot, a WASI command, QuickJS's reactor or Ruby's).
 
+use super::binary::{self, MEMORY_IMPORT};
+use super::memory::{Lease, MemoryPool};
 use super::packs::{Launch, Manifest, PackSource};
 use super::snapshot::{self, Snapshot};
 use super::{RuntimeError, ruby};
@@ -13,7 +15,9 @@ use codecapsule_core::model::{EngineInfo, Language, Limits};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
-use wasmi::{CompilationMode, Config, CustomFuelCosts, Engine, Instance, Linker, Module, Store, Val};
+use wasmi::{
+    CompilationMode, Config, CustomFuelCosts, Engine, Instance, Linker, Memory, MemoryType, Module, Store, Val,
+};
 
 /// Where `{source}` stands in a manifest's arguments.
 const SOURCE_PLACEHOLDER: &str = "{source}";
@@ -36,6 +40,8 @@ pub struct LoadedRuntime {
     /// WASI, and the runtime's own imports (Ruby's).
     linker: Linker<TestContext>,
     module: Module,
+    /// The buffers of the tests' memories, when the module's memory could be made an import (see [`super::memory`]).
+    memories: Option<MemoryPool>,
     pub(super) snapshot: Option<Snapshot>,
     /// Why there is no snapshot (logged at load).
     pub(super) snapshot_unavailable: Option<String>,
@@ -113,12 +119,12 @@ impl LoadedRuntime {
         let mut prepared = None;
         let found = match &manifest.launch {
             Launch::Command { warm_up: Some(_), .. } => {
-                Some(snapshot::expose_mutable_globals(&bytes).and_then(|(module, globals)| {
-                    snapshot::start_guard(&bytes).map(|guard| (module, globals, Some(guard)))
+                Some(binary::expose_mutable_globals(&bytes).and_then(|(module, globals)| {
+                    binary::start_guard(&bytes).map(|guard| (module, globals, Some(guard)))
                 }))
             }
             Launch::RubyReactor { .. } => {
-                Some(snapshot::expose_mutable_globals(&bytes).map(|(module, globals)| (module, globals, None)))
+                Some(binary::expose_mutable_globals(&bytes).map(|(module, globals)| (module, globals, None)))
             }
             Launch::Command { warm_up: None, .. } | Launch::QuickjsReactor { .. } => None,
         };
@@ -128,9 +134,17 @@ impl LoadedRuntime {
             None => snapshot_unavailable = Some("the pack has no warm-up to snapshot".into()),
         }
         let module_bytes = prepared.as_ref().map(|(module, ..)| module.as_slice()).unwrap_or(&bytes);
+        let (module_bytes, memories) = match binary::import_memory(module_bytes) {
+            Ok((module, limits)) => (module, Some(MemoryPool::new(MemoryType::new(limits.minimum, limits.maximum)))),
+            Err(err) => {
+                tracing::warn!(%pack, "each test allocates its memory afresh (slower): {err}");
+                (module_bytes.to_vec(), None)
+            }
+        };
         let engine = Engine::new(&runtime_config());
-        let module = Module::new(&engine, module_bytes)
+        let module = Module::new(&engine, &module_bytes)
             .map_err(|err| RuntimeError::Module { pack: pack.clone(), reason: err.to_string() })?;
+        drop(module_bytes);
         let mut linker = wasi_linker(&engine);
         if let Launch::RubyReactor { .. } = &manifest.launch {
             ruby::define_imports(&mut linker, &module)
@@ -143,6 +157,7 @@ impl LoadedRuntime {
             manifest,
             engine,
             module,
+            memories,
             snapshot: None,
             snapshot_unavailable,
             startup: Calibration { fuel: 0, time: Duration::ZERO, memory_bytes: 0 },
@@ -153,6 +168,13 @@ impl LoadedRuntime {
             runtime.snapshot = Some(snapshot);
         }
         runtime.startup = runtime.calibrate()?;
+        let touched_by_every_test =
+            runtime.startup.memory_bytes.max(runtime.snapshot.as_ref().map_or(0, |s| s.memory_size));
+        if let Some(memories) = &mut runtime.memories {
+            memories.keep_resident(touched_by_every_test);
+            // One buffer kept between tests, as a function judging one request at a time keeps it.
+            runtime.footprint += touched_by_every_test;
+        }
         Ok(runtime)
     }
 
@@ -166,10 +188,10 @@ impl LoadedRuntime {
             Launch::Command { warm_up: Some(warm_up), .. } => warm_up.clone(),
             _ => self.wasi_args(""),
         };
-        let setup = RunSetup { args: &args, fuel_per_ms: self.manifest.fuel_per_ms, ..RunSetup::plain(&LOAD_LIMITS) };
+        let setup = self.load_setup(&args);
         let mut taken = None;
         let outcome = run_test(&self.engine, &setup, |store, session| {
-            let instance = session.instantiate(store, &self.linker, &self.module)?;
+            let instance = self.instantiate(store, session, None)?;
             let memory = instance
                 .get_memory(&*store, "memory")
                 .ok_or_else(|| Termination::Internal("the runtime exports no memory".into()))?;
@@ -209,8 +231,10 @@ impl LoadedRuntime {
     /// Runs an empty program to measure what the runtime itself costs per test.
     fn calibrate(&self) -> Result<Calibration, RuntimeError> {
         let args = self.wasi_args("");
-        let setup = RunSetup { args: &args, fuel_per_ms: self.manifest.fuel_per_ms, ..RunSetup::plain(&LOAD_LIMITS) };
-        let outcome = run_test(&self.engine, &setup, |store, session| self.launch(store, session, &args, ""));
+        let setup = self.load_setup(&args);
+        // Twice: the first run allocates the buffer the memory pool then keeps; the second costs what a test does.
+        self.run_leased(&setup, "");
+        let outcome = self.run_leased(&setup, "");
         match outcome.termination {
             Termination::Exited(0) => Ok(Calibration {
                 fuel: outcome.fuel.unwrap_or(0),
@@ -235,6 +259,48 @@ impl LoadedRuntime {
         }
     }
 
+    /// The setup of the runs that load the runtime: its own start-up, bounded by [`LOAD_LIMITS`].
+    fn load_setup<'a>(&self, args: &'a [String]) -> RunSetup<'a> {
+        RunSetup {
+            args,
+            fuel_per_ms: self.manifest.fuel_per_ms,
+            host_memory: self.memories.is_some(),
+            ..RunSetup::plain(&LOAD_LIMITS)
+        }
+    }
+
+    /// Runs `source` in a fresh store as `setup` says, its memory over a buffer leased from the pool.
+    fn run_leased(&self, setup: &RunSetup, source: &str) -> Outcome {
+        let mut lease = self.memories.as_ref().and_then(|pool| pool.lease(setup.memory_cap()));
+        // `lease` outlives the store run_test makes and drops, as `Lease::memory` requires.
+        run_test(&self.engine, setup, |store, session| self.launch(store, session, setup.args, source, lease.as_mut()))
+    }
+
+    /// A fresh instance of the runtime in `store`: its memory over `lease`'s buffer when given (`lease` must outlive
+    /// `store`), else allocated.
+    fn instantiate(
+        &self,
+        store: &mut Store<TestContext>,
+        session: &mut Session,
+        lease: Option<&mut Lease>,
+    ) -> Result<Instance, Termination> {
+        let Some(pool) = &self.memories else {
+            return session.instantiate(store, &self.linker, &self.module);
+        };
+        let memory = match lease {
+            // SAFETY: the caller's lease outlives `store` (run_leased).
+            Some(lease) => unsafe { lease.memory(store, pool.ty)? },
+            None => Memory::new(&mut *store, pool.ty).map_err(|err| {
+                Termination::MemoryLimit(format!("the runtime's memory does not fit the limits: {err}"))
+            })?,
+        };
+        let mut linker = self.linker.clone();
+        linker
+            .define(MEMORY_IMPORT.0, MEMORY_IMPORT.1, memory)
+            .map_err(|err| Termination::Internal(format!("defining the runtime's memory: {err}")))?;
+        session.instantiate(store, &linker, &self.module)
+    }
+
     /// Instantiates the runtime for one test and runs `source` (which `args`, the WASI arguments, hold for a
     /// command or QuickJS).
     fn launch(
@@ -243,8 +309,9 @@ impl LoadedRuntime {
         session: &mut Session,
         args: &[String],
         source: &str,
+        lease: Option<&mut Lease>,
     ) -> Result<Termination, Termination> {
-        let instance = session.instantiate(store, &self.linker, &self.module)?;
+        let instance = self.instantiate(store, session, lease)?;
         match &self.manifest.launch {
             Launch::Command { .. } => {
                 if let Some(snapshot) = &self.snapshot {
@@ -284,9 +351,10 @@ impl LoadedRuntime {
             extra_fuel: self.startup.fuel,
             extra_memory_bytes: self.startup.memory_bytes,
             extra_wall: self.startup.time * 2,
+            host_memory: self.memories.is_some(),
             deadline: Some(deadline),
         };
-        run_test(&self.engine, &setup, |store, session| self.launch(store, session, &args, source))
+        self.run_leased(&setup, source)
     }
 
     /// What answers report as `engine` for this runtime (wasmi, with the runtime and its start-up).

@@ -16,12 +16,15 @@
 //! (see [`snapshot`]) starts every test from its booted state.
 //!
 //! Files by job: `packs` (manifests and the packs store), `launch` (a loaded runtime and how a test starts on it),
-//! `snapshot` (a booted interpreter's memory), `ruby` (ruby.wasm's reactor ABI), `cache` (the loaded runtimes of
-//! the process), `judge` (the [`codecapsule_core::judge::Judge`] over them).
+//! `binary` (rewriting a runtime's module before it is compiled), `snapshot` (a booted interpreter's memory),
+//! `memory` (each test's memory over a pooled buffer), `ruby` (ruby.wasm's reactor ABI), `cache` (the loaded
+//! runtimes of the process), `judge` (the [`codecapsule_core::judge::Judge`] over them).
 
+mod binary;
 mod cache;
 mod judge;
 mod launch;
+mod memory;
 mod packs;
 mod ruby;
 mod snapshot;

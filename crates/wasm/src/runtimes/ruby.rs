@@ -12,6 +12,7 @@
 //! calls into a JavaScript host (`rb-js-abi-host.*`). Nothing outside the module holds a Ruby value, so a handle is
 //! the value itself; there is no JavaScript host, so the `js` library's calls trap with a message that says so.
 
+use super::binary::MEMORY_IMPORT;
 use crate::{Session, TestContext};
 use codecapsule_core::judge::Termination;
 use std::fmt::Write;
@@ -22,11 +23,13 @@ const REALLOC: &str = "cabi_realloc";
 /// The resource-table imports' module.
 const CANONICAL_ABI: &str = "canonical_abi";
 
-/// Defines the module's imports beyond WASI in `linker`: the resource table and the JavaScript host's calls.
+/// Defines the module's imports beyond WASI and its memory in `linker`: the resource table and the JavaScript host's
+/// calls.
 pub(super) fn define_imports(linker: &mut Linker<TestContext>, module: &Module) -> Result<(), String> {
     for import in module.imports() {
         let (namespace, name) = (import.module(), import.name());
-        if namespace == "wasi_snapshot_preview1" {
+        // WASI is the linker's already; the memory is each test's (see `super::memory`).
+        if namespace == "wasi_snapshot_preview1" || (namespace, name) == MEMORY_IMPORT {
             continue;
         }
         let ExternType::Func(ty) = import.ty() else {
