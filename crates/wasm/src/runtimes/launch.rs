@@ -165,6 +165,9 @@ impl LoadedRuntime {
         if let Some((_, globals, guard)) = prepared {
             let snapshot = runtime.take_snapshot(globals, guard)?;
             runtime.footprint += snapshot.dirty.iter().map(|run| run.bytes.len()).sum::<usize>();
+            if let Some(memories) = &mut runtime.memories {
+                memories.keep_resident(snapshot.memory_size);
+            }
             runtime.snapshot = Some(snapshot);
         }
         runtime.startup = runtime.calibrate()?;
@@ -172,8 +175,10 @@ impl LoadedRuntime {
             runtime.startup.memory_bytes.max(runtime.snapshot.as_ref().map_or(0, |s| s.memory_size));
         if let Some(memories) = &mut runtime.memories {
             memories.keep_resident(touched_by_every_test);
-            // One buffer kept between tests, as a function judging one request at a time keeps it.
-            runtime.footprint += touched_by_every_test;
+            if memories.pools() {
+                // One buffer kept between tests, as a function judging one request at a time keeps it.
+                runtime.footprint += touched_by_every_test;
+            }
         }
         Ok(runtime)
     }

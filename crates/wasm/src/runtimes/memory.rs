@@ -11,7 +11,8 @@
 //!
 //! A buffer is given back when its test's store is gone; the pool keeps [`MAX_IDLE`] and frees the rest, and tells the
 //! system it may drop the pages of a kept buffer past what a test touches anyway, so a test that grew its memory far
-//! does not leave that much resident.
+//! does not leave that much resident. Only memories of [`POOLED_FROM_BYTES`] and more are pooled (Ruby's): the
+//! system allocator keeps smaller ones mapped by itself.
 
 use codecapsule_core::judge::Termination;
 use std::alloc::{Layout, alloc_zeroed, dealloc};
@@ -21,8 +22,16 @@ use wasmi::{Memory, MemoryType, Store};
 
 /// Buffers a pool keeps between tests: one per core of the machine the judge runs on (two tests at once).
 const MAX_IDLE: usize = 2;
-/// Alignment of a buffer: a WebAssembly page.
+/// Memories smaller than this are not pooled: the system allocator (glibc) serves allocations up to 32 MiB from its
+/// heap and reuses them after they are freed, pages still mapped, so they cost no faults in the first place
+/// (measured: pooling CPython's 10 MiB and QuickJS's 2 MiB changed nothing but their resident memory, BENCHMARKS.md).
+/// Larger ones it maps afresh and unmaps every time.
+const POOLED_FROM_BYTES: usize = 32 << 20;
+/// A WebAssembly page: buffers are whole pages.
 const PAGE: usize = 64 << 10;
+/// Alignment of a buffer. Not a page: the system allocator zeroes an over-aligned allocation by writing it, which
+/// makes every page of it resident, where a plainly aligned large one comes zeroed from the system untouched.
+const ALIGN: usize = 16;
 
 /// The buffers of one runtime's test memories.
 pub(super) struct MemoryPool {
@@ -34,18 +43,30 @@ pub(super) struct MemoryPool {
 }
 
 impl MemoryPool {
+    /// A pool for memories of type `ty`; a kept buffer keeps its initial size resident.
     pub(super) fn new(ty: MemoryType) -> MemoryPool {
-        MemoryPool { ty, keep_resident: 0, idle: Mutex::new(Vec::new()) }
+        let initial = usize::try_from(ty.minimum()).unwrap_or(0).saturating_mul(PAGE);
+        MemoryPool { ty, keep_resident: initial, idle: Mutex::new(Vec::new()) }
     }
 
-    /// Sets what of a kept buffer stays resident: the memory every test starts with.
+    /// Keeps at least `bytes` of a kept buffer resident: memory that every test touches (a snapshot's).
     pub(super) fn keep_resident(&mut self, bytes: usize) {
-        self.keep_resident = bytes;
+        self.keep_resident = self.keep_resident.max(bytes);
+    }
+
+    /// Whether tests get pooled buffers: when the memory every test touches is too large for the system allocator
+    /// to keep mapped itself.
+    pub(super) fn pools(&self) -> bool {
+        self.keep_resident >= POOLED_FROM_BYTES
     }
 
     /// A buffer of at least `capacity` bytes (rounded up to whole pages) for one test: a kept one when one is large
-    /// enough, else a new one. `None` when the system refuses the allocation.
+    /// enough, else a new one. `None` when the runtime's memory is not pooled ([`MemoryPool::pools`]) or the system
+    /// refuses the allocation.
     pub(super) fn lease(&self, capacity: usize) -> Option<Lease<'_>> {
+        if !self.pools() {
+            return None;
+        }
         let capacity = capacity.max(PAGE).checked_next_multiple_of(PAGE)?;
         let kept = {
             let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -112,7 +133,7 @@ unsafe impl Send for Buffer {}
 
 impl Buffer {
     fn allocate(capacity: usize) -> Option<Buffer> {
-        let layout = Layout::from_size_align(capacity, PAGE).ok()?;
+        let layout = Layout::from_size_align(capacity, ALIGN).ok()?;
         // SAFETY: the layout's size is non-zero (leases ask for at least a page).
         let start = NonNull::new(unsafe { alloc_zeroed(layout) })?;
         Some(Buffer { start, capacity })
@@ -133,7 +154,7 @@ impl Buffer {
 impl Drop for Buffer {
     fn drop(&mut self) {
         // SAFETY: allocated in `allocate` with this very layout, and freed once.
-        unsafe { dealloc(self.start.as_ptr(), Layout::from_size_align_unchecked(self.capacity, PAGE)) };
+        unsafe { dealloc(self.start.as_ptr(), Layout::from_size_align_unchecked(self.capacity, ALIGN)) };
     }
 }
 
@@ -158,7 +179,9 @@ mod tests {
                  (i32.add (local.get $sum) (i32.mul (memory.size) (i32.const 1000)))))"#,
         )
         .unwrap();
-        let pool = MemoryPool::new(MemoryType::new(1, Some(4)));
+        let mut pool = MemoryPool::new(MemoryType::new(1, Some(4)));
+        assert!(pool.lease(4 * PAGE).is_none(), "a small memory is not pooled");
+        pool.keep_resident(POOLED_FROM_BYTES);
         let run = |export: &str| {
             let mut lease = pool.lease(4 * PAGE).unwrap();
             let mut store = wasmi::Store::new(&engine, ());
