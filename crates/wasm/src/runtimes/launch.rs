@@ -26,9 +26,10 @@ const SOURCE_PLACEHOLDER: &str = "{source}";
 const COMPILED_BYTES_PER_MODULE_BYTE: usize = 4;
 /// Limits of the warm-up and calibration runs, which run the runtime's own start-up.
 const LOAD_LIMITS: Limits = Limits { time_ms: 10_000, memory_mb: 512, output_kb: 64 };
-/// Largest manifest or index accepted, and largest module.
+/// Largest manifest or index accepted, largest module, largest snapshot file.
 const MAX_MANIFEST_BYTES: usize = 64 << 10;
 const MAX_RUNTIME_MODULE_BYTES: usize = 64 << 20;
+const MAX_SNAPSHOT_FILE_BYTES: usize = 256 << 20;
 
 /// A runtime ready to judge: compiled once, snapshotted and calibrated.
 pub struct LoadedRuntime {
@@ -61,11 +62,13 @@ pub struct Calibration {
     pub memory_bytes: usize,
 }
 
-/// A pack as read from the store: its name, its checked manifest and its module's bytes (not yet verified).
+/// A pack as read from the store: its name, its checked manifest, its module's bytes and its snapshot file's when it
+/// has one (neither verified yet).
 pub(super) struct FetchedPack {
-    pack: String,
-    manifest: Manifest,
+    pub(super) pack: String,
+    pub(super) manifest: Manifest,
     bytes: Vec<u8>,
+    snapshot: Option<Vec<u8>>,
 }
 
 impl FetchedPack {
@@ -89,12 +92,25 @@ impl FetchedPack {
         if manifest.launch.source_slots().iter().filter(|slot| slot.contains(SOURCE_PLACEHOLDER)).count() != 1 {
             return Err(invalid(format!("exactly one argument (or `run`) must hold {SOURCE_PLACEHOLDER}")));
         }
-        if manifest.fuel_per_ms == 0 || manifest.module.contains('/') {
-            return Err(invalid("fuel_per_ms must be positive and module a file name".into()));
+        let snapshot_file = manifest.snapshot.as_ref().map(|file| file.file.as_str());
+        if manifest.fuel_per_ms == 0 || manifest.module.contains('/') || snapshot_file.is_some_and(|f| f.contains('/'))
+        {
+            return Err(invalid("fuel_per_ms must be positive, module and snapshot file names".into()));
         }
 
         let bytes = source.read(&format!("{pack}/{}", manifest.module), MAX_RUNTIME_MODULE_BYTES).await?;
-        Ok(FetchedPack { pack, manifest, bytes })
+        let snapshot = match snapshot_file {
+            Some(file) => Some(source.read(&format!("{pack}/{file}"), MAX_SNAPSHOT_FILE_BYTES).await?),
+            None => None,
+        };
+        Ok(FetchedPack { pack, manifest, bytes, snapshot })
+    }
+
+    /// Forgets the pack's snapshot file, so that loading takes the snapshot afresh (what baking one does).
+    pub(super) fn without_snapshot(mut self) -> FetchedPack {
+        self.manifest.snapshot = None;
+        self.snapshot = None;
+        self
     }
 }
 
@@ -102,15 +118,28 @@ impl LoadedRuntime {
     /// Verifies the module against its manifest, compiles it, snapshots and calibrates it: CPU-bound, seconds for
     /// CPython.
     pub(super) fn build(fetched: FetchedPack) -> Result<LoadedRuntime, RuntimeError> {
-        let FetchedPack { pack, manifest, bytes } = fetched;
-        let actual = format!("{:x}", Sha256::digest(&bytes));
-        if !actual.eq_ignore_ascii_case(&manifest.sha256) {
-            return Err(RuntimeError::HashMismatch {
-                pack,
-                module: manifest.module.clone(),
-                expected: manifest.sha256.clone(),
+        let FetchedPack { pack, manifest, bytes, snapshot: snapshot_bytes } = fetched;
+        let check = |file: &str, expected: &str, bytes: &[u8]| {
+            let actual = format!("{:x}", Sha256::digest(bytes));
+            if actual.eq_ignore_ascii_case(expected) {
+                return Ok(());
+            }
+            Err(RuntimeError::HashMismatch {
+                pack: pack.clone(),
+                module: file.to_string(),
+                expected: expected.to_string(),
                 actual,
-            });
+            })
+        };
+        check(&manifest.module, &manifest.sha256, &bytes)?;
+        // A snapshot computed ahead of time, when the pack has one taken of this very module and launch.
+        let mut baked = None;
+        if let (Some(file), Some(snapshot_bytes)) = (&manifest.snapshot, snapshot_bytes) {
+            check(&file.file, &file.sha256, &snapshot_bytes)?;
+            match Snapshot::decode(&snapshot_bytes, &manifest.sha256, &manifest.launch.digest()) {
+                Ok(snapshot) => baked = Some(snapshot),
+                Err(err) => tracing::warn!(%pack, file = %file.file, "the pack's snapshot is not used: {err}"),
+            }
         }
 
         // Snapshots need the mutable globals exported and, for a command, `_start`'s run-once flag found; without,
@@ -163,7 +192,10 @@ impl LoadedRuntime {
             startup: Calibration { fuel: 0, time: Duration::ZERO, memory_bytes: 0 },
         };
         if let Some((_, globals, guard)) = prepared {
-            let snapshot = runtime.take_snapshot(globals, guard)?;
+            let snapshot = match baked {
+                Some(snapshot) => snapshot,
+                None => runtime.take_snapshot(globals, guard)?,
+            };
             runtime.footprint += snapshot.dirty.iter().map(|run| run.bytes.len()).sum::<usize>();
             if let Some(memories) = &mut runtime.memories {
                 memories.keep_resident(snapshot.memory_size);

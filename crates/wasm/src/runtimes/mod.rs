@@ -16,10 +16,12 @@
 //! (see [`snapshot`]) starts every test from its booted state.
 //!
 //! Files by job: `packs` (manifests and the packs store), `launch` (a loaded runtime and how a test starts on it),
-//! `binary` (rewriting a runtime's module before it is compiled), `snapshot` (a booted interpreter's memory),
+//! `binary` (rewriting a runtime's module before it is compiled), `snapshot` (a booted interpreter's memory, and its
+//! file), `bake` (snapshots computed ahead of time into the packs),
 //! `memory` (each test's memory over a pooled buffer), `ruby` (ruby.wasm's reactor ABI), `cache` (the loaded
 //! runtimes of the process), `judge` (the [`codecapsule_core::judge::Judge`] over them).
 
+mod bake;
 mod binary;
 mod cache;
 mod judge;
@@ -29,10 +31,11 @@ mod packs;
 mod ruby;
 mod snapshot;
 
+pub use bake::{Baked, bake_snapshots};
 pub use cache::RuntimePacks;
 pub use judge::RuntimeJudge;
 pub use launch::{Calibration, LoadedRuntime};
-pub use packs::{Launch, Manifest, PackSource};
+pub use packs::{Launch, Manifest, PackSource, SnapshotFile};
 
 use codecapsule_core::model::Language;
 

@@ -3,7 +3,8 @@
 
 use super::RuntimeError;
 use codecapsule_core::config::{self, ConfigError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 /// A pack's manifest.
@@ -26,10 +27,24 @@ pub struct Manifest {
     pub launch: Launch,
     /// Fuel per millisecond of time limit: wasmi's fuel overcharges interpreters, so it is calibrated per runtime.
     pub fuel_per_ms: u64,
+    /// The snapshot computed ahead of time (`make packs`, see [`super::bake`]), so that loading need not run the
+    /// warm-up; without, the warm-up runs at load.
+    #[serde(default)]
+    pub snapshot: Option<SnapshotFile>,
+}
+
+/// A snapshot file in the pack.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotFile {
+    /// Its file name in the pack.
+    pub file: String,
+    /// Its SHA-256, hex.
+    pub sha256: String,
 }
 
 /// How a program is run by the runtime.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Launch {
     /// A WASI command: `_start` with `args`, where `{source}` is the program. With `warm_up`, a snapshot is taken
@@ -60,6 +75,12 @@ pub enum Launch {
 }
 
 impl Launch {
+    /// What a snapshot taken with this launch is bound to: the SHA-256 of the launch as JSON.
+    pub(super) fn digest(&self) -> [u8; 32] {
+        let json = serde_json::to_vec(self).expect("a launch is plain data");
+        Sha256::digest(&json).into()
+    }
+
     /// The texts that hold `{source}`, exactly one of which must.
     pub(super) fn source_slots(&self) -> Vec<&str> {
         match self {
