@@ -9,7 +9,9 @@ Each pack is a folder `<pack>/` holding the module and a `manifest.json` (see cr
 before anything is written. Archives are kept in .data/downloads so a second run does not download again. To publish packs to R2 or S3, copy the folder to
 the bucket as is (`aws s3 sync .data/objects/runtimes s3://<bucket>/runtimes`) and point RUNTIME_PACKS_URL at it.
 
-No runtime binary is committed to the repository: this script is the one way they arrive.
+No runtime binary is committed to the repository: this script is the one way they arrive. `make packs` then runs
+`codecapsule-bake-snapshots` (crates/wasm/src/runtimes/bake.rs), which adds each pack's snapshot (`snapshot.bin`,
+named in its manifest); copy the folder with them.
 """
 
 import hashlib
