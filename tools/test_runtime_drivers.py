@@ -21,6 +21,28 @@ LOADER = (
     "del load\n"
     "__import__('__codecapsule_driver__').run()\n"
 )
+# The same with the program compiled first, as each submission is: compile_program leaves through os._exit(0), where
+# the judge snapshots; here that exit is caught, and the "test" then runs what it compiled. A failed compile leaves
+# with its own status. The program's text is dropped from sys.argv as each test's fresh arguments drop it.
+COMPILING_LOADER = (
+    "def load():\n"
+    "    import os, sys\n"
+    "    leave, os._exit = os._exit, lambda status: None\n"
+    "    exec(sys.argv.pop(1), {})\n"
+    "    class Left(BaseException): pass\n"
+    "    def left(status): raise Left(status)\n"
+    "    os._exit = left\n"
+    "    try:\n"
+    "        __import__('__codecapsule_driver__').compile_program()\n"
+    "    except Left as ended:\n"
+    "        os._exit = leave\n"
+    "        if ended.args[0] != 0:\n"
+    "            leave(ended.args[0])\n"
+    "    sys.argv.pop()\n"
+    "load()\n"
+    "del load\n"
+    "__import__('__codecapsule_driver__').run(compiled=True)\n"
+)
 
 PROGRAMS = [
     "print(1)",
@@ -65,6 +87,11 @@ class DriverIsLikeDashC(unittest.TestCase):
         for program in PROGRAMS:
             with self.subTest(program=program):
                 self.assertEqual(run(LOADER, DRIVER, program), run(program))
+
+    def test_every_program_compiled_first_prints_and_exits_as_under_dash_c(self):
+        for program in PROGRAMS:
+            with self.subTest(program=program):
+                self.assertEqual(run(COMPILING_LOADER, DRIVER, program), run(program))
 
     def test_keyboard_interrupt_exits_130_as_cpython_without_signals(self):
         # Natively CPython re-raises SIGINT on itself; CPython for WASI, which has no signals, exits with 130.

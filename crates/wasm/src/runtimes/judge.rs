@@ -89,21 +89,38 @@ fn judge_on(
     let Code::Source(source) = &submission.code else {
         return Err(JudgeError::Internal("a language runtime got a binary module".into()));
     };
-    // Interpreters parse the whole program before running a line: the first test doubles as the syntax check when it
-    // is visible, as in the native Python judge. With the deadline passed, nothing runs and every test is reported as
-    // not run.
-    let mut first = None;
-    if !deadline.has_passed() {
-        let probe = submission.parse_probe();
-        let outcome = runtime.run(probe.as_ref().unwrap_or(&submission.tests[0]), source, &submission.limits, deadline);
+    // With the deadline passed, nothing runs and every test is reported as not run.
+    if deadline.has_passed() {
+        let compile = CompileReport { ok: true, output: String::new(), time_ms: 0.0 };
+        return Ok(run_tests(submission, compile, runtime.engine_info(), deadline, None, |_, test| {
+            runtime.run(test, source, None, &submission.limits, deadline)
+        }));
+    }
+    // A runtime that compiles ahead (CPython) compiles the program once, and that run is the syntax check; every test
+    // then starts from the compiled program. If compiling ended otherwise (out of time or memory), each test runs the
+    // program from its text and reports what happens to it.
+    if let Some((outcome, compiled)) = runtime.compile(source, &submission.limits, deadline) {
         if let Some(output) = parse_failure(submission.language, &outcome) {
             return Ok(compilation_failed(submission, output, started.elapsed(), runtime.engine_info()));
         }
-        first = probe.is_none().then_some(outcome);
+        let time_ms = if compiled.is_some() { outcome.time_ms } else { 0.0 };
+        let compile = CompileReport { ok: true, output: String::new(), time_ms };
+        return Ok(run_tests(submission, compile, runtime.engine_info(), deadline, None, |_, test| {
+            runtime.run(test, source, compiled.as_ref(), &submission.limits, deadline)
+        }));
     }
+    // Otherwise interpreters parse the whole program before running a line: the first test doubles as the syntax
+    // check when it is visible, as in the native Python judge.
+    let probe = submission.parse_probe();
+    let outcome =
+        runtime.run(probe.as_ref().unwrap_or(&submission.tests[0]), source, None, &submission.limits, deadline);
+    if let Some(output) = parse_failure(submission.language, &outcome) {
+        return Ok(compilation_failed(submission, output, started.elapsed(), runtime.engine_info()));
+    }
+    let first = probe.is_none().then_some(outcome);
     let compile = CompileReport { ok: true, output: String::new(), time_ms: 0.0 };
     Ok(run_tests(submission, compile, runtime.engine_info(), deadline, first, |_, test| {
-        runtime.run(test, source, &submission.limits, deadline)
+        runtime.run(test, source, None, &submission.limits, deadline)
     }))
 }
 

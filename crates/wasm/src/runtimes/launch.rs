@@ -91,7 +91,8 @@ impl FetchedPack {
         if manifest.language != language.as_str() {
             return Err(invalid(format!("it is for {}, the index lists it for {language}", manifest.language)));
         }
-        if manifest.launch.source_slots().iter().filter(|slot| slot.contains(SOURCE_PLACEHOLDER)).count() != 1 {
+        let holding = |slots: &Vec<&str>| slots.iter().filter(|slot| slot.contains(SOURCE_PLACEHOLDER)).count();
+        if manifest.launch.source_slots().iter().any(|slots| holding(slots) != 1) {
             return Err(invalid(format!("exactly one argument (or `run`) must hold {SOURCE_PLACEHOLDER}")));
         }
         let snapshot_file = manifest.snapshot.as_ref().map(|file| file.file.as_str());
@@ -231,31 +232,14 @@ impl LoadedRuntime {
         let mut taken = None;
         let outcome = run_test(&self.engine, &setup, |store, session| {
             let instance = self.instantiate(store, session, None)?;
-            let memory = instance
-                .get_memory(&*store, "memory")
-                .ok_or_else(|| Termination::Internal("the runtime exports no memory".into()))?;
-            let fresh = memory.data(&*store).to_vec();
+            let fresh = memory_of(store, &instance)?.data(&*store).to_vec();
             let ended = match &self.manifest.launch {
                 Launch::RubyReactor { args, warm_up, .. } => ruby_warm_up(store, session, &instance, args, warm_up)?,
                 _ => call_start(store, session, &instance),
             };
-            if !matches!(ended, Termination::Exited(0)) {
-                return Ok(ended);
+            if matches!(ended, Termination::Exited(0)) {
+                taken = Some(capture(store, &instance, &fresh, &globals, guard)?);
             }
-            let mut values = Vec::new();
-            for name in &globals {
-                let global = instance
-                    .get_global(&*store, name)
-                    .ok_or_else(|| Termination::Internal(format!("global export {name} is missing")))?;
-                values.push((name.clone(), global.get(&*store)));
-            }
-            let now = memory.data(&*store);
-            taken = Some(Snapshot {
-                memory_size: now.len(),
-                dirty: snapshot::dirty_runs(&fresh, now),
-                globals: values,
-                start_guard: guard,
-            });
             Ok(ended)
         });
         taken.ok_or_else(|| {
@@ -273,9 +257,9 @@ impl LoadedRuntime {
         let setup = self.load_setup(&args);
         // The first run translates the functions every test runs (lazily compiled) and allocates the buffer the
         // memory pool keeps; the fastest of the next ones is what a test costs (fuel and memory are the same in each).
-        self.run_leased(&setup, "");
+        self.run_leased(&setup, "", None);
         let outcome = (0..CALIBRATION_RUNS)
-            .map(|_| self.run_leased(&setup, ""))
+            .map(|_| self.run_leased(&setup, "", None))
             .min_by(|one, other| one.time_ms.total_cmp(&other.time_ms))
             .expect("at least one calibration run");
         match outcome.termination {
@@ -312,11 +296,47 @@ impl LoadedRuntime {
         }
     }
 
-    /// Runs `source` in a fresh store as `setup` says, its memory over a buffer leased from the pool.
-    fn run_leased(&self, setup: &RunSetup, source: &str) -> Outcome {
+    /// Runs `source` (or the program `compiled` holds) in a fresh store as `setup` says, its memory over a buffer
+    /// leased from the pool.
+    fn run_leased(&self, setup: &RunSetup, source: &str, compiled: Option<&Snapshot>) -> Outcome {
         let mut lease = self.memories.as_ref().and_then(|pool| pool.lease(setup.memory_cap()));
         // `lease` outlives the store run_test makes and drops, as `Lease::memory` requires.
-        run_test(&self.engine, setup, |store, session| self.launch(store, session, setup.args, source, lease.as_mut()))
+        run_test(&self.engine, setup, |store, session| {
+            self.launch(store, session, setup.args, source, compiled, lease.as_mut())
+        })
+    }
+
+    /// Compiles `source` once for all of a submission's tests, when the runtime can (its manifest's `compile_once`):
+    /// runs the compile step from the snapshot and keeps the memory it leaves. The outcome says how compiling went
+    /// (a parse error printed as running the program would print it); the compiled memory comes only with status 0.
+    /// `None` when the runtime compiles with every test.
+    pub(super) fn compile(
+        &self,
+        source: &str,
+        limits: &Limits,
+        deadline: Deadline,
+    ) -> Option<(Outcome, Option<Snapshot>)> {
+        let (Launch::Command { compile_once: Some(once), .. }, Some(base)) = (&self.manifest.launch, &self.snapshot)
+        else {
+            return None;
+        };
+        let args: Vec<String> = once.compile.iter().map(|arg| arg.replace(SOURCE_PLACEHOLDER, source)).collect();
+        let setup = self.test_setup("", &args, limits, deadline);
+        let globals: Vec<String> = base.globals.iter().map(|(name, _)| name.clone()).collect();
+        let mut compiled = None;
+        let mut lease = self.memories.as_ref().and_then(|pool| pool.lease(setup.memory_cap()));
+        // `lease` outlives the store run_test makes and drops, as `Lease::memory` requires.
+        let outcome = run_test(&self.engine, &setup, |store, session| {
+            let instance = self.instantiate(store, session, lease.as_mut())?;
+            let fresh = memory_of(store, &instance)?.data(&*store).to_vec();
+            restore(store, &instance, base)?;
+            let ended = call_start(store, session, &instance);
+            if matches!(ended, Termination::Exited(0)) {
+                compiled = Some(capture(store, &instance, &fresh, &globals, base.start_guard)?);
+            }
+            Ok(ended)
+        });
+        Some((outcome, compiled))
     }
 
     /// A fresh instance of the runtime in `store`: its memory over `lease`'s buffer when given (`lease` must outlive
@@ -345,19 +365,20 @@ impl LoadedRuntime {
     }
 
     /// Instantiates the runtime for one test and runs `source` (which `args`, the WASI arguments, hold for a
-    /// command or QuickJS).
+    /// command or QuickJS), or the program `compiled` holds.
     fn launch(
         &self,
         store: &mut Store<TestContext>,
         session: &mut Session,
         args: &[String],
         source: &str,
+        compiled: Option<&Snapshot>,
         lease: Option<&mut Lease>,
     ) -> Result<Termination, Termination> {
         let instance = self.instantiate(store, session, lease)?;
         match &self.manifest.launch {
             Launch::Command { .. } => {
-                if let Some(snapshot) = &self.snapshot {
+                if let Some(snapshot) = compiled.or(self.snapshot.as_ref()) {
                     restore(store, &instance, snapshot)?;
                 }
                 Ok(call_start(store, session, &instance))
@@ -380,15 +401,39 @@ impl LoadedRuntime {
     }
 
     /// Runs one test, stopped by `deadline` at the latest.
-    pub(super) fn run(&self, test: &TestCase, source: &str, limits: &Limits, deadline: Deadline) -> Outcome {
+    /// Runs one test of `source`, from the memory `compiled` holds when [`LoadedRuntime::compile`] gave one; stopped
+    /// by `deadline` at the latest.
+    pub(super) fn run(
+        &self,
+        test: &TestCase,
+        source: &str,
+        compiled: Option<&Snapshot>,
+        limits: &Limits,
+        deadline: Deadline,
+    ) -> Outcome {
         let stdin = match &test.io {
             TestIo::Stdio { stdin, .. } => stdin.as_str(),
             TestIo::Call { .. } => "",
         };
-        let args = self.wasi_args(source);
-        let setup = RunSetup {
+        let args = match (&self.manifest.launch, compiled) {
+            (Launch::Command { compile_once: Some(once), .. }, Some(_)) => once.run.clone(),
+            _ => self.wasi_args(source),
+        };
+        let setup = self.test_setup(stdin, &args, limits, deadline);
+        self.run_leased(&setup, source, compiled)
+    }
+
+    /// The setup of a test's run (or of compiling its program): the test's limits, and the runtime's start-up on top.
+    fn test_setup<'a>(
+        &self,
+        stdin: &'a str,
+        args: &'a [String],
+        limits: &'a Limits,
+        deadline: Deadline,
+    ) -> RunSetup<'a> {
+        RunSetup {
             stdin,
-            args: &args,
+            args,
             limits,
             fuel_per_ms: self.manifest.fuel_per_ms,
             extra_fuel: self.startup.fuel,
@@ -396,8 +441,7 @@ impl LoadedRuntime {
             extra_wall: self.startup.time * 2,
             host_memory: self.memories.is_some(),
             deadline: Some(deadline),
-        };
-        self.run_leased(&setup, source)
+        }
     }
 
     /// What answers report as `engine` for this runtime (wasmi, with the runtime and its start-up).
@@ -420,6 +464,31 @@ fn call_start(store: &mut Store<TestContext>, session: &mut Session, instance: &
         Ok(()) => Termination::Exited(0),
         Err(ended) => ended,
     }
+}
+
+/// The instance's exported memory.
+fn memory_of(store: &Store<TestContext>, instance: &Instance) -> Result<Memory, Termination> {
+    instance.get_memory(store, "memory").ok_or_else(|| Termination::Internal("the runtime exports no memory".into()))
+}
+
+/// The snapshot of `instance` as it is now: the parts of its memory that differ from `fresh` (its memory when
+/// instantiated) and the values of the mutable `globals`.
+fn capture(
+    store: &Store<TestContext>,
+    instance: &Instance,
+    fresh: &[u8],
+    globals: &[String],
+    start_guard: Option<u32>,
+) -> Result<Snapshot, Termination> {
+    let mut values = Vec::new();
+    for name in globals {
+        let global = instance
+            .get_global(store, name)
+            .ok_or_else(|| Termination::Internal(format!("global export {name} is missing")))?;
+        values.push((name.clone(), global.get(store)));
+    }
+    let now = memory_of(store, instance)?.data(store);
+    Ok(Snapshot { memory_size: now.len(), dirty: snapshot::dirty_runs(fresh, now), globals: values, start_guard })
 }
 
 /// Boots Ruby and evaluates the driver: `Exited(0)` when the driver was defined (the state to snapshot or to run the

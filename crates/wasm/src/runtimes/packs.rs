@@ -54,6 +54,9 @@ pub enum Launch {
         args: Vec<String>,
         /// The arguments of the warm-up run a snapshot is taken after.
         warm_up: Option<Vec<String>>,
+        /// How the program is compiled once for all of a submission's tests, when the runtime can (with a warm-up).
+        #[serde(default)]
+        compile_once: Option<CompileOnce>,
     },
     /// QuickJS-NG's WASI reactor: `_initialize`, then `qjs_init_argv(argc, argv)` evaluates the program in `args`.
     QuickjsReactor {
@@ -74,6 +77,18 @@ pub enum Launch {
     },
 }
 
+/// A runtime's way of compiling a submission's program once: a run from the snapshot with `compile`'s arguments (one
+/// holding `{source}`) that compiles it, keeps it in memory and leaves through `proc_exit(0)`, or prints the parse
+/// error as running the program would; each test then starts from the memory it left, with `run`'s arguments.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompileOnce {
+    /// The arguments of the run that compiles the program.
+    pub compile: Vec<String>,
+    /// The arguments of each test after it (without the program).
+    pub run: Vec<String>,
+}
+
 impl Launch {
     /// What a snapshot taken with this launch is bound to: the SHA-256 of the launch as JSON.
     pub(super) fn digest(&self) -> [u8; 32] {
@@ -81,11 +96,17 @@ impl Launch {
         Sha256::digest(&json).into()
     }
 
-    /// The texts that hold `{source}`, exactly one of which must.
-    pub(super) fn source_slots(&self) -> Vec<&str> {
+    /// The lists of texts that take the program: in each, exactly one must hold `{source}`.
+    pub(super) fn source_slots(&self) -> Vec<Vec<&str>> {
+        fn texts(list: &[String]) -> Vec<&str> {
+            list.iter().map(String::as_str).collect()
+        }
         match self {
-            Launch::Command { args, .. } | Launch::QuickjsReactor { args } => args.iter().map(String::as_str).collect(),
-            Launch::RubyReactor { run, .. } => vec![run.as_str()],
+            Launch::Command { args, compile_once, .. } => {
+                std::iter::once(texts(args)).chain(compile_once.iter().map(|once| texts(&once.compile))).collect()
+            }
+            Launch::QuickjsReactor { args } => vec![texts(args)],
+            Launch::RubyReactor { run, .. } => vec![vec![run.as_str()]],
         }
     }
 }
