@@ -79,12 +79,15 @@ PACKS = [
             "fuel_per_ms": 16_000_000,
             # ruby.wasm's reactor (crates/wasm/src/runtimes/ruby.rs): booted with these options (the standard library
             # and RubyGems' bundled gems are embedded in the module), then tools/runtime_drivers/ruby.rb is evaluated
-            # and the snapshot taken; each test calls the driver with the program.
+            # and the snapshot taken; each test calls the driver.
             "launch": {
                 "kind": "ruby_reactor",
                 "args": ["ruby", "-EUTF-8", "-e_=0"],
                 "warm_up": RUBY_DRIVER,
                 "run": 'CodeCapsule.run("{source}")',
+                # A submission's program is compiled once into an instruction sequence, and each test starts from the
+                # memory that leaves.
+                "compile_once": {"compile": 'CodeCapsule.compile("{source}")', "run": "CodeCapsule.run_compiled"},
             },
         },
     },

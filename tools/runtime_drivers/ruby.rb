@@ -3,7 +3,13 @@
 # and snapshots the memory there:
 #
 #   warm-up:   ruby-init(ruby -EUTF-8 -e_=0), then this file through rb_eval_string_protect
-#   each test: CodeCapsule.run("<the program's UTF-8 bytes in hexadecimal>")
+#   compiling: CodeCapsule.compile("<the program's UTF-8 bytes in hexadecimal>")
+#   each test: CodeCapsule.run_compiled
+#   (without compiling ahead: CodeCapsule.run("<the program in hexadecimal>"))
+#
+# `compile` compiles the program once for all of a submission's tests into an instruction sequence kept in the driver
+# and returns: the judge snapshots that memory, and each test starts from it. A program that does not compile gets
+# what running it gives (the same message and exit status, from `run`).
 #
 # `run` runs the program as `ruby -e <program>` would: at the top level (self is main, __FILE__ and $0 are "-e",
 # line 1), with the same message on stderr and exit status 1 for an uncaught exception or a syntax error, the status
@@ -19,6 +25,8 @@ module CodeCapsule
   # Held before any program runs, which may replace them.
   LEAVE = Process.method(:exit!)
   AT_EXIT = []
+  # The program `compile` compiled.
+  COMPILED = []
 
   # RubyGems' syntax_suggest loads the rest of itself on the first syntax error's message: ~0.1 s of wasmtime, over
   # a second of wasmi, in every test whose program does not parse. Paid once here, into the snapshot.
@@ -28,10 +36,35 @@ module CodeCapsule
     error.detailed_message(highlight: false)
   end
 
+  def self.compile(hex)
+    iseq = begin
+      RubyVM::InstructionSequence.compile(source_of(hex), "-e", "-e", 1)
+    rescue SyntaxError
+      nil
+    end
+    run(hex) unless iseq # prints what running the program prints, and leaves
+    COMPILED << iseq
+    nil
+  end
+
   def self.run(hex)
+    source = source_of(hex)
+    execute { TOPLEVEL_BINDING.eval(source, "-e", 1) }
+  end
+
+  def self.run_compiled
+    iseq = COMPILED.first
+    execute { iseq.eval }
+  end
+
+  def self.source_of(hex)
+    [hex].pack("H*").force_encoding(Encoding::UTF_8)
+  end
+
+  # Runs the program the block runs, then its at_exit handlers, flushes and leaves with its exit status.
+  def self.execute(&program)
     Object.send(:remove_const, :CodeCapsule)
-    source = [hex].pack("H*").force_encoding(Encoding::UTF_8)
-    status = guarded(0) { TOPLEVEL_BINDING.eval(source, "-e", 1) }
+    status = guarded(0, &program)
     while (handler = AT_EXIT.pop)
       status = guarded(status) { handler.call }
     end
@@ -57,7 +90,9 @@ module CodeCapsule
   # Prints an uncaught exception as Ruby does, without this driver's frames. A syntax error has no frames of its own
   # and is printed after "-e: ", as `ruby -e` prints it.
   def self.report(error)
+    # A compiled program's top level is labelled <compiled> where `ruby -e` says <main>.
     frames = (error.backtrace || []).take_while { |frame| !frame.start_with?("#{DRIVER_FILE}:") }
+    frames = frames.map { |frame| frame.sub("in '<compiled>'", "in '<main>'") }
     error.set_backtrace(frames.empty? ? ["-e"] : frames)
     $stderr.write(error.full_message(highlight: false))
   rescue Exception

@@ -316,11 +316,14 @@ impl LoadedRuntime {
         limits: &Limits,
         deadline: Deadline,
     ) -> Option<(Outcome, Option<Snapshot>)> {
-        let (Launch::Command { compile_once: Some(once), .. }, Some(base)) = (&self.manifest.launch, &self.snapshot)
-        else {
-            return None;
+        let base = self.snapshot.as_ref()?;
+        let args = match &self.manifest.launch {
+            Launch::Command { compile_once: Some(once), .. } => {
+                once.compile.iter().map(|arg| arg.replace(SOURCE_PLACEHOLDER, source)).collect()
+            }
+            Launch::RubyReactor { args, compile_once: Some(_), .. } => args.clone(),
+            _ => return None,
         };
-        let args: Vec<String> = once.compile.iter().map(|arg| arg.replace(SOURCE_PLACEHOLDER, source)).collect();
         let setup = self.test_setup("", &args, limits, deadline);
         let globals: Vec<String> = base.globals.iter().map(|(name, _)| name.clone()).collect();
         let mut compiled = None;
@@ -330,7 +333,16 @@ impl LoadedRuntime {
             let instance = self.instantiate(store, session, lease.as_mut())?;
             let fresh = memory_of(store, &instance)?.data(&*store).to_vec();
             restore(store, &instance, base)?;
-            let ended = call_start(store, session, &instance);
+            let ended = match &self.manifest.launch {
+                Launch::RubyReactor { compile_once: Some(once), .. } => {
+                    let compile = once.compile.replace(SOURCE_PLACEHOLDER, &ruby::hex(source));
+                    match ruby::eval(store, session, &instance, &compile)? {
+                        0 => Termination::Exited(0),
+                        state => Termination::Crashed(format!("Ruby's driver did not compile (state {state})")),
+                    }
+                }
+                _ => call_start(store, session, &instance),
+            };
             if matches!(ended, Termination::Exited(0)) {
                 compiled = Some(capture(store, &instance, &fresh, &globals, base.start_guard)?);
             }
@@ -384,17 +396,20 @@ impl LoadedRuntime {
                 Ok(call_start(store, session, &instance))
             }
             Launch::QuickjsReactor { .. } => run_quickjs_reactor(store, session, &instance, args),
-            Launch::RubyReactor { args, warm_up, run } => {
-                match &self.snapshot {
+            Launch::RubyReactor { args, warm_up, run, compile_once } => {
+                match compiled.or(self.snapshot.as_ref()) {
                     Some(snapshot) => restore(store, &instance, snapshot)?,
                     None => match ruby_warm_up(store, session, &instance, args, warm_up)? {
                         Termination::Exited(0) => {}
                         failed => return Ok(failed),
                     },
                 }
+                let program = match (compile_once, compiled) {
+                    (Some(once), Some(_)) => once.run.clone(),
+                    _ => run.replace(SOURCE_PLACEHOLDER, &ruby::hex(source)),
+                };
                 // The driver leaves through `exit!`, which ends the call with the program's status.
-                let state =
-                    ruby::eval(store, session, &instance, &run.replace(SOURCE_PLACEHOLDER, &ruby::hex(source)))?;
+                let state = ruby::eval(store, session, &instance, &program)?;
                 Ok(Termination::Crashed(format!("Ruby's driver returned (state {state}) instead of exiting")))
             }
         }

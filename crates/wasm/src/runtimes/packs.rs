@@ -74,6 +74,9 @@ pub enum Launch {
         warm_up: String,
         /// The Ruby expression each test evaluates, holding `{source}` once.
         run: String,
+        /// How the program is compiled once for all of a submission's tests.
+        #[serde(default)]
+        compile_once: Option<EvalOnce>,
     },
 }
 
@@ -87,6 +90,18 @@ pub struct CompileOnce {
     pub compile: Vec<String>,
     /// The arguments of each test after it (without the program).
     pub run: Vec<String>,
+}
+
+/// Ruby's reactor's way of compiling a submission's program once: `compile` (holding `{source}`, as `run` does) is
+/// evaluated from the snapshot and returns with the program compiled in memory, or prints the parse error as running
+/// the program would and leaves; each test then starts from the memory it left and evaluates `run`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalOnce {
+    /// The Ruby expression that compiles the program.
+    pub compile: String,
+    /// The Ruby expression each test evaluates after it (without the program).
+    pub run: String,
 }
 
 impl Launch {
@@ -106,7 +121,9 @@ impl Launch {
                 std::iter::once(texts(args)).chain(compile_once.iter().map(|once| texts(&once.compile))).collect()
             }
             Launch::QuickjsReactor { args } => vec![texts(args)],
-            Launch::RubyReactor { run, .. } => vec![vec![run.as_str()]],
+            Launch::RubyReactor { run, compile_once, .. } => std::iter::once(vec![run.as_str()])
+                .chain(compile_once.iter().map(|once| vec![once.compile.as_str()]))
+                .collect(),
         }
     }
 }
