@@ -59,6 +59,9 @@ PACKS = [
                     "compile": ["python", "-I", "-S", "-c", "__import__('__codecapsule_driver__').compile_program()",
                                 "{source}"],
                     "run": ["python", "-I", "-S", "-c", "__import__('__codecapsule_driver__').run(compiled=True)"],
+                    # (tests - 1) x the program's bytes from which compiling once pays (crates/wasm/src/runtimes/packs.rs:
+                    # a compile run ~7 ms, compiling again ~16 µs a byte).
+                    "worth_from_bytes": 512,
                 },
             },
         },
@@ -87,7 +90,12 @@ PACKS = [
                 "run": 'CodeCapsule.run("{source}")',
                 # A submission's program is compiled once into an instruction sequence, and each test starts from the
                 # memory that leaves.
-                "compile_once": {"compile": 'CodeCapsule.compile("{source}")', "run": "CodeCapsule.run_compiled"},
+                # From (tests - 1) x the program's bytes of 8 KiB: a compile run ~36 ms, compiling again ~5 µs a byte.
+                "compile_once": {
+                    "compile": 'CodeCapsule.compile("{source}")',
+                    "run": "CodeCapsule.run_compiled",
+                    "worth_from_bytes": 8192,
+                },
             },
         },
     },

@@ -96,10 +96,10 @@ fn judge_on(
             runtime.run(test, source, None, &submission.limits, deadline)
         }));
     }
-    // A runtime that compiles ahead (CPython) compiles the program once, and that run is the syntax check; every test
-    // then starts from the compiled program. If compiling ended otherwise (out of time or memory), each test runs the
+    // A runtime that compiles ahead (CPython, Ruby) compiles a program long enough for it to pay once, and that run is
+    // the syntax check; every test then starts from the compiled program. If compiling ended otherwise (out of time or memory), each test runs the
     // program from its text and reports what happens to it.
-    if let Some((outcome, compiled)) = runtime.compile(source, &submission.limits, deadline) {
+    if let Some((outcome, compiled)) = runtime.compile(source, submission.tests.len(), &submission.limits, deadline) {
         if let Some(output) = parse_failure(submission.language, &outcome) {
             return Ok(compilation_failed(submission, output, started.elapsed(), runtime.engine_info()));
         }

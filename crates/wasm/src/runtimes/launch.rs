@@ -3,7 +3,7 @@
 
 use super::binary::{self, MEMORY_IMPORT};
 use super::memory::{Lease, MemoryPool};
-use super::packs::{Launch, Manifest, PackSource};
+use super::packs::{Launch, Manifest, PackSource, worth_compiling_once};
 use super::snapshot::{self, Snapshot};
 use super::{RuntimeError, ruby};
 use crate::{
@@ -306,22 +306,25 @@ impl LoadedRuntime {
         })
     }
 
-    /// Compiles `source` once for all of a submission's tests, when the runtime can (its manifest's `compile_once`):
+    /// Compiles `source` once for all of a submission's `tests` tests, when the runtime can (its manifest's
+    /// `compile_once`) and it pays ([`worth_compiling_once`]):
     /// runs the compile step from the snapshot and keeps the memory it leaves. The outcome says how compiling went
     /// (a parse error printed as running the program would print it); the compiled memory comes only with status 0.
     /// `None` when the runtime compiles with every test.
     pub(super) fn compile(
         &self,
         source: &str,
+        tests: usize,
         limits: &Limits,
         deadline: Deadline,
     ) -> Option<(Outcome, Option<Snapshot>)> {
         let base = self.snapshot.as_ref()?;
+        let worth = |from: usize| worth_compiling_once(source.len(), tests, from);
         let args = match &self.manifest.launch {
-            Launch::Command { compile_once: Some(once), .. } => {
+            Launch::Command { compile_once: Some(once), .. } if worth(once.worth_from_bytes) => {
                 once.compile.iter().map(|arg| arg.replace(SOURCE_PLACEHOLDER, source)).collect()
             }
-            Launch::RubyReactor { args, compile_once: Some(_), .. } => args.clone(),
+            Launch::RubyReactor { args, compile_once: Some(once), .. } if worth(once.worth_from_bytes) => args.clone(),
             _ => return None,
         };
         let setup = self.test_setup("", &args, limits, deadline);
