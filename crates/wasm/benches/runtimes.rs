@@ -4,7 +4,8 @@
 //!    start-up of one test; CPython from its snapshot against the same pack without a warm-up or driver (every test
 //!    boots the interpreter and finalises it); the packs' baked snapshots against snapshots taken at load;
 //! 2. 1-test and 10-test capsules judged end to end, per language, against the native Python judge;
-//! 3. resident memory per concurrent submission (four 10-test submissions at once, per language).
+//! 3. a long program's 10 tests with the program compiled once against compiled by every test (CPython, Ruby);
+//! 4. resident memory per concurrent submission (four 10-test submissions at once, per language).
 //!    Interleaved rounds, so every side sees the same machine load.
 
 use codecapsule_core::deadline::Deadline;
@@ -118,6 +119,40 @@ fn main() {
         median(&times[1][1]).as_secs_f64() / median(&times[0][1]).as_secs_f64()
     );
 
+    println!("\n### A long program (200 functions, then the sum), 10 tests: compiled once against by every test\n");
+    println!("| runtime | program | compiled once | compiled by every test | ratio |");
+    println!("|---|---|---|---|---|");
+    let per_test_packs = without_compile_once(&unbaked_packs);
+    let per_test: Arc<dyn Judge> = Arc::new(RuntimeJudge::new(Arc::new(RuntimePacks::new(
+        PackSource::Directory(per_test_packs.clone()),
+        1 << 30,
+    ))));
+    for (language, name) in [("python", "CPython 3.12"), ("ruby", "Ruby 3.4")] {
+        let long = long_program(language, sum(language));
+        let mut once = Vec::new();
+        let mut every = Vec::new();
+        for round in 0..=ROUNDS {
+            for (judge, samples) in [(&snapshot, &mut once), (&per_test, &mut every)] {
+                let submission = submission_of(&**judge, language, &long, EngineChoice::Wasm, 10);
+                let started = Instant::now();
+                let report = judge_on(judge, submission);
+                assert_eq!(report.verdict, Verdict::Accepted, "{name}: {report:#?}");
+                // The first round loads the runtimes.
+                if round > 0 {
+                    samples.push(started.elapsed());
+                }
+            }
+        }
+        println!(
+            "| {name} | {} lines, {} bytes | {:.1} ms | {:.1} ms | {:.2} |",
+            long.lines().count(),
+            long.len(),
+            millis(median(&once)),
+            millis(median(&every)),
+            median(&once).as_secs_f64() / median(&every).as_secs_f64()
+        );
+    }
+
     println!("\n### Resident memory per concurrent submission (4 at once, 10 tests each, runtimes loaded)\n");
     println!("| runtime | peak resident memory added, per submission |");
     println!("|---|---|");
@@ -137,6 +172,36 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(naive_packs);
     let _ = std::fs::remove_dir_all(unbaked_packs);
+    let _ = std::fs::remove_dir_all(per_test_packs);
+}
+
+/// 200 small functions, never called, then `program`: compiling it is most of a test's work.
+fn long_program(language: &str, program: &str) -> String {
+    let definitions: String = (0..200)
+        .map(|i| match language {
+            "python" => format!("def f{i}(x):\n    y = x * {i} + 1\n    return [y, str(y), {{'k': y}}]\n"),
+            _ => format!("def f{i}(x)\n  y = x * {i} + 1\n  [y, y.to_s, {{k: y}}]\nend\n"),
+        })
+        .collect();
+    definitions + program
+}
+
+/// A copy of the packs `without_baked_snapshots` made, whose runtimes compile the program in every test.
+fn without_compile_once(unbaked: &Path) -> PathBuf {
+    let copy = std::env::temp_dir().join(format!("codecapsule-bench-per-test-{}", std::process::id()));
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(unbaked.join("index.json"), copy.join("index.json")).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(unbaked.join("index.json")).unwrap()).unwrap();
+    for pack in index.as_object().unwrap().values().map(|pack| pack.as_str().unwrap()) {
+        std::fs::create_dir_all(copy.join(pack)).unwrap();
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(unbaked.join(pack).join("manifest.json")).unwrap()).unwrap();
+        manifest["launch"].as_object_mut().unwrap().remove("compile_once");
+        std::fs::write(copy.join(pack).join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
+        let module = manifest["module"].as_str().unwrap();
+        std::fs::copy(unbaked.join(pack).join(module), copy.join(pack).join(module)).unwrap();
+    }
+    copy
 }
 
 /// A capsule of `tests` tests summing their input.
