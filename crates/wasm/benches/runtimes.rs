@@ -26,7 +26,14 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.data/objects/runtimes"));
     assert!(packs.join("index.json").is_file(), "no packs in {}: run `make packs`", packs.display());
-    let naive_packs = without_warm_up(&packs);
+    // CPython without a warm-up (and so no driver: the program is `-c`'s), so that every test boots the interpreter
+    // and finalises it.
+    let naive_packs = copied_packs(&packs, "boot", &["python"], |manifest| {
+        manifest["launch"].as_object_mut().unwrap().remove("warm_up");
+        manifest["launch"].as_object_mut().unwrap().remove("compile_once");
+        manifest.as_object_mut().unwrap().remove("snapshot");
+        manifest["launch"]["args"] = serde_json::json!(["python", "-I", "-S", "-c", "{source}"]);
+    });
 
     let snapshot: Arc<dyn Judge> =
         Arc::new(RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(packs.clone()), 1 << 30))));
@@ -78,7 +85,9 @@ fn main() {
         }
     }
     // The same packs without the snapshots `make packs` bakes: loading takes them itself.
-    let unbaked_packs = without_baked_snapshots(&packs);
+    let unbaked_packs = copied_packs(&packs, "unbaked", &[], |manifest| {
+        manifest.as_object_mut().unwrap().remove("snapshot");
+    });
     let unbaked: Arc<dyn Judge> =
         Arc::new(RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(unbaked_packs.clone()), 1 << 30))));
     load_row("CPython 3.12, snapshot taken at load", &unbaked, "python");
@@ -122,7 +131,10 @@ fn main() {
     println!("\n### A long program (200 functions, then the sum), 10 tests: compiled once against by every test\n");
     println!("| runtime | program | compiled once | compiled by every test | ratio |");
     println!("|---|---|---|---|---|");
-    let per_test_packs = without_compile_once(&unbaked_packs);
+    let per_test_packs = copied_packs(&packs, "per-test", &[], |manifest| {
+        manifest.as_object_mut().unwrap().remove("snapshot");
+        manifest["launch"].as_object_mut().unwrap().remove("compile_once");
+    });
     let per_test: Arc<dyn Judge> = Arc::new(RuntimeJudge::new(Arc::new(RuntimePacks::new(
         PackSource::Directory(per_test_packs.clone()),
         1 << 30,
@@ -186,24 +198,6 @@ fn long_program(language: &str, program: &str) -> String {
     definitions + program
 }
 
-/// A copy of the packs `without_baked_snapshots` made, whose runtimes compile the program in every test.
-fn without_compile_once(unbaked: &Path) -> PathBuf {
-    let copy = std::env::temp_dir().join(format!("codecapsule-bench-per-test-{}", std::process::id()));
-    std::fs::create_dir_all(&copy).unwrap();
-    std::fs::copy(unbaked.join("index.json"), copy.join("index.json")).unwrap();
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(unbaked.join("index.json")).unwrap()).unwrap();
-    for pack in index.as_object().unwrap().values().map(|pack| pack.as_str().unwrap()) {
-        std::fs::create_dir_all(copy.join(pack)).unwrap();
-        let mut manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(unbaked.join(pack).join("manifest.json")).unwrap()).unwrap();
-        manifest["launch"].as_object_mut().unwrap().remove("compile_once");
-        std::fs::write(copy.join(pack).join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
-        let module = manifest["module"].as_str().unwrap();
-        std::fs::copy(unbaked.join(pack).join(module), copy.join(pack).join(module)).unwrap();
-    }
-    copy
-}
-
 /// A capsule of `tests` tests summing their input.
 fn submission_of(judge: &dyn Judge, language: &str, source: &str, engine: EngineChoice, tests: usize) -> Submission {
     let tests: Vec<serde_json::Value> = (1..=tests)
@@ -217,39 +211,25 @@ fn submission_of(judge: &dyn Judge, language: &str, source: &str, engine: Engine
     Submission::check(request, |language| judge.judges(language), |_| String::new()).unwrap()
 }
 
-/// A copy of the packs whose CPython has no warm-up (and so no driver: the program is `-c`'s) and no baked snapshot,
-/// so that every test boots the interpreter and finalises it.
-fn without_warm_up(packs: &Path) -> PathBuf {
-    let copy = std::env::temp_dir().join(format!("codecapsule-bench-packs-{}", std::process::id()));
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(packs.join("index.json")).unwrap()).unwrap();
-    let pack = index["python"].as_str().unwrap();
-    std::fs::create_dir_all(copy.join(pack)).unwrap();
-    std::fs::copy(packs.join("index.json"), copy.join("index.json")).unwrap();
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(packs.join(pack).join("manifest.json")).unwrap()).unwrap();
-    manifest["launch"].as_object_mut().unwrap().remove("warm_up");
-    manifest.as_object_mut().unwrap().remove("snapshot");
-    manifest["launch"]["args"] = serde_json::json!(["python", "-I", "-S", "-c", "{source}"]);
-    std::fs::write(copy.join(pack).join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let module = manifest["module"].as_str().unwrap();
-    std::fs::copy(packs.join(pack).join(module), copy.join(pack).join(module)).unwrap();
-    copy
-}
-
-/// A copy of the packs without their baked snapshots.
-fn without_baked_snapshots(packs: &Path) -> PathBuf {
-    let copy = std::env::temp_dir().join(format!("codecapsule-bench-unbaked-{}", std::process::id()));
+/// A copy of the packs in `from` under the temporary directory (only `languages`' when given), each manifest changed
+/// by `edit`.
+fn copied_packs(from: &Path, name: &str, languages: &[&str], edit: impl Fn(&mut serde_json::Value)) -> PathBuf {
+    let copy = std::env::temp_dir().join(format!("codecapsule-bench-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&copy).unwrap();
-    std::fs::copy(packs.join("index.json"), copy.join("index.json")).unwrap();
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(packs.join("index.json")).unwrap()).unwrap();
-    for pack in index.as_object().unwrap().values().map(|pack| pack.as_str().unwrap()) {
+    std::fs::copy(from.join("index.json"), copy.join("index.json")).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(from.join("index.json")).unwrap()).unwrap();
+    for (language, pack) in index.as_object().unwrap() {
+        if !languages.is_empty() && !languages.contains(&language.as_str()) {
+            continue;
+        }
+        let pack = pack.as_str().unwrap();
         std::fs::create_dir_all(copy.join(pack)).unwrap();
         let mut manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(packs.join(pack).join("manifest.json")).unwrap()).unwrap();
-        manifest.as_object_mut().unwrap().remove("snapshot");
+            serde_json::from_slice(&std::fs::read(from.join(pack).join("manifest.json")).unwrap()).unwrap();
+        edit(&mut manifest);
         std::fs::write(copy.join(pack).join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
         let module = manifest["module"].as_str().unwrap();
-        std::fs::copy(packs.join(pack).join(module), copy.join(pack).join(module)).unwrap();
+        std::fs::copy(from.join(pack).join(module), copy.join(pack).join(module)).unwrap();
     }
     copy
 }

@@ -23,7 +23,7 @@ const SECTION_GLOBAL: u8 = 6;
 const SECTION_EXPORT: u8 = 7;
 const SECTION_CODE: u8 = 10;
 
-/// Why a module's binary could not be read for snapshotting.
+/// Why a module's binary could not be read or rewritten.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct BinaryError(String);
