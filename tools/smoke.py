@@ -35,6 +35,10 @@ CSHARP = {
     " Console.WriteLine(long.Parse(p[0]) + long.Parse(p[1])); } }\n",
     "tests": [{"stdin": "1 2\n", "expected_stdout": "3\n"}],
 }
+# Function capsules (entry kind `function` with a `name`), per language that judges them.
+FUNCTIONS = {
+    "python": "python-function-two-sum.json",
+}
 # The free tier's requests a minute (README, Limits): the next anonymous one is refused.
 FREE_PER_MINUTE = 10
 
@@ -101,7 +105,9 @@ def main():
                  f"{status} {health.get('status')} on {health.get('host')}, functions {health.get('functions')}")
     languages = judged_languages(health)
 
-    for language, example in JUDGED.items():
+    checks = [(f"judge {language}", language, example) for language, example in JUDGED.items()]
+    checks += [(f"judge {language} function", language, example) for language, example in FUNCTIONS.items()]
+    for name, language, example in checks:
         def judge(language=language, example=example):
             if language not in languages:
                 return "skip", "not judged by this deployment"
@@ -114,7 +120,7 @@ def main():
             seconds = sum(test["time_ms"] for test in report["tests"]) / 1000
             outcome = "ok" if verdict == "accepted" else "FAIL"
             return outcome, f"{verdict}, {report['passed']}/{report['total']} tests, {seconds:.3f} s of runs"
-        smoke.check(f"judge {language}", judge)
+        smoke.check(name, judge)
 
     def validate():
         capsule = json.loads((EXAMPLES / "wat-capsule.json").read_text())

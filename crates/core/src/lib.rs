@@ -3,6 +3,7 @@
 //!
 //! - [`model`]: the public contract, the request and answer bodies of every route;
 //! - [`compare`] and [`judge`]: the judging domain (a checked submission, the [`judge::Judge`] port, grading, limits);
+//! - [`function`]: function-call tests: typed signatures, the harness protocol, starter code;
 //! - [`deadline`]: a request's one time budget, which every run of it draws from;
 //! - [`validation`]: capsule validation over any [`judge::Judge`];
 //! - [`reader`]: what readers see of a capsule and of their submissions (never a hidden test), and run mode;
@@ -17,6 +18,7 @@ pub mod analytics;
 pub mod compare;
 pub mod config;
 pub mod deadline;
+pub mod function;
 pub mod judge;
 pub mod model;
 pub mod reader;

@@ -95,18 +95,56 @@ impl std::fmt::Display for Language {
     }
 }
 
-/// How a WebAssembly module is run (languages wasm and wat only).
+/// How tests reach the program: its stdin, or calls of one function.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Entry {
-    /// `_start`, stdin to stdout, exit code: a WASI command.
+    /// The program reads each test's `stdin` and prints to stdout (a WASI command for wasm and wat).
     #[default]
     Wasi,
-    /// Call one export with each test's `args` and compare its results with `expected_result`.
+    /// Each test calls one function with its `args` and compares what it returns: a WebAssembly `export` (numbers
+    /// only), or in every other language the function `name` with typed `params` and `returns`.
     Function {
-        /// The export's name.
-        export: String,
+        /// wasm and wat: the export's name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        export: Option<String>,
+        /// Every other language: the function's name (a top-level function; a public static method in Java and C#).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// Its parameters, in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        params: Vec<Param>,
+        /// Its return type.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        returns: Option<String>,
+        /// One process for every call (the default), or a fresh one per test.
+        #[serde(default, skip_serializing_if = "crate::function::Isolation::is_default")]
+        isolation: crate::function::Isolation,
     },
+}
+
+impl Entry {
+    /// The entry of a WebAssembly export.
+    pub fn export(export: &str) -> Entry {
+        Entry::Function {
+            export: Some(export.to_string()),
+            name: None,
+            params: Vec::new(),
+            returns: None,
+            isolation: Default::default(),
+        }
+    }
+}
+
+/// A parameter of a function entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Param {
+    /// Its name.
+    pub name: String,
+    /// Its type: int, float, bool, string, list[T], map[T] or optional[T].
+    #[serde(rename = "type")]
+    pub value_type: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -119,7 +157,8 @@ pub enum EngineChoice {
     Wasm,
 }
 
-/// One test case. WASI and native programs use `stdin`/`expected_stdout`; function entries use `args`/`expected_result`.
+/// One test case. Programs use `stdin`/`expected_stdout`; function entries use `args` and `expected_return` (or a
+/// WebAssembly export's `expected_result`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Test {
@@ -133,10 +172,13 @@ pub struct Test {
     /// What it must print (stdin tests).
     pub expected_stdout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    /// The arguments (function tests).
-    pub args: Option<Vec<serde_json::Number>>,
+    /// The arguments (function tests), one per parameter.
+    pub args: Option<Vec<serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    /// The values it must return (function tests).
+    /// The value it must return (function tests): for a WebAssembly export, a number or an array of its results.
+    pub expected_return: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A WebAssembly export's results, as numbers (the older spelling of `expected_return` for exports).
     pub expected_result: Option<Vec<serde_json::Number>>,
     #[serde(default)]
     /// Whether readers see only its verdict.
@@ -163,6 +205,7 @@ impl Test {
             stdin: stdin.to_string(),
             expected_stdout: Some(expected_stdout.to_string()),
             args: None,
+            expected_return: None,
             expected_result: None,
             hidden: false,
             weight: default_weight(),
@@ -218,6 +261,8 @@ pub enum Compare {
     },
     /// The same lines (trailing whitespace ignored) in any order, with the same multiplicities.
     UnorderedLines,
+    /// Function entries returning a list: the same elements in any order, with the same multiplicities.
+    Unordered,
 }
 
 fn default_tolerance() -> f64 {
@@ -325,8 +370,8 @@ pub struct TestReport {
     /// True when `stdout` or `stderr` above was cut for the response (the comparison always sees all of it).
     #[serde(default)]
     pub output_truncated: bool,
-    /// The values a function entry returned (never for hidden tests): JSON numbers, or the strings "NaN", "inf" and
-    /// "-inf" for the floats JSON cannot carry.
+    /// What a function entry returned (never for hidden tests): a WebAssembly export's values (JSON numbers, or the
+    /// strings "NaN", "inf" and "-inf" for the floats JSON cannot carry), or a named function's one value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Vec<serde_json::Value>>,
     /// WebAssembly fuel the test consumed: a deterministic upper bound of the work done.

@@ -11,9 +11,10 @@
 //!
 //! Run mode ([`RunRequest`], [`RunReport`]) is the reader's own input, run once: nothing hidden is involved.
 
+use crate::judge::FunctionCall;
 use crate::model::{
-    Capsule, CapsuleCode, Compare, CompileReport, EngineChoice, EngineInfo, Entry, JudgeReport, JudgeRequest, Limits,
-    LimitsRequest, Test, TestReport, Verdict,
+    Capsule, CapsuleCode, Compare, CompileReport, EngineChoice, EngineInfo, Entry, JudgeReport, JudgeRequest, Language,
+    Limits, LimitsRequest, Test, TestReport, Verdict,
 };
 use serde::{Deserialize, Serialize};
 
@@ -113,13 +114,27 @@ impl ReaderCapsule {
             difficulty: capsule.difficulty.clone(),
             tags: capsule.tags.clone(),
             entry: capsule.entry.clone(),
-            starter: capsule.starter.clone(),
+            starter: starter_of(capsule),
             limits: capsule.limits,
             compare: capsule.compare,
             hints: capsule.hints.clone(),
             tests,
             provenance,
         }
+    }
+}
+
+/// The capsule's starter; for a function capsule without one, the function declared from its signature.
+fn starter_of(capsule: &Capsule) -> CapsuleCode {
+    let has_one = capsule.starter.source.is_some() || capsule.starter.module_base64.is_some();
+    let declared = || {
+        let language = Language::parse(&capsule.language)?;
+        let function = FunctionCall::of(language, capsule.entry.as_ref()?).ok()??;
+        crate::function::starter::starter(language, &function.signature)
+    };
+    match has_one {
+        true => capsule.starter.clone(),
+        false => CapsuleCode { source: declared(), module_base64: None },
     }
 }
 
@@ -415,6 +430,24 @@ mod tests {
             explanation_md: "SECRET-EXPLANATION".into(),
             provenance,
         }
+    }
+
+    #[test]
+    fn a_function_capsule_without_a_starter_offers_the_declared_function() {
+        let mut function = capsule();
+        function.entry = Some(
+            serde_json::from_value(serde_json::json!({"kind": "function", "name": "add", "returns": "int",
+                "params": [{"name": "a", "type": "int"}, {"name": "b", "type": "int"}]}))
+            .unwrap(),
+        );
+        function.starter = CapsuleCode::default();
+        let view = ReaderCapsule::of(&function);
+        assert!(view.starter.source.unwrap().starts_with("def add(a: int, b: int) -> int:\n"));
+        function.starter.source = Some("def add(a, b): pass".into());
+        assert_eq!(ReaderCapsule::of(&function).starter.source.as_deref(), Some("def add(a, b): pass"));
+        function.starter = CapsuleCode::default();
+        function.entry = None;
+        assert_eq!(ReaderCapsule::of(&function).starter.source, None, "a stdin capsule has no signature");
     }
 
     #[test]

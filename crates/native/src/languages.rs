@@ -3,6 +3,7 @@
 
 use super::{COMPILE_OUTPUT_BYTES, compile_limits};
 use codecapsule_core::deadline::Deadline;
+use codecapsule_core::function::{Signature, python};
 use codecapsule_core::model::{Language, Limits};
 use codecapsule_sandbox::{Exit, Run, RunResult, SandboxBox, WorkDir};
 use std::ffi::OsString;
@@ -140,6 +141,40 @@ impl Runtime {
             return Err(format!("the compiler {} is not installed", compiler.display()));
         }
         Ok(line)
+    }
+
+    /// Writes a function capsule's program into the box with the language's harness around it, and compiles both:
+    /// the program to run is the harness, which calls `signature`'s function (see codecapsule_core::function).
+    pub fn compile_function(
+        &self,
+        sandbox_box: &SandboxBox,
+        source: &str,
+        signature: &Signature,
+        deadline: &Deadline,
+    ) -> Result<Program, CompileFailure> {
+        match self {
+            Runtime::Python { .. } => {
+                // main.py holds the program as written, for tracebacks to quote; the harness compiles the same text.
+                let program = sandbox_box.write_program_file("main.py", source.as_bytes())?;
+                let harness = python::harness_program(source, &program.display().to_string(), signature);
+                let harness = sandbox_box.write_program_file("harness.py", harness.as_bytes())?;
+                Ok(Program { entry: harness.into(), compiler_output: String::new() })
+            }
+            Runtime::Java { .. } | Runtime::Csharp { .. } => {
+                let _ = (sandbox_box, deadline);
+                Err(CompileFailure::Rejected(format!(
+                    "function entries are not judged in {} yet: write the capsule as a program reading stdin",
+                    self.language()
+                )))
+            }
+        }
+    }
+
+    /// A call's arguments in the notation the language's harness reads.
+    pub fn arguments(&self, args: &[serde_json::Value]) -> String {
+        match self {
+            Runtime::Python { .. } | Runtime::Java { .. } | Runtime::Csharp { .. } => python::arguments(args),
+        }
     }
 
     /// A program that does nothing, for calibrating start-up.

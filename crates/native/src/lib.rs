@@ -19,9 +19,10 @@ mod languages;
 pub use languages::Runtime;
 
 use codecapsule_core::deadline::Deadline;
+use codecapsule_core::function::protocol::{Batch, BatchRun, batch_limits};
 use codecapsule_core::judge::{
-    Code, Judge, JudgeError, Judging, Outcome, Submission, Termination, TestCase, TestIo, compilation_failed, millis,
-    run_tests,
+    Code, Judge, JudgeError, Judging, Outcome, Submission, Termination, TestCase, TestIo, compilation_failed,
+    judge_function, millis, run_tests,
 };
 use codecapsule_core::model::{CompileReport, EngineInfo, JudgeReport, Language, Limits};
 use codecapsule_sandbox::{Exit, RunLimits, RunResult, Sandbox, SandboxBox, Stream, WorkDir};
@@ -244,7 +245,11 @@ impl NativeJudge {
         let sandbox_box = Sandbox::get().new_box().map_err(|err| JudgeError::Internal(format!("no sandbox: {err}")))?;
         let started = Instant::now();
         let box_paths = BoxPaths::of(&sandbox_box);
-        let program = match self.runtime.compile(&sandbox_box, source, deadline) {
+        let compiled = match &submission.function {
+            Some(function) => self.runtime.compile_function(&sandbox_box, source, &function.signature, deadline),
+            None => self.runtime.compile(&sandbox_box, source, deadline),
+        };
+        let program = match compiled {
             Ok(program) => program,
             Err(languages::CompileFailure::Rejected(output)) => {
                 let output = box_paths.cut(output);
@@ -268,19 +273,32 @@ impl NativeJudge {
             output: box_paths.cut(program.compiler_output.clone()),
             time_ms: millis(started.elapsed()),
         };
+        let outcome = |run: std::io::Result<ProgramRun>, limits: &Limits| match run {
+            Ok(mut run) => {
+                run.result.stderr = box_paths.cut_bytes(std::mem::take(&mut run.result.stderr));
+                self.outcome(run, limits, probe.startup, deadline)
+            }
+            Err(err) => Outcome::not_run(Termination::Internal(format!("the sandbox failed: {err}"))),
+        };
+        if let Some(function) = &submission.function {
+            // The harness runs the calls: a batch's limits are its calls' together, each call held to its own.
+            let run_batch = |batch: &Batch| {
+                let limits = batch_limits(&submission.limits, batch.calls.len());
+                let stdin =
+                    batch.stdin(submission.limits.time_ms, &submission.tests, |args| self.runtime.arguments(args));
+                let run = self.run_program(&sandbox_box, &program, stdin.as_bytes(), &limits, probe.startup, deadline);
+                let ending = outcome(run, &limits);
+                BatchRun { stdout: ending.stdout.clone(), stderr: ending.stderr.clone(), ending }
+            };
+            let nonce = || uuid::Uuid::new_v4().simple().to_string();
+            return Ok(judge_function(submission, function, compile, self.engine(), deadline, nonce, run_batch));
+        }
         let run = |test: &TestCase| {
             let stdin = match &test.io {
                 TestIo::Stdio { stdin, .. } => stdin.as_bytes(),
-                TestIo::Call { .. } => b"",
+                TestIo::Call { .. } | TestIo::Function { .. } => b"",
             };
             self.run_program(&sandbox_box, &program, stdin, &submission.limits, probe.startup, deadline)
-        };
-        let outcome = |run: std::io::Result<ProgramRun>| match run {
-            Ok(mut run) => {
-                run.result.stderr = box_paths.cut_bytes(std::mem::take(&mut run.result.stderr));
-                self.outcome(run, &submission.limits, probe.startup, deadline)
-            }
-            Err(err) => Outcome::not_run(Termination::Internal(format!("the sandbox failed: {err}"))),
         };
         // An interpreter that parses the program as it starts (CPython) reports a syntax error on the first run, which
         // therefore doubles as the syntax check when it is visible: one interpreter start fewer per submission. With
@@ -293,9 +311,11 @@ impl NativeJudge {
                 let output = box_paths.cut(output);
                 return Ok(compilation_failed(submission, output, started.elapsed(), self.engine()));
             }
-            first = probe.is_none().then(|| outcome(result));
+            first = probe.is_none().then(|| outcome(result, &submission.limits));
         }
-        Ok(run_tests(submission, compile, self.engine(), *deadline, first, |_, test: &TestCase| outcome(run(test))))
+        Ok(run_tests(submission, compile, self.engine(), *deadline, first, |_, test: &TestCase| {
+            outcome(run(test), &submission.limits)
+        }))
     }
 }
 

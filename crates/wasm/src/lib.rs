@@ -161,8 +161,10 @@ impl Program {
                 }
                 ("_start".to_string(), signature)
             }
-            Entry::Function { export } => {
-                let signature = exported_func(&module, export)
+            Entry::Function { export, .. } => {
+                // Checked at the edge: a wasm or wat function entry names its export.
+                let export = export.clone().unwrap_or_default();
+                let signature = exported_func(&module, &export)
                     .ok_or_else(|| CompileError(format!("the module has no function export named `{export}`")))?;
                 if let Some(unsupported) =
                     signature.params().iter().chain(signature.results()).find(|ty| !is_number(ty))
@@ -172,7 +174,7 @@ impl Program {
                          f32 and f64"
                     )));
                 }
-                (export.clone(), signature)
+                (export, signature)
             }
         };
         let linker = wasi_linker(&engine);
@@ -185,6 +187,9 @@ impl Program {
             .iter()
             .map(|test| match &test.io {
                 TestIo::Stdio { .. } => Ok(Vec::new()),
+                TestIo::Function { .. } => {
+                    Err(JudgeError::Internal("a WebAssembly module got a named function's test".into()))
+                }
                 TestIo::Call { args, expected_result } => {
                     let params = self.signature.params();
                     if args.len() != params.len() || expected_result.len() != self.signature.results().len() {
@@ -223,7 +228,7 @@ impl Program {
     fn run(&self, test: &TestCase, arguments: &[Val], limits: &Limits, deadline: Deadline) -> Outcome {
         let stdin = match &test.io {
             TestIo::Stdio { stdin, .. } => stdin.as_str(),
-            TestIo::Call { .. } => "",
+            TestIo::Call { .. } | TestIo::Function { .. } => "",
         };
         let setup = RunSetup {
             stdin,

@@ -31,6 +31,7 @@ fn call_test(args: serde_json::Value, expected: serde_json::Value) -> Test {
         stdin: String::new(),
         expected_stdout: None,
         args: Some(serde_json::from_value(args).unwrap()),
+        expected_return: None,
         expected_result: Some(serde_json::from_value(expected).unwrap()),
         hidden: false,
         weight: 1.0,
@@ -184,7 +185,7 @@ fn unbounded_recursion_is_a_runtime_error_but_deep_recursion_is_fine() {
 
     // wasmi's default stack traps at 1000 frames; the judge allows real programs far more.
     let mut request = wat_request(wat, vec![call_test(serde_json::json!([50_000]), serde_json::json!([50_000]))]);
-    request.entry = Some(Entry::Function { export: "down".into() });
+    request.entry = Some(Entry::export("down"));
     let test = single(request);
     assert_eq!(test.verdict, Verdict::Accepted, "{:?}", test.message);
 }
@@ -296,7 +297,7 @@ fn function_entries_type_arguments_and_compare_results() {
         (func (export "nan") (result f32) (f32.div (f32.const 0) (f32.const 0))))"#;
     let run = |export: &str, compare: Compare, tests: Vec<Test>| {
         let mut request = wat_request(wat, tests);
-        request.entry = Some(Entry::Function { export: export.into() });
+        request.entry = Some(Entry::export(export));
         request.compare = compare;
         judge(request)
     };

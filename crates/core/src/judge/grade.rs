@@ -3,6 +3,7 @@
 
 use super::{TestCase, TestIo, limits::ECHO_MAX_BYTES};
 use crate::compare::{Mismatch, compare, floats_close};
+use crate::function::render_value;
 use crate::model::{Compare, TestReport, Verdict};
 use serde_json::Value;
 
@@ -13,6 +14,9 @@ pub enum Termination {
     Exited(i32),
     /// A function export returned these values (see [`crate::model::TestReport::result`]).
     Returned(Vec<Value>),
+    /// A function returned something that is no value of the contract (a set, a lone surrogate): a wrong answer, and
+    /// the message says what it was.
+    WrongReturn(String),
     /// A trap, an uncaught exception, a signal: the message names it.
     Crashed(String),
     /// Past its time limit (the message says which clock).
@@ -67,6 +71,30 @@ pub fn grade(test: &TestCase, mode: &Compare, outcome: Outcome) -> TestReport {
                 Ok(()) => (Verdict::Accepted, None, None, Some(values.clone())),
                 Err(mismatch) => (Verdict::WrongAnswer, Some(explain(test, &mismatch)), None, Some(values.clone())),
             }
+        }
+        (Termination::Returned(values), TestIo::Function { expected, call, returns, .. }) => {
+            let returned = values.first().cloned().unwrap_or(Value::Null);
+            let verdict = match returns.check(&returned) {
+                Err(_) => Err(Mismatch::new(format!(
+                    "{call} returned {}, which is not {}",
+                    render_value(&returned, RETURN_TEXT_CHARS),
+                    returns.with_article()
+                ))),
+                Ok(()) => compare_returned(mode, expected, &returned).map_err(|()| {
+                    Mismatch::new(format!(
+                        "{call} returned {}; expected {}",
+                        render_value(&returned, RETURN_TEXT_CHARS),
+                        render_value(expected, RETURN_TEXT_CHARS)
+                    ))
+                }),
+            };
+            match verdict {
+                Ok(()) => (Verdict::Accepted, None, None, Some(vec![returned])),
+                Err(mismatch) => (Verdict::WrongAnswer, Some(explain(test, &mismatch)), None, Some(vec![returned])),
+            }
+        }
+        (Termination::WrongReturn(what), _) => {
+            (Verdict::WrongAnswer, Some(explain(test, &Mismatch::new(what.clone()))), None, None)
         }
         (Termination::Returned(_), TestIo::Stdio { .. }) => {
             (Verdict::InternalError, Some("the engine returned values for a stdin test".into()), None, None)
@@ -130,6 +158,45 @@ fn compare_results(mode: &Compare, expected: &[serde_json::Number], actual: &[Va
         }
     }
     Ok(())
+}
+
+/// The longest rendering of a returned or expected value in a message, in characters.
+const RETURN_TEXT_CHARS: usize = 200;
+
+/// A named function's value against the expected one: JSON equality, numbers compared as numbers (within the
+/// tolerances under compare mode `float`, at any depth), a top-level list in any order under mode `unordered`.
+fn compare_returned(mode: &Compare, expected: &Value, actual: &Value) -> Result<(), ()> {
+    let equal = match (mode, expected, actual) {
+        (Compare::Unordered, Value::Array(expected), Value::Array(actual)) => {
+            expected.len() == actual.len() && {
+                let (mut expected, mut actual) = (expected.clone(), actual.clone());
+                expected.sort_by_cached_key(Value::to_string);
+                actual.sort_by_cached_key(Value::to_string);
+                expected.iter().zip(&actual).all(|(e, a)| values_equal(mode, e, a))
+            }
+        }
+        _ => values_equal(mode, expected, actual),
+    };
+    if equal { Ok(()) } else { Err(()) }
+}
+
+fn values_equal(mode: &Compare, expected: &Value, actual: &Value) -> bool {
+    match (expected, actual) {
+        (Value::Number(e), Value::Number(a)) if e.is_f64() || a.is_f64() => {
+            let (e, a) = (e.as_f64().unwrap_or(f64::NAN), a.as_f64().unwrap_or(f64::NAN));
+            match mode {
+                Compare::Float { abs_tol, rel_tol } => floats_close(&e.to_string(), &a.to_string(), *abs_tol, *rel_tol),
+                _ => e == a,
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            e.len() == a.len() && e.iter().zip(a).all(|(e, a)| values_equal(mode, e, a))
+        }
+        (Value::Object(e), Value::Object(a)) => {
+            e.len() == a.len() && e.iter().all(|(key, e)| a.get(key).is_some_and(|a| values_equal(mode, e, a)))
+        }
+        _ => expected == actual,
+    }
 }
 
 /// Text for the report: lossy UTF-8, cut at [`ECHO_MAX_BYTES`] on a character boundary.

@@ -6,10 +6,11 @@ pub mod limits;
 mod submission;
 
 pub use grade::{Outcome, Termination, grade, overall_verdict, score};
-pub use submission::{Code, Submission, TestCase, TestIo};
+pub use submission::{Code, FunctionCall, Submission, TestCase, TestIo};
 
 use crate::access::BoxFuture;
 use crate::deadline::Deadline;
+use crate::function::protocol::{Batch, BatchRun, CallsOutcome, run_calls};
 use crate::model::{
     CompileReport, EngineChoice, EngineInfo, ErrorCode, JudgeReport, JudgeRequest, Language, Limits, TestReport,
     Verdict,
@@ -297,6 +298,44 @@ pub fn run_tests(
         })
         .collect();
     report(submission.limits, compile, reports, engine, &submission.tests)
+}
+
+/// Judges a named function's calls through the language's harness: `run_batch` starts the harness on a batch and
+/// reports how it ended ([`crate::function::protocol::run_calls`] says which batches); `nonce` makes each batch's
+/// nonce. A program that does not load, or has no function of the signature, is a compilation error.
+pub fn judge_function(
+    submission: &Submission,
+    function: &FunctionCall,
+    compile: CompileReport,
+    engine: EngineInfo,
+    deadline: &Deadline,
+    nonce: impl FnMut() -> String,
+    run_batch: impl FnMut(&Batch) -> BatchRun,
+) -> JudgeReport {
+    let ran = run_calls(
+        &function.signature,
+        function.isolation,
+        &submission.tests,
+        &submission.limits,
+        deadline,
+        nonce,
+        run_batch,
+    );
+    match ran {
+        CallsOutcome::DidNotCompile(message) => {
+            let time = Duration::from_secs_f64(compile.time_ms.max(0.0) / 1000.0);
+            compilation_failed(submission, message, time, engine)
+        }
+        CallsOutcome::Ran(outcomes) => {
+            let reports = submission
+                .tests
+                .iter()
+                .zip(outcomes)
+                .map(|(test, outcome)| grade(test, &submission.compare, outcome))
+                .collect();
+            report(submission.limits, compile, reports, engine, &submission.tests)
+        }
+    }
 }
 
 fn report(

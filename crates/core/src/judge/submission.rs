@@ -1,8 +1,10 @@
 //! A [`JudgeRequest`] checked once at the edge of the domain: after this, engines trust their input.
 
 use super::{JudgeError, limits};
-use crate::model::{Compare, Entry, JudgeRequest, Language, Limits};
+use crate::function::{Isolation, Signature, ValueType, call_text, is_identifier, types};
+use crate::model::{Compare, Entry, JudgeRequest, Language, Limits, Param};
 use base64::Engine as _;
+use serde_json::Value;
 
 /// A request that passed every check: known language, code present and within size, 1..=MAX_TESTS well-formed tests.
 #[derive(Debug, Clone)]
@@ -11,8 +13,10 @@ pub struct Submission {
     pub language: Language,
     /// The program.
     pub code: Code,
-    /// How a test reaches it (a program's stdin, or a function's arguments).
+    /// How a test reaches it (a program's stdin, or a function's arguments), as sent.
     pub entry: Entry,
+    /// A named function's checked signature (every language but wasm and wat), when the entry is one.
+    pub function: Option<FunctionCall>,
     /// The tests, each with an id.
     pub tests: Vec<TestCase>,
     /// The limits, defaults filled in.
@@ -43,6 +47,15 @@ pub struct TestCase {
     pub weight: f64,
 }
 
+/// A function entry of a language with a harness: what every call calls.
+#[derive(Debug, Clone)]
+pub struct FunctionCall {
+    /// The function's name and types.
+    pub signature: Signature,
+    /// How many processes the calls run in.
+    pub isolation: Isolation,
+}
+
 /// What a test feeds the program and what it expects back, by entry kind.
 #[derive(Debug, Clone)]
 pub enum TestIo {
@@ -59,6 +72,17 @@ pub enum TestIo {
         args: Vec<serde_json::Number>,
         /// The values it must return.
         expected_result: Vec<serde_json::Number>,
+    },
+    /// A named function called with typed `args` through the language's harness.
+    Function {
+        /// The arguments, one per parameter, each of its type.
+        args: Vec<Value>,
+        /// The value it must return, of the return type.
+        expected: Value,
+        /// The call as messages name it: `two_sum([2, 7], 9)`.
+        call: String,
+        /// The return type, which a returned value must have.
+        returns: ValueType,
     },
 }
 
@@ -78,14 +102,9 @@ impl Submission {
             return Err(JudgeError::LanguageUnavailable { language, hint: unavailable_hint(language) });
         }
         let code = code_of(language, request.source, request.module_base64)?;
-        let entry = match (language.is_webassembly(), request.entry) {
-            (true, entry) => entry.unwrap_or_default(),
-            (false, None | Some(Entry::Wasi)) => Entry::Wasi,
-            (false, Some(Entry::Function { .. })) => {
-                return Err(invalid("entry", "of kind `function` is only for languages wasm and wat"));
-            }
-        };
-        let tests = tests_of(&entry, request.tests)?;
+        let entry = request.entry.unwrap_or_default();
+        let function = function_of(language, &entry)?;
+        let tests = tests_of(&entry, function.as_ref(), request.tests)?;
         if let Compare::Float { abs_tol, rel_tol } = request.compare {
             if !(abs_tol.is_finite() && abs_tol >= 0.0) {
                 return Err(invalid("compare.abs_tol", "must be a finite number >= 0"));
@@ -94,10 +113,18 @@ impl Submission {
                 return Err(invalid("compare.rel_tol", "must be a finite number >= 0"));
             }
         }
+        let returns_a_list = function.as_ref().is_some_and(|f| matches!(f.signature.returns, ValueType::List(_)));
+        if request.compare == Compare::Unordered && !returns_a_list {
+            return Err(invalid(
+                "compare.mode",
+                "`unordered` is for function entries that return a list; for program output use `unordered_lines`",
+            ));
+        }
         Ok(Submission {
             language,
             code,
             entry,
+            function,
             tests,
             limits: limits::clamp(&request.limits),
             compare: request.compare,
@@ -110,17 +137,15 @@ impl Submission {
     /// the program parsed: `None` when the first test may double as that check (it is visible), else a run on empty
     /// input. A hidden first test never doubles: its run's stderr would become the compile output a reader sees, and a
     /// program can print a hidden input as a fake `SyntaxError:` line.
+    /// Function entries never need one: the harness says how loading went.
     pub fn parse_probe(&self) -> Option<TestCase> {
         let first = self.tests.first()?;
-        first.hidden.then(|| TestCase {
-            id: "parse-check".into(),
-            io: match &first.io {
-                TestIo::Stdio { .. } => TestIo::Stdio { stdin: String::new(), expected_stdout: String::new() },
-                TestIo::Call { .. } => TestIo::Call { args: Vec::new(), expected_result: Vec::new() },
-            },
-            hidden: false,
-            weight: 0.0,
-        })
+        let io = match &first.io {
+            TestIo::Stdio { .. } => TestIo::Stdio { stdin: String::new(), expected_stdout: String::new() },
+            TestIo::Call { .. } => TestIo::Call { args: Vec::new(), expected_result: Vec::new() },
+            TestIo::Function { .. } => return None,
+        };
+        first.hidden.then(|| TestCase { id: "parse-check".into(), io, hidden: false, weight: 0.0 })
     }
 
     /// The submission in the public contract again, limits as applied: what a judge in another function receives.
@@ -133,23 +158,23 @@ impl Submission {
             .tests
             .iter()
             .map(|test| {
-                let (stdin, expected_stdout, args, expected_result) = match &test.io {
+                let mut sent = crate::model::Test::stdio("", "");
+                sent.expected_stdout = None;
+                match &test.io {
                     TestIo::Stdio { stdin, expected_stdout } => {
-                        (stdin.clone(), Some(expected_stdout.clone()), None, None)
+                        sent.stdin = stdin.clone();
+                        sent.expected_stdout = Some(expected_stdout.clone());
                     }
                     TestIo::Call { args, expected_result } => {
-                        (String::new(), None, Some(args.clone()), Some(expected_result.clone()))
+                        sent.args = Some(args.iter().cloned().map(Value::Number).collect());
+                        sent.expected_result = Some(expected_result.clone());
                     }
-                };
-                crate::model::Test {
-                    id: Some(test.id.clone()),
-                    stdin,
-                    expected_stdout,
-                    args,
-                    expected_result,
-                    hidden: test.hidden,
-                    weight: test.weight,
+                    TestIo::Function { args, expected, .. } => {
+                        sent.args = Some(args.clone());
+                        sent.expected_return = Some(expected.clone());
+                    }
                 }
+                crate::model::Test { id: Some(test.id.clone()), hidden: test.hidden, weight: test.weight, ..sent }
             })
             .collect();
         JudgeRequest {
@@ -195,7 +220,82 @@ fn code_of(language: Language, source: Option<String>, module_base64: Option<Str
     }
 }
 
-fn tests_of(entry: &Entry, tests: Vec<crate::model::Test>) -> Result<Vec<TestCase>, JudgeError> {
+impl FunctionCall {
+    /// The named function `entry` calls in `language`, checked: `None` for stdin programs and WebAssembly exports.
+    pub fn of(language: Language, entry: &Entry) -> Result<Option<FunctionCall>, JudgeError> {
+        function_of(language, entry)
+    }
+}
+
+fn function_of(language: Language, entry: &Entry) -> Result<Option<FunctionCall>, JudgeError> {
+    let Entry::Function { export, name, params, returns, isolation } = entry else {
+        return Ok(None);
+    };
+    if language.is_webassembly() {
+        let Some(export) = export else {
+            return Err(invalid("entry.export", "is required: wasm and wat call an export of the module by its name"));
+        };
+        if export.is_empty() {
+            return Err(invalid("entry.export", "must not be empty"));
+        }
+        if name.is_some() || !params.is_empty() || returns.is_some() || *isolation != Isolation::default() {
+            return Err(invalid(
+                "entry.name",
+                "`name`, `params`, `returns` and `isolation` are for languages with a harness; a wasm export's \
+                 types are the module's own",
+            ));
+        }
+        return Ok(None);
+    }
+    if export.is_some() {
+        return Err(invalid("entry.export", "is only for wasm and wat; name the function in `entry.name`"));
+    }
+    let name = name.as_deref().ok_or_else(|| invalid("entry.name", "is required: the function each test calls"))?;
+    if !is_identifier(name) {
+        return Err(invalid(
+            "entry.name",
+            &format!(
+                "`{name}` is not a name every language takes: ASCII letters, digits and `_`, not starting with a \
+                 digit or `__`, at most {} bytes, and no keyword",
+                types::MAX_NAME_BYTES
+            ),
+        ));
+    }
+    if params.len() > types::MAX_PARAMS {
+        return Err(invalid(
+            "entry.params",
+            &format!("has {} parameters; at most {}", params.len(), types::MAX_PARAMS),
+        ));
+    }
+    let mut checked = Vec::with_capacity(params.len());
+    for (index, Param { name: param, value_type }) in params.iter().enumerate() {
+        if !is_identifier(param) || param == name {
+            return Err(invalid(
+                &format!("entry.params[{index}].name"),
+                &format!("`{param}` is not a parameter name every language takes (nor may it be the function's)"),
+            ));
+        }
+        if checked.iter().any(|(seen, _): &(String, ValueType)| seen == param) {
+            return Err(invalid(&format!("entry.params[{index}].name"), &format!("`{param}` is used twice")));
+        }
+        let value_type =
+            ValueType::parse(value_type).map_err(|err| invalid(&format!("entry.params[{index}].type"), &err))?;
+        checked.push((param.clone(), value_type));
+    }
+    let returns =
+        returns.as_deref().ok_or_else(|| invalid("entry.returns", "is required: the type the function returns"))?;
+    let returns = ValueType::parse(returns).map_err(|err| invalid("entry.returns", &err))?;
+    Ok(Some(FunctionCall {
+        signature: Signature { name: name.to_string(), params: checked, returns },
+        isolation: *isolation,
+    }))
+}
+
+fn tests_of(
+    entry: &Entry,
+    function: Option<&FunctionCall>,
+    tests: Vec<crate::model::Test>,
+) -> Result<Vec<TestCase>, JudgeError> {
     if tests.is_empty() {
         return Err(JudgeError::NoTests);
     }
@@ -229,12 +329,13 @@ fn tests_of(entry: &Entry, tests: Vec<crate::model::Test>) -> Result<Vec<TestCas
         if test.stdin.len() > limits::MAX_TEST_TEXT_BYTES {
             return Err(too_long(field("stdin")));
         }
-        let io = match entry {
-            Entry::Wasi => {
-                if test.args.is_some() || test.expected_result.is_some() {
+        let (hidden, weight) = (test.hidden, test.weight);
+        let io = match (entry, function) {
+            (Entry::Wasi, _) => {
+                if test.args.is_some() || test.expected_result.is_some() || test.expected_return.is_some() {
                     return Err(JudgeError::InvalidField {
                         field: field("args"),
-                        reason: "`args`/`expected_result` are for entry kind `function`; this entry reads stdin".into(),
+                        reason: "`args`/`expected_return` are for entry kind `function`; this entry reads stdin".into(),
                     });
                 }
                 let expected = test.expected_stdout.ok_or_else(|| JudgeError::InvalidField {
@@ -246,32 +347,109 @@ fn tests_of(entry: &Entry, tests: Vec<crate::model::Test>) -> Result<Vec<TestCas
                 }
                 TestIo::Stdio { stdin: test.stdin, expected_stdout: expected }
             }
-            Entry::Function { .. } => {
-                if test.expected_stdout.is_some() || !test.stdin.is_empty() {
-                    return Err(JudgeError::InvalidField {
-                        field: field("expected_stdout"),
-                        reason: "`stdin`/`expected_stdout` are for entry kind `wasi`; a function entry uses `args` \
-                                 and `expected_result`"
-                            .into(),
-                    });
-                }
-                let args = test.args.unwrap_or_default();
-                let expected = test.expected_result.ok_or_else(|| JudgeError::InvalidField {
-                    field: field("expected_result"),
-                    reason: "is required for entry kind `function`".into(),
-                })?;
-                if args.len() > limits::MAX_FUNCTION_VALUES || expected.len() > limits::MAX_FUNCTION_VALUES {
-                    return Err(JudgeError::InvalidField {
-                        field: field("args"),
-                        reason: format!("at most {} values", limits::MAX_FUNCTION_VALUES),
-                    });
-                }
-                TestIo::Call { args, expected_result: expected }
+            (Entry::Function { .. }, _) if test.expected_stdout.is_some() || !test.stdin.is_empty() => {
+                return Err(JudgeError::InvalidField {
+                    field: field("expected_stdout"),
+                    reason: "`stdin`/`expected_stdout` are for entry kind `wasi`; a function entry uses `args` and \
+                             `expected_return`"
+                        .into(),
+                });
             }
+            (Entry::Function { .. }, None) => export_call(test, &field)?,
+            (Entry::Function { .. }, Some(function)) => function_call(test, &function.signature, &field)?,
         };
-        cases.push(TestCase { id, io, hidden: test.hidden, weight: test.weight });
+        cases.push(TestCase { id, io, hidden, weight });
     }
     Ok(cases)
+}
+
+/// A WebAssembly export's test: numbers in, numbers out.
+fn export_call(test: crate::model::Test, field: &dyn Fn(&str) -> String) -> Result<TestIo, JudgeError> {
+    let numbers = |values: Vec<Value>, name: &str| -> Result<Vec<serde_json::Number>, JudgeError> {
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(index, value)| match value {
+                Value::Number(number) => Ok(number),
+                other => Err(JudgeError::InvalidField {
+                    field: field(&format!("{name}[{index}]")),
+                    reason: format!("is {other}; a wasm export takes and returns numbers only"),
+                }),
+            })
+            .collect()
+    };
+    let args = numbers(test.args.unwrap_or_default(), "args")?;
+    let expected = match (test.expected_result, test.expected_return) {
+        (Some(_), Some(_)) => {
+            return Err(JudgeError::InvalidField {
+                field: field("expected_return"),
+                reason: "give `expected_return` or `expected_result`, not both".into(),
+            });
+        }
+        (Some(numbers), None) => numbers,
+        (None, Some(Value::Array(values))) => numbers(values, "expected_return")?,
+        (None, Some(scalar)) => numbers(vec![scalar], "expected_return")?,
+        (None, None) => {
+            return Err(JudgeError::InvalidField {
+                field: field("expected_return"),
+                reason: "is required for entry kind `function`".into(),
+            });
+        }
+    };
+    if args.len() > limits::MAX_FUNCTION_VALUES || expected.len() > limits::MAX_FUNCTION_VALUES {
+        return Err(JudgeError::InvalidField {
+            field: field("args"),
+            reason: format!("at most {} values", limits::MAX_FUNCTION_VALUES),
+        });
+    }
+    Ok(TestIo::Call { args, expected_result: expected })
+}
+
+/// A named function's test: one argument per parameter and an expected value, each of its type.
+fn function_call(
+    test: crate::model::Test,
+    signature: &Signature,
+    field: &dyn Fn(&str) -> String,
+) -> Result<TestIo, JudgeError> {
+    if test.expected_result.is_some() {
+        return Err(JudgeError::InvalidField {
+            field: field("expected_result"),
+            reason: "is for wasm exports; a named function's test gives `expected_return`".into(),
+        });
+    }
+    let args = test.args.ok_or_else(|| JudgeError::InvalidField {
+        field: field("args"),
+        reason: format!("is required: one value per parameter of `{}`", signature.name),
+    })?;
+    if args.len() != signature.params.len() {
+        let names: Vec<&str> = signature.params.iter().map(|(name, _)| name.as_str()).collect();
+        return Err(JudgeError::InvalidField {
+            field: field("args"),
+            reason: format!(
+                "has {} values; `{}` takes {} ({})",
+                args.len(),
+                signature.name,
+                names.len(),
+                names.join(", ")
+            ),
+        });
+    }
+    for (index, (value, (name, value_type))) in args.iter().zip(&signature.params).enumerate() {
+        value_type.check(value).map_err(|mismatch| JudgeError::InvalidField {
+            field: field(&format!("args[{index}]")),
+            reason: format!("(`{name}`) {}", mismatch.describe()),
+        })?;
+    }
+    let expected = test.expected_return.ok_or_else(|| JudgeError::InvalidField {
+        field: field("expected_return"),
+        reason: format!("is required: the {} `{}` must return", signature.returns, signature.name),
+    })?;
+    signature.returns.check(&expected).map_err(|mismatch| JudgeError::InvalidField {
+        field: field("expected_return"),
+        reason: mismatch.describe(),
+    })?;
+    let call = call_text(&signature.name, &args);
+    Ok(TestIo::Function { args, expected, call, returns: signature.returns.clone() })
 }
 
 fn too_long(field: String) -> JudgeError {
@@ -387,7 +565,7 @@ mod tests {
         assert_eq!(err.to_string(), "`tests[1].expected_stdout` is required");
 
         let mut function = request("wat", vec![test("1")]);
-        function.entry = Some(Entry::Function { export: "add".into() });
+        function.entry = Some(Entry::export("add"));
         let err = check(function).unwrap_err();
         assert!(err.to_string().starts_with("`tests[0].expected_stdout`"), "{err}");
     }
@@ -407,6 +585,81 @@ mod tests {
             (first.limits, first.compare, first.entry.clone())
         );
         assert_eq!(again.limits.time_ms, limits::MAX_TIME_MS, "the limits travel as applied");
+    }
+
+    fn function_request(tests: serde_json::Value) -> JudgeRequest {
+        serde_json::from_value(serde_json::json!({
+            "language": "python",
+            "source": "def two_sum(nums, target): pass",
+            "entry": {"kind": "function", "name": "two_sum", "returns": "list[int]",
+                      "params": [{"name": "nums", "type": "list[int]"}, {"name": "target", "type": "int"}]},
+            "tests": tests,
+        }))
+        .unwrap()
+    }
+
+    fn check_any(request: JudgeRequest) -> Result<Submission, JudgeError> {
+        Submission::check(request, |_| true, |_| String::new())
+    }
+
+    #[test]
+    fn function_arguments_are_type_checked_naming_the_field() {
+        let fine = serde_json::json!({"args": [[1, 2], 3], "expected_return": [0, 1]});
+        let submission = check_any(function_request(serde_json::json!([fine]))).unwrap();
+        assert!(matches!(&submission.tests[0].io, TestIo::Function { call, .. } if call == "two_sum([1, 2], 3)"));
+        let bad = serde_json::json!({"args": [[1, 2.5], 3], "expected_return": [0, 1]});
+        let err = check_any(function_request(serde_json::json!([fine, fine, fine, bad]))).unwrap_err();
+        assert_eq!((err.code(), err.status()), (ErrorCode::InvalidField, 422));
+        assert_eq!(err.to_string(), "`tests[3].args[0]` (`nums`) has 2.5 at `[1]`, not an int");
+        let arity = serde_json::json!({"args": [[1]], "expected_return": [0]});
+        let err = check_any(function_request(serde_json::json!([arity]))).unwrap_err();
+        assert_eq!(err.to_string(), "`tests[0].args` has 1 values; `two_sum` takes 2 (nums, target)");
+        let returns = serde_json::json!({"args": [[1], 1], "expected_return": "x"});
+        let err = check_any(function_request(serde_json::json!([returns]))).unwrap_err();
+        assert_eq!(err.to_string(), "`tests[0].expected_return` is \"x\", not a list[int]");
+    }
+
+    #[test]
+    fn function_entries_are_checked_per_language() {
+        let mut request = function_request(serde_json::json!([{"args": [[1], 1], "expected_return": [0]}]));
+        request.compare = Compare::Unordered;
+        assert!(check_any(request.clone()).is_ok(), "unordered suits a list");
+        request.language = "wat".into();
+        assert!(check_any(request.clone()).unwrap_err().to_string().starts_with("`entry.export` is required"));
+        request.language = "python".into();
+        request.entry = Some(Entry::export("add"));
+        assert!(check_any(request.clone()).unwrap_err().to_string().contains("only for wasm and wat"));
+        let mut stdin = request.clone();
+        stdin.entry = None;
+        stdin.tests = vec![test("1")];
+        assert!(check_any(stdin).unwrap_err().to_string().starts_with("`compare.mode` `unordered` is for function"));
+        let wrong_name: JudgeRequest = serde_json::from_value(serde_json::json!({
+            "language": "java", "source": "x", "tests": [{"args": [], "expected_return": 1}],
+            "entry": {"kind": "function", "name": "class", "returns": "int"},
+        }))
+        .unwrap();
+        assert!(check_any(wrong_name).unwrap_err().to_string().contains("`class` is not a name every language takes"));
+    }
+
+    #[test]
+    fn a_function_submission_re_sent_is_the_same_submission() {
+        let mut per_test = function_request(serde_json::json!([{"args": [[1, 2], 3], "expected_return": [0, 1]}]));
+        if let Some(Entry::Function { isolation, .. }) = &mut per_test.entry {
+            *isolation = Isolation::PerTest;
+        }
+        let first = check_any(per_test).unwrap();
+        let again = check_any(first.to_request()).unwrap();
+        assert_eq!(format!("{:?}", again.tests), format!("{:?}", first.tests));
+        assert_eq!(format!("{:?}", again.function), format!("{:?}", first.function));
+        let export = check_any(JudgeRequest {
+            entry: Some(Entry::export("add")),
+            tests: vec![serde_json::from_value(serde_json::json!({"args": [1, 2], "expected_return": 3})).unwrap()],
+            ..request("wat", vec![])
+        })
+        .unwrap();
+        assert!(matches!(&export.tests[0].io, TestIo::Call { expected_result, .. } if expected_result.len() == 1));
+        let again = check_any(export.to_request()).unwrap();
+        assert_eq!(format!("{:?}", again.tests), format!("{:?}", export.tests));
     }
 
     #[test]

@@ -431,7 +431,7 @@ impl LoadedRuntime {
     ) -> Outcome {
         let stdin = match &test.io {
             TestIo::Stdio { stdin, .. } => stdin.as_str(),
-            TestIo::Call { .. } => "",
+            TestIo::Call { .. } | TestIo::Function { .. } => "",
         };
         let args = match (&self.manifest.launch, compiled) {
             (Launch::Command { compile_once: Some(once), .. }, Some(_)) => once.run.clone(),

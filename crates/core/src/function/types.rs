@@ -1,0 +1,364 @@
+//! The value types of a function entry (`int`, `float`, `bool`, `string`, `list[T]`, `map[T]`, `optional[T]`) and
+//! the signature they make up: the common ground of the six languages, checked against test values at the edge.
+
+use serde_json::Value;
+
+/// How deeply types may nest (`list[list[...]]`): deeper is a 422, so no harness recurses without bound.
+pub const MAX_TYPE_DEPTH: usize = 8;
+/// Parameters a function may take.
+pub const MAX_PARAMS: usize = 16;
+/// A function's or a parameter's name, at most this many bytes.
+pub const MAX_NAME_BYTES: usize = 64;
+
+/// The type of a parameter or of a return value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueType {
+    /// A 64-bit signed integer.
+    Int,
+    /// A 64-bit float.
+    Float,
+    /// true or false.
+    Bool,
+    /// A Unicode string.
+    String,
+    /// A JSON array of one element type.
+    List(Box<ValueType>),
+    /// A JSON object with string keys and one value type.
+    Map(Box<ValueType>),
+    /// The type, or JSON null.
+    Optional(Box<ValueType>),
+}
+
+/// A value that is not of its type: where below the value, and what was found there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeMismatch {
+    /// The path below the checked value (`[1]`, `["key"]`), empty for the value itself.
+    pub path: String,
+    /// The type expected there.
+    pub expected: ValueType,
+    /// The value found there, rendered short.
+    pub found: String,
+}
+
+impl TypeMismatch {
+    /// In words: "is 2.5, not an int" or "has 2.5 at `[1]`, not an int".
+    pub fn describe(&self) -> String {
+        let expected = self.expected.with_article();
+        if self.path.is_empty() {
+            format!("is {}, not {expected}", self.found)
+        } else {
+            format!("has {} at `{}`, not {expected}", self.found, self.path)
+        }
+    }
+}
+
+impl ValueType {
+    /// Parses a type as the contract spells it; the error says what is wrong and what would be right.
+    pub fn parse(text: &str) -> Result<ValueType, String> {
+        parse_at(text.trim(), 1)
+    }
+
+    /// Checks `value` against the type at any depth.
+    pub fn check(&self, value: &Value) -> Result<(), TypeMismatch> {
+        self.check_at(value, &mut String::new())
+    }
+
+    fn check_at(&self, value: &Value, path: &mut String) -> Result<(), TypeMismatch> {
+        let fits = match (self, value) {
+            (ValueType::Optional(_), Value::Null) => return Ok(()),
+            (ValueType::Optional(inner), _) => return inner.check_at(value, path),
+            (ValueType::Int, Value::Number(number)) => number.is_i64(),
+            (ValueType::Float, Value::Number(_)) | (ValueType::Bool, Value::Bool(_)) => true,
+            (ValueType::String, Value::String(_)) => true,
+            (ValueType::List(element), Value::Array(items)) => {
+                for (index, item) in items.iter().enumerate() {
+                    let length = path.len();
+                    path.push_str(&format!("[{index}]"));
+                    element.check_at(item, path)?;
+                    path.truncate(length);
+                }
+                true
+            }
+            (ValueType::Map(element), Value::Object(entries)) => {
+                for (key, item) in entries {
+                    let length = path.len();
+                    path.push_str(&format!("[{}]", Value::String(key.clone())));
+                    element.check_at(item, path)?;
+                    path.truncate(length);
+                }
+                true
+            }
+            _ => false,
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(TypeMismatch { path: path.clone(), expected: self.clone(), found: super::render_value(value, 40) })
+        }
+    }
+
+    /// "an int", "a list[int]": the type with its article, for messages.
+    pub fn with_article(&self) -> String {
+        let name = self.to_string();
+        let article = if matches!(self, ValueType::Int | ValueType::Optional(_)) { "an" } else { "a" };
+        format!("{article} {name}")
+    }
+
+    /// How deeply the type nests: 1 for a scalar.
+    pub fn depth(&self) -> usize {
+        match self {
+            ValueType::Int | ValueType::Float | ValueType::Bool | ValueType::String => 1,
+            ValueType::List(inner) | ValueType::Map(inner) | ValueType::Optional(inner) => 1 + inner.depth(),
+        }
+    }
+}
+
+fn parse_at(text: &str, depth: usize) -> Result<ValueType, String> {
+    if depth > MAX_TYPE_DEPTH {
+        return Err(format!("nests deeper than {MAX_TYPE_DEPTH} levels"));
+    }
+    let scalar = match text {
+        "int" => Some(ValueType::Int),
+        "float" => Some(ValueType::Float),
+        "bool" => Some(ValueType::Bool),
+        "string" => Some(ValueType::String),
+        _ => None,
+    };
+    if let Some(scalar) = scalar {
+        return Ok(scalar);
+    }
+    let Some((outer, rest)) = text.split_once('[') else {
+        return Err(format!("`{text}` is not a type: use int, float, bool, string, list[T], map[T] or optional[T]"));
+    };
+    let Some(inner) = rest.strip_suffix(']') else {
+        return Err(format!("`{text}` has no closing `]`"));
+    };
+    let inner = Box::new(parse_at(inner.trim(), depth + 1)?);
+    match outer.trim() {
+        "list" => Ok(ValueType::List(inner)),
+        "map" => Ok(ValueType::Map(inner)),
+        "optional" => Ok(ValueType::Optional(inner)),
+        other => Err(format!("`{other}[...]` is not a type: the containers are list[T], map[T] and optional[T]")),
+    }
+}
+
+impl std::fmt::Display for ValueType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValueType::Int => f.write_str("int"),
+            ValueType::Float => f.write_str("float"),
+            ValueType::Bool => f.write_str("bool"),
+            ValueType::String => f.write_str("string"),
+            ValueType::List(inner) => write!(f, "list[{inner}]"),
+            ValueType::Map(inner) => write!(f, "map[{inner}]"),
+            ValueType::Optional(inner) => write!(f, "optional[{inner}]"),
+        }
+    }
+}
+
+/// A checked function signature: what the harness of every language calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    /// The function's name.
+    pub name: String,
+    /// The parameters, by name and type.
+    pub params: Vec<(String, ValueType)>,
+    /// The return type.
+    pub returns: ValueType,
+}
+
+/// A name every language takes as a function or parameter name: ASCII letters, digits and `_`, not starting with a
+/// digit, at most [`MAX_NAME_BYTES`] bytes, and no keyword of the six languages.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    let starts_well = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    starts_well
+        && name.len() <= MAX_NAME_BYTES
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !KEYWORDS.contains(&name)
+        && !name.starts_with("__")
+}
+
+/// Keywords of Python, JavaScript, Ruby, Java and C# (and the harnesses' reserved names): a name must be free in all.
+const KEYWORDS: &[&str] = &[
+    "abstract",
+    "and",
+    "as",
+    "assert",
+    "async",
+    "await",
+    "base",
+    "begin",
+    "bool",
+    "boolean",
+    "break",
+    "byte",
+    "case",
+    "catch",
+    "char",
+    "checked",
+    "class",
+    "const",
+    "continue",
+    "decimal",
+    "def",
+    "default",
+    "defined",
+    "del",
+    "delegate",
+    "delete",
+    "do",
+    "double",
+    "elif",
+    "else",
+    "elsif",
+    "end",
+    "ensure",
+    "enum",
+    "eval",
+    "event",
+    "except",
+    "explicit",
+    "export",
+    "extends",
+    "extern",
+    "false",
+    "False",
+    "final",
+    "finally",
+    "fixed",
+    "float",
+    "for",
+    "foreach",
+    "from",
+    "function",
+    "global",
+    "goto",
+    "if",
+    "implements",
+    "implicit",
+    "import",
+    "in",
+    "instanceof",
+    "int",
+    "interface",
+    "internal",
+    "is",
+    "lambda",
+    "let",
+    "lock",
+    "long",
+    "module",
+    "namespace",
+    "native",
+    "new",
+    "next",
+    "nil",
+    "None",
+    "nonlocal",
+    "not",
+    "null",
+    "object",
+    "operator",
+    "or",
+    "out",
+    "override",
+    "package",
+    "params",
+    "pass",
+    "private",
+    "protected",
+    "public",
+    "raise",
+    "readonly",
+    "redo",
+    "ref",
+    "rescue",
+    "retry",
+    "return",
+    "sbyte",
+    "sealed",
+    "self",
+    "short",
+    "sizeof",
+    "stackalloc",
+    "static",
+    "strictfp",
+    "string",
+    "struct",
+    "super",
+    "switch",
+    "synchronized",
+    "then",
+    "this",
+    "throw",
+    "throws",
+    "transient",
+    "true",
+    "True",
+    "try",
+    "typeof",
+    "uint",
+    "ulong",
+    "undef",
+    "unless",
+    "unchecked",
+    "unsafe",
+    "until",
+    "ushort",
+    "using",
+    "var",
+    "virtual",
+    "void",
+    "volatile",
+    "when",
+    "while",
+    "with",
+    "yield",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn types_parse_and_print_back_canonically() {
+        for text in ["int", "list[int]", "map[list[optional[string]]]", "optional[float]", "bool"] {
+            assert_eq!(ValueType::parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(ValueType::parse(" list[ int ] ").unwrap().to_string(), "list[int]");
+        assert!(ValueType::parse("set[int]").unwrap_err().contains("list[T], map[T] and optional[T]"));
+        assert!(ValueType::parse("integer").unwrap_err().contains("is not a type"));
+        assert!(ValueType::parse("list[int").unwrap_err().contains("closing"));
+    }
+
+    #[test]
+    fn nesting_is_bounded_at_its_edge() {
+        let nested = |depth: usize| format!("{}int{}", "list[".repeat(depth - 1), "]".repeat(depth - 1));
+        assert_eq!(ValueType::parse(&nested(MAX_TYPE_DEPTH)).unwrap().depth(), MAX_TYPE_DEPTH);
+        assert!(ValueType::parse(&nested(MAX_TYPE_DEPTH + 1)).unwrap_err().contains("deeper than 8"));
+    }
+
+    #[test]
+    fn values_are_checked_at_any_depth_and_the_path_is_named() {
+        let list = ValueType::parse("list[int]").unwrap();
+        assert!(list.check(&json!([1, 2, -3])).is_ok());
+        let err = list.check(&json!([1, 2.5])).unwrap_err();
+        assert_eq!(err.describe(), "has 2.5 at `[1]`, not an int");
+        let map = ValueType::parse("map[optional[list[string]]]").unwrap();
+        assert!(map.check(&json!({"a": null, "b": ["x", "é"]})).is_ok());
+        assert_eq!(map.check(&json!({"a": [1]})).unwrap_err().describe(), "has 1 at `[\"a\"][0]`, not a string");
+        assert_eq!(ValueType::Bool.check(&json!(1)).unwrap_err().describe(), "is 1, not a bool");
+        assert!(ValueType::Float.check(&json!(3)).is_ok(), "an int literal is a float");
+        assert!(ValueType::Int.check(&json!(u64::MAX)).is_err(), "past 64-bit signed");
+    }
+
+    #[test]
+    fn identifiers_are_common_to_every_language() {
+        assert!(is_identifier("two_sum") && is_identifier("_x1") && is_identifier("Solve"));
+        for bad in ["", "1x", "two-sum", "class", "def", "end", "__init__", "é", &"x".repeat(MAX_NAME_BYTES + 1)] {
+            assert!(!is_identifier(bad), "{bad}");
+        }
+    }
+}

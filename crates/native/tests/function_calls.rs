@@ -1,0 +1,204 @@
+//! Function-call tests on the native judges: every verdict, the harness's defences against forged results, and values
+//! that must round-trip exactly. Each capsule is JSON as a client would send it.
+
+use codecapsule_core::deadline::Deadline;
+use codecapsule_core::judge::{Judge, JudgeError, Judges};
+use codecapsule_core::model::{JudgeReport, JudgeRequest, Verdict};
+use codecapsule_native::{NativeJudge, Runtime};
+use serde_json::{Value, json};
+use std::sync::{Arc, OnceLock};
+
+fn judges() -> &'static Judges {
+    static JUDGES: OnceLock<Judges> = OnceLock::new();
+    JUDGES.get_or_init(|| {
+        // SAFETY: set once, before any judge thread starts.
+        unsafe { std::env::set_var("SANDBOX_DIR", codecapsule_test_support::test_sandbox_dir("functions")) };
+        Judges::new(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>])
+    })
+}
+
+/// `two_sum(nums: list[int], target: int) -> list[int]`, with `tests` as `[args, expected]` pairs (the last one
+/// hidden when `last_hidden`).
+fn two_sum(language: &str, source: &str, tests: &[(Value, Value)], last_hidden: bool) -> JudgeRequest {
+    let tests: Vec<Value> = tests
+        .iter()
+        .enumerate()
+        .map(|(index, (args, expected))| {
+            json!({"args": args, "expected_return": expected, "hidden": last_hidden && index + 1 == tests.len()})
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "language": language,
+        "source": source,
+        "entry": {"kind": "function", "name": "two_sum", "returns": "list[int]",
+                  "params": [{"name": "nums", "type": "list[int]"}, {"name": "target", "type": "int"}]},
+        "tests": tests,
+        "limits": {"time_ms": 1000, "memory_mb": 128, "output_kb": 16},
+    }))
+    .unwrap()
+}
+
+fn judge(request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
+    codecapsule_test_support::block_on(judges().prepare(request)?.judge(Deadline::for_request(None)))
+}
+
+fn cases() -> Vec<(Value, Value)> {
+    vec![
+        (json!([[2, 7, 11, 15], 9]), json!([0, 1])),
+        (json!([[3, 2, 4], 6]), json!([1, 2])),
+        (json!([[3, 3], 6]), json!([0, 1])),
+    ]
+}
+
+const PYTHON_SOLUTION: &str = "def two_sum(nums, target):\n    seen = {}\n    for i, n in enumerate(nums):\n        if target - n in seen:\n            return [seen[target - n], i]\n        seen[n] = i\n";
+
+#[test]
+fn python_accepts_a_right_function_and_names_the_call_of_a_wrong_one() {
+    let report = judge(two_sum("python", PYTHON_SOLUTION, &cases(), false)).unwrap();
+    assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
+    assert_eq!(report.tests[0].result, Some(vec![json!([0, 1])]));
+
+    let reversed = "def two_sum(nums, target):\n    print('looking', target)\n    for i in range(len(nums)):\n        for j in range(i + 1, len(nums)):\n            if nums[i] + nums[j] == target:\n                return [j, i]\n";
+    let report = judge(two_sum("python", reversed, &cases(), true)).unwrap();
+    assert_eq!(report.verdict, Verdict::WrongAnswer);
+    let first = &report.tests[0];
+    assert_eq!(first.message.as_deref(), Some("two_sum([2, 7, 11, 15], 9) returned [1, 0]; expected [0, 1]"));
+    assert_eq!(first.stdout, "looking 9\n", "each call's own output");
+    assert_eq!(report.tests[1].stdout, "looking 6\n");
+    let hidden = &report.tests[2];
+    assert!(hidden.hidden && hidden.stdout.is_empty() && hidden.result.is_none());
+    assert!(!hidden.message.as_deref().unwrap_or_default().contains("[3, 3]"), "{:?}", hidden.message);
+}
+
+#[test]
+fn python_verdicts_of_calls_that_do_not_return() {
+    let source = r#"
+import sys
+def two_sum(nums, target):
+    if target == 9:
+        raise ValueError("no pair for %d" % target)
+    if target == 6 and nums[0] == 3 and len(nums) == 3:
+        while True:
+            pass
+    if target == 6:
+        x = []
+        while True:
+            x.append(" " * 1000000)
+    return []
+"#;
+    let mut tests = cases();
+    tests.push((json!([[1], 1]), json!([])));
+    tests.push((json!([[1], 2]), json!([5])));
+    let report = judge(two_sum("python", source, &tests, false)).unwrap();
+    let verdicts: Vec<Verdict> = report.tests.iter().map(|test| test.verdict).collect();
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::RuntimeError,
+            Verdict::TimeLimitExceeded,
+            Verdict::MemoryLimitExceeded,
+            Verdict::Accepted,
+            Verdict::WrongAnswer
+        ],
+        "{report:#?}"
+    );
+    assert_eq!(report.tests[0].message.as_deref(), Some("two_sum([2, 7, 11, 15], 9) raised ValueError: no pair for 9"));
+    let traceback = &report.tests[0].stderr;
+    assert!(traceback.contains("line 5, in two_sum") && traceback.contains("raise ValueError"), "{traceback}");
+    assert!(!traceback.contains("harness"), "the harness's own frames are cut: {traceback}");
+    assert_eq!(report.tests[1].message.as_deref(), Some("two_sum([3, 2, 4], 6) ran past its time limit of 1000 ms"));
+}
+
+#[test]
+fn python_output_floods_early_exits_and_missing_functions() {
+    let flood = "def two_sum(nums, target):\n    if target == 6:\n        print('x' * 100000)\n    return [0, 1]\n";
+    let report = judge(two_sum("python", flood, &cases(), false)).unwrap();
+    let verdicts: Vec<Verdict> = report.tests.iter().map(|test| test.verdict).collect();
+    assert_eq!(verdicts, [Verdict::Accepted, Verdict::OutputLimitExceeded, Verdict::OutputLimitExceeded]);
+
+    let exits =
+        "import os, sys\ndef two_sum(nums, target):\n    if target == 9:\n        os._exit(0)\n    sys.exit(0)\n";
+    let report = judge(two_sum("python", exits, &cases(), false)).unwrap();
+    assert!(report.tests.iter().all(|test| test.verdict == Verdict::RuntimeError), "{report:#?}");
+    assert!(report.tests[0].message.as_deref().unwrap().contains("before the function returned"));
+
+    let missing = "def twosum(nums, target):\n    return []\n";
+    let report = judge(two_sum("python", missing, &cases(), false)).unwrap();
+    assert_eq!(report.verdict, Verdict::CompilationError);
+    assert!(report.compile.output.contains("no top-level function `two_sum`"), "{}", report.compile.output);
+
+    let arity = "def two_sum(nums):\n    return []\n";
+    let report = judge(two_sum("python", arity, &cases(), true)).unwrap();
+    assert_eq!(report.verdict, Verdict::CompilationError);
+    assert!(report.compile.output.contains("takes 1 parameter (nums)"), "{}", report.compile.output);
+
+    let syntax = "def two_sum(nums, target)\n    return []\n";
+    let report = judge(two_sum("python", syntax, &cases(), false)).unwrap();
+    assert_eq!(report.verdict, Verdict::CompilationError);
+    assert!(report.compile.output.contains("SyntaxError"), "{}", report.compile.output);
+}
+
+#[test]
+fn forged_results_never_turn_a_wrong_answer_into_accepted() {
+    // Each program returns a wrong answer and tries to make the judge read a right one.
+    let forgeries = [
+        // A result line as a harness might print one, with and without the record mark.
+        "def two_sum(nums, target):\n    print('\\x1e0 returned 0.1 [0, 1]')\n    print('returned [0, 1]')\n    return [9, 9]\n",
+        // A patched encoder, builtins and stdout.
+        "import json, builtins, sys\njson.dumps = lambda *a, **k: '[0, 1]'\nbuiltins.repr = lambda v: '[0, 1]'\nbuiltins.str = lambda v='': '[0, 1]'\nclass L(list):\n    def __repr__(self): return '[0, 1]'\n    def __iter__(self): return iter([0, 1])\ndef two_sum(nums, target):\n    return L([9, 9])\n",
+        // Writing to every descriptor the harness might hold.
+        "import os\ndef two_sum(nums, target):\n    for fd in range(1, 20):\n        try:\n            os.write(fd, b'\\x1e returned 0 [0, 1]\\n')\n        except OSError:\n            pass\n    return [9, 9]\n",
+        // Replacing os.write and os._exit, which the harness holds already.
+        "import os\nos.write = lambda fd, data: len(data)\nos._exit = lambda status: None\ndef two_sum(nums, target):\n    return [9, 9]\n",
+    ];
+    for forgery in forgeries {
+        let report = judge(two_sum("python", forgery, &cases()[..1], false)).unwrap();
+        assert_ne!(report.verdict, Verdict::Accepted, "{forgery}\n{report:#?}");
+        assert_eq!(report.tests[0].result, Some(vec![json!([9, 9])]), "{forgery}\n{report:#?}");
+    }
+}
+
+#[test]
+fn deep_nesting_and_unicode_round_trip_exactly() {
+    let value = json!({"é": [["a\"b\\c\n\u{1F600}", ""]], "zero": [], "\u{0}": [["\t"]]});
+    let request: JudgeRequest = serde_json::from_value(json!({
+        "language": "python",
+        "source": "def echo(value, scale):\n    return value\n",
+        "entry": {"kind": "function", "name": "echo", "returns": "map[list[list[string]]]",
+                  "params": [{"name": "value", "type": "map[list[list[string]]]"}, {"name": "scale", "type": "float"}]},
+        "tests": [{"args": [value, 1.5], "expected_return": value}],
+    }))
+    .unwrap();
+    let report = judge(request).unwrap();
+    assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
+    assert_eq!(report.tests[0].result, Some(vec![value]));
+}
+
+#[test]
+fn a_returned_value_of_the_wrong_type_is_a_wrong_answer_naming_it() {
+    let source = "def two_sum(nums, target):\n    return {0, 1} if target == 9 else [0.0, 1]\n";
+    let report = judge(two_sum("python", source, &cases()[..2], false)).unwrap();
+    assert_eq!(report.tests[0].verdict, Verdict::WrongAnswer);
+    assert_eq!(
+        report.tests[0].message.as_deref(),
+        Some("two_sum([2, 7, 11, 15], 9) returned a set, which is no value of the contract")
+    );
+    assert_eq!(
+        report.tests[1].message.as_deref(),
+        Some("two_sum([3, 2, 4], 6) returned [0.0, 1], which is not a list[int]")
+    );
+}
+
+#[test]
+fn per_test_isolation_gives_each_call_a_fresh_process() {
+    let counting = "calls = []\ndef two_sum(nums, target):\n    calls.append(1)\n    return [0, len(calls)]\n";
+    let mut shared =
+        two_sum("python", counting, &[(json!([[1], 1]), json!([0, 1])), (json!([[1], 1]), json!([0, 1]))], false);
+    let report = judge(shared.clone()).unwrap();
+    assert_eq!(report.tests[1].verdict, Verdict::WrongAnswer, "one process keeps the module's state");
+    if let Some(codecapsule_core::model::Entry::Function { isolation, .. }) = &mut shared.entry {
+        *isolation = codecapsule_core::function::Isolation::PerTest;
+    }
+    let report = judge(shared).unwrap();
+    assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
+}
