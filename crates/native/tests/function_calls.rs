@@ -5,7 +5,7 @@ use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Judge, JudgeError, Judges};
 use codecapsule_core::model::{JudgeReport, JudgeRequest, Verdict};
 use codecapsule_native::{NativeJudge, Runtime};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::{Arc, OnceLock};
 
 fn judges() -> &'static Judges {
@@ -17,44 +17,15 @@ fn judges() -> &'static Judges {
     })
 }
 
-/// `two_sum(nums: list[int], target: int) -> list[int]`, with `tests` as `[args, expected]` pairs (the last one
-/// hidden when `last_hidden`).
-fn two_sum(language: &str, source: &str, tests: &[(Value, Value)], last_hidden: bool) -> JudgeRequest {
-    let tests: Vec<Value> = tests
-        .iter()
-        .enumerate()
-        .map(|(index, (args, expected))| {
-            json!({"args": args, "expected_return": expected, "hidden": last_hidden && index + 1 == tests.len()})
-        })
-        .collect();
-    serde_json::from_value(json!({
-        "language": language,
-        "source": source,
-        "entry": {"kind": "function", "name": "two_sum", "returns": "list[int]",
-                  "params": [{"name": "nums", "type": "list[int]"}, {"name": "target", "type": "int"}]},
-        "tests": tests,
-        "limits": {"time_ms": 1000, "memory_mb": 128, "output_kb": 16},
-    }))
-    .unwrap()
-}
+use codecapsule_test_support::functions::{PYTHON_TWO_SUM, echo_request, two_sum, two_sum_cases as cases};
 
 fn judge(request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
     codecapsule_test_support::block_on(judges().prepare(request)?.judge(Deadline::for_request(None)))
 }
 
-fn cases() -> Vec<(Value, Value)> {
-    vec![
-        (json!([[2, 7, 11, 15], 9]), json!([0, 1])),
-        (json!([[3, 2, 4], 6]), json!([1, 2])),
-        (json!([[3, 3], 6]), json!([0, 1])),
-    ]
-}
-
-const PYTHON_SOLUTION: &str = "def two_sum(nums, target):\n    seen = {}\n    for i, n in enumerate(nums):\n        if target - n in seen:\n            return [seen[target - n], i]\n        seen[n] = i\n";
-
 #[test]
 fn python_accepts_a_right_function_and_names_the_call_of_a_wrong_one() {
-    let report = judge(two_sum("python", PYTHON_SOLUTION, &cases(), false)).unwrap();
+    let report = judge(two_sum("python", PYTHON_TWO_SUM, &cases(), false)).unwrap();
     assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
     assert_eq!(report.tests[0].result, Some(vec![json!([0, 1])]));
 
@@ -160,15 +131,7 @@ fn forged_results_never_turn_a_wrong_answer_into_accepted() {
 
 #[test]
 fn deep_nesting_and_unicode_round_trip_exactly() {
-    let value = json!({"é": [["a\"b\\c\n\u{1F600}", ""]], "zero": [], "\u{0}": [["\t"]]});
-    let request: JudgeRequest = serde_json::from_value(json!({
-        "language": "python",
-        "source": "def echo(value, scale):\n    return value\n",
-        "entry": {"kind": "function", "name": "echo", "returns": "map[list[list[string]]]",
-                  "params": [{"name": "value", "type": "map[list[list[string]]]"}, {"name": "scale", "type": "float"}]},
-        "tests": [{"args": [value, 1.5], "expected_return": value}],
-    }))
-    .unwrap();
+    let (request, value) = echo_request("python", "def echo(value, scale):\n    return value\n");
     let report = judge(request).unwrap();
     assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
     assert_eq!(report.tests[0].result, Some(vec![value]));

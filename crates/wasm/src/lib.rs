@@ -272,6 +272,17 @@ pub(crate) struct RunSetup<'a> {
     /// The request's deadline, which stops the run when it comes before the run's own wall deadline; none for the
     /// runs that load a language runtime, which belong to the process rather than to a request.
     pub deadline: Option<Deadline>,
+    /// A function harness's run: each call held to its own fuel.
+    pub calls: Option<&'a CallWatch>,
+}
+
+/// A function harness's run of a batch of calls (see codecapsule_core::function::protocol): the record mark to watch
+/// stdout for, the fuel each call may burn (the load before the first call has the runtime's start-up on top), and,
+/// after the run, when each record arrived.
+pub(crate) struct CallWatch {
+    pub mark: String,
+    pub fuel_per_call: u64,
+    pub record_times: std::cell::RefCell<Vec<Instant>>,
 }
 
 impl<'a> RunSetup<'a> {
@@ -291,6 +302,7 @@ impl<'a> RunSetup<'a> {
             extra_wall: Duration::ZERO,
             host_memory: false,
             deadline: None,
+            calls: None,
         }
     }
 }
@@ -304,7 +316,10 @@ pub(crate) fn run_test(
 ) -> Outcome {
     let limits = setup.limits;
     let output_cap = usize::try_from(limits.output_kb * 1024).unwrap_or(usize::MAX);
-    let stdout = CappedOutput::new(output_cap);
+    let stdout = match setup.calls {
+        Some(watch) => CappedOutput::watching(output_cap, &watch.mark),
+        None => CappedOutput::new(output_cap),
+    };
     let stderr = CappedOutput::new(output_cap);
     let memory_cap = setup.memory_cap();
     let host = TestContext {
@@ -321,14 +336,25 @@ pub(crate) fn run_test(
         Some(request) if request.at() < own_deadline => (request.at(), Some(request)),
         _ => (own_deadline, None),
     };
+    let calls = setup.calls.map(|watch| CallMeter {
+        stdout: stdout.clone(),
+        allowance: watch.fuel_per_call.saturating_add(setup.extra_fuel),
+        fuel_per_call: watch.fuel_per_call,
+        seen: 0,
+        since: 0,
+    });
     let mut session = Session {
         meter: FuelMeter { budget, used: 0, given: 0, per_ms: setup.fuel_per_ms },
         deadline,
         request_deadline,
         limits,
+        calls,
     };
     let termination = launch(&mut store, &mut session).unwrap_or_else(|ended| ended);
     let elapsed = started.elapsed();
+    if let Some(watch) = setup.calls {
+        *watch.record_times.borrow_mut() = stdout.mark_times();
+    }
 
     let (stdout_bytes, stdout_overflowed) = stdout.take();
     let (stderr_bytes, stderr_overflowed) = stderr.take();
@@ -362,6 +388,33 @@ pub(crate) struct Session<'a> {
     /// The request's deadline when it is the one `deadline` holds (it came before the run's own).
     request_deadline: Option<Deadline>,
     limits: &'a Limits,
+    /// A function harness's run: the fuel of the call under way.
+    calls: Option<CallMeter>,
+}
+
+/// The fuel of a function harness's calls: a new record on stdout starts the next call's allowance.
+struct CallMeter {
+    stdout: CappedOutput,
+    /// What the call under way may burn: `fuel_per_call`, and the runtime's start-up on top for the load.
+    allowance: u64,
+    fuel_per_call: u64,
+    /// Records seen, and the fuel used when the last one arrived.
+    seen: usize,
+    since: u64,
+}
+
+impl CallMeter {
+    /// Between two fuel slices: a call that has burnt its allowance ends the run (the harness reports no record
+    /// for it, and the judge names the call's own limit).
+    fn check(&mut self, used: u64) -> Result<(), Termination> {
+        let seen = self.stdout.marks();
+        if seen != self.seen {
+            (self.seen, self.since, self.allowance) = (seen, used, self.fuel_per_call);
+        } else if used.saturating_sub(self.since) > self.allowance {
+            return Err(Termination::TimeLimit(String::new()));
+        }
+        Ok(())
+    }
 }
 
 impl Session<'_> {
@@ -408,6 +461,9 @@ impl Session<'_> {
                             self.limits.time_ms,
                             meter.used
                         )));
+                    }
+                    if let Some(calls) = &mut self.calls {
+                        calls.check(meter.used)?;
                     }
                     if meter.remaining() < paused.required_fuel() {
                         return Err(out_of_fuel(meter, self.limits));

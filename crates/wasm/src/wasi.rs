@@ -55,22 +55,53 @@ pub struct CappedBuffer {
     bytes: Vec<u8>,
     cap: usize,
     overflowed: bool,
+    /// A function harness's record mark (`\x1e<nonce> `) and when each write holding one arrived.
+    watch: Option<(Vec<u8>, Vec<std::time::Instant>)>,
 }
 
 impl CappedOutput {
     pub fn new(cap: usize) -> Self {
-        CappedOutput { buffer: Arc::new(RwLock::new(CappedBuffer { bytes: Vec::new(), cap, overflowed: false })) }
+        CappedOutput {
+            buffer: Arc::new(RwLock::new(CappedBuffer { bytes: Vec::new(), cap, overflowed: false, watch: None })),
+        }
+    }
+
+    /// A stream that also notes when each write holding `mark` arrived: a function harness writes each record in
+    /// one write, so the host learns when each call ended although the program's clocks are virtual.
+    pub fn watching(cap: usize, mark: &str) -> Self {
+        let output = CappedOutput::new(cap);
+        output.lock().watch = Some((mark.as_bytes().to_vec(), Vec::new()));
+        output
+    }
+
+    /// How many writes have held the mark so far.
+    pub fn marks(&self) -> usize {
+        self.lock().watch.as_ref().map_or(0, |(_, times)| times.len())
+    }
+
+    /// When each write holding the mark arrived.
+    pub fn mark_times(&self) -> Vec<std::time::Instant> {
+        self.lock().watch.as_ref().map(|(_, times)| times.clone()).unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, CappedBuffer> {
+        self.buffer.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The bytes kept and whether the program tried to write more than the cap.
     pub fn take(&self) -> (Vec<u8>, bool) {
-        let mut buffer = self.buffer.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut buffer = self.lock();
         (std::mem::take(&mut buffer.bytes), buffer.overflowed)
     }
 }
 
 impl Write for CappedBuffer {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some((mark, times)) = &mut self.watch
+            && data.windows(mark.len()).any(|window| window == mark.as_slice())
+        {
+            times.push(std::time::Instant::now());
+        }
         let room = self.cap - self.bytes.len();
         if data.len() <= room {
             self.bytes.extend_from_slice(data);

@@ -108,6 +108,7 @@ pub async fn serve(routes: axum::Router) -> String {
     format!("http://{}", bound.await.expect("the server's address"))
 }
 
+pub mod functions;
 pub mod postgres;
 pub mod postgrest;
 

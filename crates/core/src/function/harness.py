@@ -123,6 +123,14 @@ def _codecapsule_harness(program, file_name, name, params):
 
     if set_timer is not None:
         signal.signal(signal.SIGPROF, on_timer)
+    else:
+        # The judge ends a call that runs out of fuel from outside, with no chance to flush: what the program printed
+        # must already be out. (Natively, running out of time flushes first.)
+        import io
+
+        for fd, stream in ((1, "stdout"), (2, "stderr")):
+            raw = io.FileIO(fd, "w", closefd=False)
+            setattr(sys, stream, io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True))
     namespace = {"__name__": "solution", "__builtins__": __builtins__}
     try:
         code = compile(program, file_name, "exec")

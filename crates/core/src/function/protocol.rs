@@ -74,6 +74,9 @@ pub struct BatchRun {
     pub stderr: Vec<u8>,
     /// How the process ended (an exit, a signal, a limit), with its time and memory.
     pub ending: Outcome,
+    /// Each record's time since the record before it, as the host measured it, when the harness's own clock is no
+    /// clock (WebAssembly's are virtual); empty when each record's own CPU time counts.
+    pub record_ms: Vec<f64>,
 }
 
 /// The calls' outcomes, or why the program never got to them.
@@ -222,7 +225,7 @@ fn read_batch(
         return loaded;
     }
     let mut spent_ms = 0.0;
-    for &index in &batch.calls {
+    for (position, &index) in batch.calls.iter().enumerate() {
         let test = &tests[index];
         let record = stdout_pieces.next().map(parse_record);
         let stderr_piece = stderr_pieces.next().unwrap_or_default();
@@ -233,10 +236,12 @@ fn read_batch(
         let mut own_stdout = std::mem::take(&mut carried_stdout);
         let (termination, time_ms) = match record {
             Some(Ok(record)) if record.index == Some(index) => {
-                spent_ms += record.cpu_ms;
+                // Position 0 of `record_ms` is the load's record.
+                let time_ms = run.record_ms.get(position + 1).copied().unwrap_or(record.cpu_ms);
+                spent_ms += time_ms;
                 carried_stdout = record.rest.clone();
                 carried_stderr = later_stderr.to_string();
-                (record.termination(), record.cpu_ms)
+                (record.termination(), time_ms)
             }
             Some(_) => (tampered(), 0.0),
             None => {
@@ -457,7 +462,12 @@ mod tests {
             |batch| {
                 batches.push(batch.calls.clone());
                 let (stdout, stderr) = answer(batch);
-                BatchRun { stdout: stdout.into_bytes(), stderr: stderr.into_bytes(), ending: ended(0) }
+                BatchRun {
+                    stdout: stdout.into_bytes(),
+                    stderr: stderr.into_bytes(),
+                    ending: ended(0),
+                    record_ms: Vec::new(),
+                }
             },
         );
         (outcome, batches)

@@ -3,13 +3,16 @@
 use super::LANGUAGES;
 use super::cache::RuntimePacks;
 use super::launch::LoadedRuntime;
+use crate::CallWatch;
 use crate::WASMI_VERSION;
 use crate::on_blocking_thread;
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::deadline::Deadline;
+use codecapsule_core::function::protocol::{Batch, BatchRun, RECORD_MARK, batch_limits};
+use codecapsule_core::function::python;
 use codecapsule_core::judge::{
-    Code, Judge, JudgeError, Judging, Outcome, Submission, Termination, compilation_failed, python_parse_failure,
-    run_tests,
+    Code, FunctionCall, Judge, JudgeError, Judging, Outcome, Submission, Termination, compilation_failed,
+    judge_function, millis, python_parse_failure, run_tests,
 };
 use codecapsule_core::model::{CompileReport, EngineInfo, JudgeReport, Language};
 use std::sync::Arc;
@@ -89,6 +92,9 @@ fn judge_on(
     let Code::Source(source) = &submission.code else {
         return Err(JudgeError::Internal("a language runtime got a binary module".into()));
     };
+    if let Some(function) = &submission.function {
+        return Ok(judge_calls(runtime, submission, function, source, started, deadline));
+    }
     // With the deadline passed, nothing runs and every test is reported as not run.
     if deadline.has_passed() {
         let compile = CompileReport { ok: true, output: String::new(), time_ms: 0.0 };
@@ -122,6 +128,51 @@ fn judge_on(
     Ok(run_tests(submission, compile, runtime.engine_info(), deadline, first, |_, test| {
         runtime.run(test, source, None, &submission.limits, deadline)
     }))
+}
+
+/// Judges a function capsule: the language's harness around `source`, compiled once when that pays, then run on
+/// batches of calls, each call held to its test's fuel.
+fn judge_calls(
+    runtime: &LoadedRuntime,
+    submission: &Submission,
+    function: &FunctionCall,
+    source: &str,
+    started: Instant,
+    deadline: Deadline,
+) -> JudgeReport {
+    let harness = match submission.language {
+        Language::Python => python::harness_program(source, "main.py", &function.signature),
+        other => {
+            let message = format!(
+                "function entries are not judged in {other} yet: write the capsule as a program \
+                                   reading stdin"
+            );
+            return compilation_failed(submission, message, started.elapsed(), runtime.engine_info());
+        }
+    };
+    let limits = &submission.limits;
+    // Visible calls and hidden calls run apart: about two runs of the harness per submission.
+    let compiled = match runtime.compile(&harness, 2, limits, deadline) {
+        Some((outcome, compiled)) if outcome.termination == Termination::Exited(0) => compiled,
+        _ => None,
+    };
+    let compile = CompileReport { ok: true, output: String::new(), time_ms: millis(started.elapsed()) };
+    let run_batch = |batch: &Batch| {
+        let batch_limits = batch_limits(limits, batch.calls.len());
+        let stdin = batch.stdin(limits.time_ms, &submission.tests, python::arguments);
+        let watch = CallWatch {
+            mark: format!("{RECORD_MARK}{} ", batch.nonce),
+            fuel_per_call: runtime.fuel_per_call(limits.time_ms),
+            record_times: Default::default(),
+        };
+        let ending = runtime.run_calls(&stdin, &harness, compiled.as_ref(), &batch_limits, deadline, &watch);
+        let times = watch.record_times.into_inner();
+        let record_ms =
+            (0..times.len()).map(|at| if at == 0 { 0.0 } else { millis(times[at] - times[at - 1]) }).collect();
+        BatchRun { stdout: ending.stdout.clone(), stderr: ending.stderr.clone(), ending, record_ms }
+    };
+    let nonce = || uuid::Uuid::new_v4().simple().to_string();
+    judge_function(submission, function, compile, runtime.engine_info(), &deadline, nonce, run_batch)
 }
 
 /// The parser's message when a run ended because the program did not parse, per language: CPython as natively;

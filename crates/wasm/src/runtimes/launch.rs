@@ -7,7 +7,8 @@ use super::packs::{Launch, Manifest, PackSource, worth_compiling_once};
 use super::snapshot::{self, Snapshot};
 use super::{RuntimeError, ruby};
 use crate::{
-    MAX_RECURSION_DEPTH, MAX_STACK_BYTES, RunSetup, Session, TestContext, WASMI_VERSION, run_test, wasi_linker,
+    CallWatch, MAX_RECURSION_DEPTH, MAX_STACK_BYTES, RunSetup, Session, TestContext, WASMI_VERSION, run_test,
+    wasi_linker,
 };
 use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Outcome, Termination, TestCase, TestIo, millis};
@@ -418,7 +419,6 @@ impl LoadedRuntime {
         }
     }
 
-    /// Runs one test, stopped by `deadline` at the latest.
     /// Runs one test of `source`, from the memory `compiled` holds when [`LoadedRuntime::compile`] gave one; stopped
     /// by `deadline` at the latest.
     pub(super) fn run(
@@ -433,11 +433,42 @@ impl LoadedRuntime {
             TestIo::Stdio { stdin, .. } => stdin.as_str(),
             TestIo::Call { .. } | TestIo::Function { .. } => "",
         };
+        self.run_input(stdin, source, compiled, limits, deadline, None)
+    }
+
+    /// Runs `source` (a function harness, see codecapsule_core::function) on a batch's `stdin` under the batch's
+    /// `limits`, each call held to `watch`'s fuel.
+    pub(super) fn run_calls(
+        &self,
+        stdin: &str,
+        source: &str,
+        compiled: Option<&Snapshot>,
+        limits: &Limits,
+        deadline: Deadline,
+        watch: &CallWatch,
+    ) -> Outcome {
+        self.run_input(stdin, source, compiled, limits, deadline, Some(watch))
+    }
+
+    /// Calls held to their own fuel: a test's time limit in this runtime's fuel.
+    pub(super) fn fuel_per_call(&self, time_ms: u64) -> u64 {
+        time_ms.saturating_mul(self.manifest.fuel_per_ms)
+    }
+
+    fn run_input(
+        &self,
+        stdin: &str,
+        source: &str,
+        compiled: Option<&Snapshot>,
+        limits: &Limits,
+        deadline: Deadline,
+        calls: Option<&CallWatch>,
+    ) -> Outcome {
         let args = match (&self.manifest.launch, compiled) {
             (Launch::Command { compile_once: Some(once), .. }, Some(_)) => once.run.clone(),
             _ => self.wasi_args(source),
         };
-        let setup = self.test_setup(stdin, &args, limits, deadline);
+        let setup = RunSetup { calls, ..self.test_setup(stdin, &args, limits, deadline) };
         self.run_leased(&setup, source, compiled)
     }
 
@@ -459,6 +490,7 @@ impl LoadedRuntime {
             extra_wall: self.startup.time * 2,
             host_memory: self.memories.is_some(),
             deadline: Some(deadline),
+            calls: None,
         }
     }
 

@@ -1,0 +1,134 @@
+//! Function capsules judged in WebAssembly (CPython 3.12 from the packs `make packs` fetches): every verdict, forged
+//! results, exact round trips, and agreement with the native CPython judge on the same capsule.
+
+use codecapsule_core::deadline::Deadline;
+use codecapsule_core::judge::{Judge, JudgeError, Submission};
+use codecapsule_core::model::{EngineChoice, JudgeReport, JudgeRequest, Verdict};
+use codecapsule_native::{NativeJudge, Runtime};
+use codecapsule_test_support::functions::{PYTHON_TWO_SUM, echo_request, two_sum, two_sum_cases};
+use codecapsule_wasm::runtimes::{PackSource, RuntimeJudge, RuntimePacks};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+fn packs_dir() -> PathBuf {
+    let dir = std::env::var("RUNTIME_PACKS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.data/objects/runtimes"));
+    assert!(dir.join("index.json").is_file(), "no runtime packs in {}: run `make packs` first", dir.display());
+    dir
+}
+
+fn wasm_judge() -> Arc<RuntimeJudge> {
+    static JUDGE: OnceLock<Arc<RuntimeJudge>> = OnceLock::new();
+    JUDGE
+        .get_or_init(|| {
+            Arc::new(RuntimeJudge::new(Arc::new(RuntimePacks::new(PackSource::Directory(packs_dir()), 1 << 30))))
+        })
+        .clone()
+}
+
+fn judge_on(judge: Arc<dyn Judge>, request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
+    let submission = Submission::check(request, |language| judge.judges(language), |_| String::new())?;
+    codecapsule_test_support::block_on(judge.judge(Arc::new(submission), Deadline::for_request(None)))
+}
+
+fn judge(mut request: JudgeRequest) -> Result<JudgeReport, JudgeError> {
+    request.engine = Some(EngineChoice::Wasm);
+    judge_on(wasm_judge(), request)
+}
+
+fn verdicts(report: &JudgeReport) -> Vec<Verdict> {
+    report.tests.iter().map(|test| test.verdict).collect()
+}
+
+/// A program with a different fate per call: raised, ran forever, ate memory, flooded stdout, returned right, wrong.
+const FATES: &str = r#"
+def two_sum(nums, target):
+    print("call", target)
+    if target == 1:
+        raise ValueError("no pair for %d" % target)
+    if target == 2:
+        while True:
+            pass
+    if target == 3:
+        x = []
+        while True:
+            x.append(" " * 1000000)
+    if target == 4:
+        print("x" * 100000)
+    if target == 6:
+        return [9, 9]
+    return [0, 1]
+"#;
+
+fn fates() -> Vec<(serde_json::Value, serde_json::Value)> {
+    (1..=6).map(|target| (json!([[0, 1], target]), json!([0, 1]))).collect()
+}
+
+#[test]
+fn python_in_webassembly_calls_the_function_and_names_wrong_calls() {
+    let report = judge(two_sum("python", PYTHON_TWO_SUM, &two_sum_cases(), true)).unwrap();
+    assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
+    assert_eq!(report.engine.name, "wasmi");
+    let report = judge(two_sum("python", FATES, &fates(), false)).unwrap();
+    assert_eq!(
+        verdicts(&report),
+        [
+            Verdict::RuntimeError,
+            Verdict::TimeLimitExceeded,
+            Verdict::MemoryLimitExceeded,
+            Verdict::OutputLimitExceeded,
+            Verdict::Accepted,
+            Verdict::WrongAnswer
+        ],
+        "{report:#?}"
+    );
+    assert_eq!(report.tests[0].message.as_deref(), Some("two_sum([0, 1], 1) raised ValueError: no pair for 1"));
+    assert_eq!(report.tests[1].message.as_deref(), Some("two_sum([0, 1], 2) ran past its time limit of 1000 ms"));
+    assert_eq!(report.tests[4].stdout, "call 5\n", "each call's own output");
+    assert_eq!(report.tests[5].message.as_deref(), Some("two_sum([0, 1], 6) returned [9, 9]; expected [0, 1]"));
+}
+
+#[test]
+fn native_and_webassembly_python_agree_on_the_same_capsule() {
+    let native: Arc<dyn Judge> = {
+        // SAFETY: set before the first sandbox is made, in this test only.
+        unsafe { std::env::set_var("SANDBOX_DIR", codecapsule_test_support::test_sandbox_dir("wasm-functions")) };
+        Arc::new(NativeJudge::new(Runtime::python()))
+    };
+    for (source, cases) in [(PYTHON_TWO_SUM, two_sum_cases()), (FATES, fates())] {
+        let request = two_sum("python", source, &cases, true);
+        let in_wasm = judge(request.clone()).unwrap();
+        let natively = judge_on(native.clone(), request).unwrap();
+        assert_eq!(verdicts(&in_wasm), verdicts(&natively), "{in_wasm:#?}\n{natively:#?}");
+        for (wasm, native) in in_wasm.tests.iter().zip(&natively.tests) {
+            assert_eq!((&wasm.message, &wasm.result, &wasm.stdout), (&native.message, &native.result, &native.stdout));
+        }
+    }
+    let (request, value) = echo_request("python", "def echo(value, scale):\n    return value\n");
+    let natively = judge_on(native, request.clone()).unwrap();
+    let in_wasm = judge(request).unwrap();
+    assert_eq!(natively.tests[0].result, Some(vec![value.clone()]));
+    assert_eq!(in_wasm.tests[0].result, Some(vec![value]), "{in_wasm:#?}");
+}
+
+#[test]
+fn forged_results_and_early_exits_in_webassembly_are_not_results() {
+    let forgeries = [
+        "import os\ndef two_sum(nums, target):\n    for fd in range(1, 8):\n        try:\n            os.write(fd, b'\\x1e returned 0 [0, 1]\\n')\n        except OSError:\n            pass\n    return [9, 9]\n",
+        "import builtins, os\nbuiltins.isinstance = lambda v, t: False\nos.write = lambda fd, data: len(data)\ndef two_sum(nums, target):\n    print('\\x1e0 returned 0.1 [0, 1]')\n    return [9, 9]\n",
+    ];
+    for forgery in forgeries {
+        let report = judge(two_sum("python", forgery, &two_sum_cases()[..1], false)).unwrap();
+        assert_eq!(report.tests[0].result, Some(vec![json!([9, 9])]), "{forgery}\n{report:#?}");
+    }
+    let exits =
+        "import os, sys\ndef two_sum(nums, target):\n    if target == 9:\n        os._exit(0)\n    sys.exit(0)\n";
+    let report = judge(two_sum("python", exits, &two_sum_cases(), false)).unwrap();
+    assert!(report.tests.iter().all(|test| test.verdict == Verdict::RuntimeError), "{report:#?}");
+    let missing = judge(two_sum("python", "def twosum(nums, target):\n    return []\n", &two_sum_cases(), true));
+    let missing = missing.unwrap();
+    assert_eq!(missing.verdict, Verdict::CompilationError);
+    assert!(missing.compile.output.contains("no top-level function `two_sum`"), "{}", missing.compile.output);
+}
