@@ -288,7 +288,13 @@ impl NativeJudge {
                     batch.stdin(submission.limits.time_ms, &submission.tests, |args| self.runtime.arguments(args));
                 let run = self.run_program(&sandbox_box, &program, stdin.as_bytes(), &limits, probe.startup, deadline);
                 let ending = outcome(run, &limits);
-                BatchRun { stdout: ending.stdout.clone(), stderr: ending.stderr.clone(), ending, record_ms: Vec::new() }
+                BatchRun {
+                    stdout: ending.stdout.clone(),
+                    stderr: ending.stderr.clone(),
+                    ending,
+                    did_not_compile: None,
+                    record_ms: Vec::new(),
+                }
             };
             let nonce = || uuid::Uuid::new_v4().simple().to_string();
             return Ok(judge_function(submission, function, compile, self.engine(), deadline, nonce, run_batch));

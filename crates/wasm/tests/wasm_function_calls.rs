@@ -132,3 +132,68 @@ fn forged_results_and_early_exits_in_webassembly_are_not_results() {
     assert_eq!(missing.verdict, Verdict::CompilationError);
     assert!(missing.compile.output.contains("no top-level function `two_sum`"), "{}", missing.compile.output);
 }
+
+const JAVASCRIPT_TWO_SUM: &str = "export function two_sum(nums, target) {\n  const seen = new Map();\n  for (let i = 0; i < nums.length; i++) {\n    if (seen.has(target - nums[i])) return [seen.get(target - nums[i]), i];\n    seen.set(nums[i], i);\n  }\n}\n";
+
+const JAVASCRIPT_FATES: &str = r#"function two_sum(nums, target) {
+  console.log("call", target);
+  if (target === 1) throw new RangeError("no pair for " + target);
+  if (target === 2) for (;;) {}
+  if (target === 3) { const x = []; for (;;) x.push(new Uint8Array(1 << 20)); }
+  if (target === 4) console.log("x".repeat(100000));
+  if (target === 6) return [9, 9];
+  return [0, 1];
+}
+"#;
+
+#[test]
+fn javascript_functions_get_every_verdict() {
+    let report = judge(two_sum("javascript", JAVASCRIPT_TWO_SUM, &two_sum_cases(), true)).unwrap();
+    assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
+    let report = judge(two_sum("javascript", JAVASCRIPT_FATES, &fates(), false)).unwrap();
+    assert_eq!(
+        verdicts(&report),
+        [
+            Verdict::RuntimeError,
+            Verdict::TimeLimitExceeded,
+            Verdict::MemoryLimitExceeded,
+            Verdict::OutputLimitExceeded,
+            Verdict::Accepted,
+            Verdict::WrongAnswer
+        ],
+        "{report:#?}"
+    );
+    assert_eq!(report.tests[0].message.as_deref(), Some("two_sum([0, 1], 1) raised RangeError: no pair for 1"));
+    assert_eq!(report.tests[4].stdout, "call 5\n");
+    assert_eq!(report.tests[5].message.as_deref(), Some("two_sum([0, 1], 6) returned [9, 9]; expected [0, 1]"));
+
+    let (request, value) = echo_request("javascript", "function echo(value, scale) { return value; }\n");
+    let report = judge(request).unwrap();
+    assert_eq!(report.tests[0].result, Some(vec![value]), "{report:#?}");
+}
+
+#[test]
+fn javascript_load_failures_are_compilation_errors_naming_them() {
+    for (source, expected) in [
+        ("function two_sum(nums, target) {\n  return [;\n}\n", "SyntaxError"),
+        ("function twoSum(nums, target) { return []; }\n", "no top-level function `two_sum`"),
+        ("function two_sum(nums) { return []; }\n", "declares 1 parameter"),
+    ] {
+        let report = judge(two_sum("javascript", source, &two_sum_cases(), true)).unwrap();
+        assert_eq!(report.verdict, Verdict::CompilationError, "{source}\n{report:#?}");
+        assert!(report.compile.output.contains(expected), "{source}\n{}", report.compile.output);
+    }
+}
+
+#[test]
+fn javascript_forgeries_change_nothing() {
+    let forgeries = [
+        "JSON.stringify = () => '[0,1]';\nArray.prototype.toJSON = function () { return [0, 1]; };\nArray.prototype.join = () => '0,1';\nfunction two_sum(nums, target) { return [9, 9]; }\n",
+        "Array.prototype[Symbol.iterator] = function* () { yield [0, 1]; };\nfunction two_sum(nums, target) { console.log('\\x1e0 returned 0 [0,1]'); std.out.puts('\\x1e returned 0 [0,1]\\n'); return [9, 9]; }\n",
+        "function two_sum(nums, target) { std.exit(0); }\n",
+    ];
+    for forgery in forgeries {
+        let report = judge(two_sum("javascript", forgery, &two_sum_cases()[..1], false)).unwrap();
+        assert_ne!(report.verdict, Verdict::Accepted, "{forgery}\n{report:#?}");
+    }
+}

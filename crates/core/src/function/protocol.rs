@@ -74,6 +74,9 @@ pub struct BatchRun {
     pub stderr: Vec<u8>,
     /// How the process ended (an exit, a signal, a limit), with its time and memory.
     pub ending: Outcome,
+    /// The engine's reading of a run that never reached the harness: the language's parser refused the program
+    /// (QuickJS parses the harness and the program as one module).
+    pub did_not_compile: Option<String>,
     /// Each record's time since the record before it, as the host measured it, when the harness's own clock is no
     /// clock (WebAssembly's are virtual); empty when each record's own CPU time counts.
     pub record_ms: Vec<f64>,
@@ -198,6 +201,10 @@ fn read_batch(
             }
         }
         Some(_) => (Loaded::Failed, Some(tampered())),
+        None if run.did_not_compile.is_some() => {
+            let message = run.did_not_compile.clone().unwrap_or_default();
+            (Loaded::DidNotCompile(message.clone()), Some(Termination::Crashed(message)))
+        }
         None => {
             // The process ended while loading the program (an exit, a crash, a limit): so it would for every call.
             let mut ending = over_output(run.ending.clone(), limits);
@@ -466,6 +473,7 @@ mod tests {
                     stdout: stdout.into_bytes(),
                     stderr: stderr.into_bytes(),
                     ending: ended(0),
+                    did_not_compile: None,
                     record_ms: Vec::new(),
                 }
             },

@@ -2,6 +2,7 @@
 
 use super::LANGUAGES;
 use super::cache::RuntimePacks;
+use super::functions;
 use super::launch::LoadedRuntime;
 use crate::CallWatch;
 use crate::WASMI_VERSION;
@@ -9,7 +10,6 @@ use crate::on_blocking_thread;
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::deadline::Deadline;
 use codecapsule_core::function::protocol::{Batch, BatchRun, RECORD_MARK, batch_limits};
-use codecapsule_core::function::python;
 use codecapsule_core::judge::{
     Code, FunctionCall, Judge, JudgeError, Judging, Outcome, Submission, Termination, compilation_failed,
     judge_function, millis, python_parse_failure, run_tests,
@@ -140,15 +140,11 @@ fn judge_calls(
     started: Instant,
     deadline: Deadline,
 ) -> JudgeReport {
-    let harness = match submission.language {
-        Language::Python => python::harness_program(source, "main.py", &function.signature),
-        other => {
-            let message = format!(
-                "function entries are not judged in {other} yet: write the capsule as a program \
-                                   reading stdin"
-            );
-            return compilation_failed(submission, message, started.elapsed(), runtime.engine_info());
-        }
+    let language = submission.language;
+    let Some(harness) = functions::harness_program(language, source, &function.signature) else {
+        let message =
+            format!("function entries are not judged in {language} yet: write the capsule as a program reading stdin");
+        return compilation_failed(submission, message, started.elapsed(), runtime.engine_info());
     };
     let limits = &submission.limits;
     // Visible calls and hidden calls run apart: about two runs of the harness per submission.
@@ -159,7 +155,7 @@ fn judge_calls(
     let compile = CompileReport { ok: true, output: String::new(), time_ms: millis(started.elapsed()) };
     let run_batch = |batch: &Batch| {
         let batch_limits = batch_limits(limits, batch.calls.len());
-        let stdin = batch.stdin(limits.time_ms, &submission.tests, python::arguments);
+        let stdin = batch.stdin(limits.time_ms, &submission.tests, |args| functions::arguments(language, args));
         let watch = CallWatch {
             mark: format!("{RECORD_MARK}{} ", batch.nonce),
             fuel_per_call: runtime.fuel_per_call(limits.time_ms),
@@ -169,7 +165,13 @@ fn judge_calls(
         let times = watch.record_times.into_inner();
         let record_ms =
             (0..times.len()).map(|at| if at == 0 { 0.0 } else { millis(times[at] - times[at - 1]) }).collect();
-        BatchRun { stdout: ending.stdout.clone(), stderr: ending.stderr.clone(), ending, record_ms }
+        BatchRun {
+            stdout: ending.stdout.clone(),
+            stderr: ending.stderr.clone(),
+            did_not_compile: parse_failure(language, &ending),
+            ending,
+            record_ms,
+        }
     };
     let nonce = || uuid::Uuid::new_v4().simple().to_string();
     judge_function(submission, function, compile, runtime.engine_info(), &deadline, nonce, run_batch)

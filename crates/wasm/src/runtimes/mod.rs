@@ -24,6 +24,7 @@
 mod bake;
 mod binary;
 mod cache;
+mod functions;
 mod judge;
 mod launch;
 mod memory;
