@@ -197,3 +197,67 @@ fn javascript_forgeries_change_nothing() {
         assert_ne!(report.verdict, Verdict::Accepted, "{forgery}\n{report:#?}");
     }
 }
+
+const RUBY_TWO_SUM: &str = "def two_sum(nums, target)\n  seen = {}\n  nums.each_with_index do |n, i|\n    return [seen[target - n], i] if seen.key?(target - n)\n    seen[n] = i\n  end\n  nil\nend\n";
+
+const RUBY_FATES: &str = r#"def two_sum(nums, target)
+  puts "call #{target}"
+  raise ArgumentError, "no pair for #{target}" if target == 1
+  loop {} if target == 2
+  if target == 3
+    blocks = []
+    loop { blocks << ('x' * (1 << 20)) }
+  end
+  puts "x" * 100_000 if target == 4
+  return [9, 9] if target == 6
+  [0, 1]
+end
+"#;
+
+#[test]
+fn ruby_functions_get_every_verdict() {
+    let report = judge(two_sum("ruby", RUBY_TWO_SUM, &two_sum_cases(), true)).unwrap();
+    assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
+    let report = judge(two_sum("ruby", RUBY_FATES, &fates(), false)).unwrap();
+    assert_eq!(
+        verdicts(&report),
+        [
+            Verdict::RuntimeError,
+            Verdict::TimeLimitExceeded,
+            Verdict::MemoryLimitExceeded,
+            Verdict::OutputLimitExceeded,
+            Verdict::Accepted,
+            Verdict::WrongAnswer
+        ],
+        "{report:#?}"
+    );
+    assert_eq!(report.tests[0].message.as_deref(), Some("two_sum([0, 1], 1) raised ArgumentError: no pair for 1"));
+    assert!(report.tests[0].stderr.contains("main.rb:3"), "{}", report.tests[0].stderr);
+    assert_eq!(report.tests[4].stdout, "call 5\n");
+    assert_eq!(report.tests[5].message.as_deref(), Some("two_sum([0, 1], 6) returned [9, 9]; expected [0, 1]"));
+
+    let (request, value) = echo_request("ruby", "def echo(value, scale) = value\n");
+    let report = judge(request).unwrap();
+    assert_eq!(report.tests[0].result, Some(vec![value]), "{report:#?}");
+}
+
+#[test]
+fn ruby_load_failures_and_forgeries() {
+    for (source, expected) in [
+        ("def two_sum(nums, target)\n  [\nend\n", "syntax"),
+        ("def twoSum(nums, target) = []\n", "no top-level method `two_sum`"),
+        ("def two_sum(nums) = []\n", "takes (nums)"),
+    ] {
+        let report = judge(two_sum("ruby", source, &two_sum_cases(), true)).unwrap();
+        assert_eq!(report.verdict, Verdict::CompilationError, "{source}\n{report:#?}");
+        assert!(report.compile.output.contains(expected), "{source}\n{}", report.compile.output);
+    }
+    let forgeries = [
+        "class Array\n  def to_json(*) = '[0,1]'\n  def each(&) = [0, 1].each(&)\n  def size = 2\nend\nclass Integer\n  def to_s(*) = '0'\nend\ndef two_sum(nums, target) = [9, 9]\n",
+        "def two_sum(nums, target)\n  puts \"\\x1e0 returned 0 [0,1]\"\n  STDOUT.write(\"\\x1e returned 0 [0,1]\\n\")\n  exit!(0) if target == 9\n  [9, 9]\nend\n",
+    ];
+    for forgery in forgeries {
+        let report = judge(two_sum("ruby", forgery, &two_sum_cases()[..1], false)).unwrap();
+        assert_ne!(report.verdict, Verdict::Accepted, "{forgery}\n{report:#?}");
+    }
+}

@@ -1,12 +1,13 @@
 //! Function capsules in the WebAssembly runtimes: each language's harness program around a submission's source, and
 //! the notation its arguments travel in (codecapsule_core::function::protocol). Python's harness is core's, shared
-//! with the native judge; JavaScript's ([`harness.js`](harness.js)) is here.
+//! with the native judge; JavaScript's ([`harness.js`](harness.js)) and Ruby's ([`harness.rb`](harness.rb)) are here.
 
 use codecapsule_core::function::{Signature, python};
 use codecapsule_core::model::Language;
 use serde_json::Value;
 
 const JAVASCRIPT_HARNESS: &str = include_str!("harness.js");
+const RUBY_HARNESS: &str = include_str!("harness.rb");
 
 /// The program that serves `signature`'s calls from `source` in `language`; `None` for a language without a harness.
 pub(super) fn harness_program(language: Language, source: &str, signature: &Signature) -> Option<String> {
@@ -22,14 +23,66 @@ pub(super) fn harness_program(language: Language, source: &str, signature: &Sign
             arity = signature.params.len(),
             function = signature.name,
         )),
+        Language::Ruby => {
+            let params: Vec<String> = signature.params.iter().map(|(param, _)| format!("{param:?}")).collect();
+            Some(format!(
+                "{RUBY_HARNESS}\ncodecapsule_harness.({:?}, {name}, [{}])\n",
+                super::ruby::hex(source),
+                params.join(", ")
+            ))
+        }
         _ => None,
     }
 }
 
-/// A call's arguments as `language`'s harness reads them: a Python literal, or JSON.
+/// A call's arguments as `language`'s harness reads them: a Python or Ruby literal, or JSON.
 pub(super) fn arguments(language: Language, args: &[Value]) -> String {
     match language {
         Language::Python => python::arguments(args),
+        Language::Ruby => {
+            let mut out = String::new();
+            ruby_literal(&Value::Array(args.to_vec()), &mut out);
+            out
+        }
         _ => Value::Array(args.to_vec()).to_string(),
+    }
+}
+
+/// `value` as a Ruby literal: JSON's numbers and escapes are Ruby's, with `#` escaped (it starts interpolation).
+fn ruby_literal(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("nil"),
+        Value::String(text) => out.push_str(&Value::String(text.clone()).to_string().replace('#', "\\#")),
+        Value::Array(items) => {
+            out.push('[');
+            for item in items {
+                ruby_literal(item, out);
+                out.push_str(", ");
+            }
+            out.push(']');
+        }
+        Value::Object(entries) => {
+            out.push('{');
+            for (key, item) in entries {
+                ruby_literal(&Value::String(key.clone()), out);
+                out.push_str(" => ");
+                ruby_literal(item, out);
+                out.push_str(", ");
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ruby_arguments_are_literals_that_interpolate_nothing() {
+        let args = [json!({"#{exit}": [true, null, 2.5]}), json!("a\"b\n")];
+        assert_eq!(arguments(Language::Ruby, &args), r##"[{"\#{exit}" => [true, nil, 2.5, ], }, "a\"b\n", ]"##);
     }
 }
