@@ -1,7 +1,7 @@
 //! What differs between the native languages: where the runtime is, how a source is compiled (once per submission)
 //! and run (once per test), and how each runtime says it ran out of memory.
 
-use super::{COMPILE_OUTPUT_BYTES, compile_limits};
+use super::{COMPILE_OUTPUT_BYTES, compile_limits, harness};
 use codecapsule_core::deadline::Deadline;
 use codecapsule_core::function::{Signature, python};
 use codecapsule_core::model::{Language, Limits};
@@ -160,12 +160,13 @@ impl Runtime {
                 let harness = sandbox_box.write_program_file("harness.py", harness.as_bytes())?;
                 Ok(Program { entry: harness.into(), compiler_output: String::new() })
             }
-            Runtime::Java { .. } | Runtime::Csharp { .. } => {
-                let _ = (sandbox_box, deadline);
-                Err(CompileFailure::Rejected(format!(
-                    "function entries are not judged in {} yet: write the capsule as a program reading stdin",
-                    self.language()
-                )))
+            Runtime::Java { .. } => {
+                let classes = java_classes(source).map_err(CompileFailure::Rejected)?;
+                let harness = harness::java(signature, &classes.classes);
+                self.compile_java(sandbox_box, source, &classes, Some(&harness), "CodeCapsuleHarness".into(), deadline)
+            }
+            Runtime::Csharp { .. } => {
+                self.compile_csharp(sandbox_box, source, Some(&harness::csharp(signature)), deadline)
             }
         }
     }
@@ -173,7 +174,8 @@ impl Runtime {
     /// A call's arguments in the notation the language's harness reads.
     pub fn arguments(&self, args: &[serde_json::Value]) -> String {
         match self {
-            Runtime::Python { .. } | Runtime::Java { .. } | Runtime::Csharp { .. } => python::arguments(args),
+            Runtime::Python { .. } => python::arguments(args),
+            Runtime::Java { .. } | Runtime::Csharp { .. } => serde_json::Value::Array(args.to_vec()).to_string(),
         }
     }
 
@@ -252,44 +254,75 @@ impl Runtime {
                 let script = sandbox_box.write_program_file("main.py", source.as_bytes())?;
                 Ok(Program { entry: script.into(), compiler_output: String::new() })
             }
-            Runtime::Java { javac, .. } => {
+            Runtime::Java { .. } => {
                 let classes = java_classes(source).map_err(CompileFailure::Rejected)?;
-                let file = format!("{}.java", classes.file_stem);
-                let path = sandbox_box.write_program_file(&file, source.as_bytes())?;
-                let mut args: Vec<OsString> = JVM_OPTIONS.iter().map(|option| format!("-J{option}").into()).collect();
-                args.extend(
-                    ["-J-Xmx512m", "-proc:none", "-encoding", "UTF-8", "-nowarn", "-Xmaxerrs", "20", "-d"]
-                        .map(OsString::from),
-                );
-                args.push(sandbox_box.build_dir().into());
-                args.push(path.into());
-                let env = vec![("LANG".into(), "C.UTF-8".into())];
-                let result = compile_run(sandbox_box, javac, args, env, self.processes(), deadline)?;
-                rejected_unless_clean(&result, "javac")?;
-                sandbox_box.collect_build(".class")?;
-                Ok(Program { entry: classes.main.into(), compiler_output: text(&result.stderr) })
+                let main = classes.main.clone().ok_or_else(|| {
+                    CompileFailure::Rejected("no class declares `public static void main(String[] args)`".into())
+                })?;
+                self.compile_java(sandbox_box, source, &classes, None, main, deadline)
             }
-            Runtime::Csharp { mono, mcs_exe } => {
-                let path = sandbox_box.write_program_file("main.cs", source.as_bytes())?;
-                let assembly = sandbox_box.build_dir().join("main.exe");
-                let args: Vec<OsString> = vec![
-                    mcs_exe.into(),
-                    "-nologo".into(),
-                    "-optimize+".into(),
-                    format!("-out:{}", assembly.display()).into(),
-                    path.into(),
-                ];
-                let env = vec![("HOME".into(), sandbox_box.build_dir().into())];
-                let result = compile_run(sandbox_box, mono, args, env, self.processes(), deadline)?;
-                rejected_unless_clean(&result, "mcs")?;
-                let collected = sandbox_box.collect_build(".exe")?;
-                let entry = collected
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| CompileFailure::Rejected("mcs produced no assembly".into()))?;
-                Ok(Program { entry: entry.into(), compiler_output: text(&result.stdout) })
-            }
+            Runtime::Csharp { .. } => self.compile_csharp(sandbox_box, source, None, deadline),
         }
+    }
+
+    /// javac on the program (and a function capsule's harness), into classes whose `main` is `main`.
+    fn compile_java(
+        &self,
+        sandbox_box: &SandboxBox,
+        source: &str,
+        classes: &JavaClasses,
+        harness: Option<&str>,
+        main: String,
+        deadline: &Deadline,
+    ) -> Result<Program, CompileFailure> {
+        let Runtime::Java { javac, .. } = self else { unreachable!("compile_java is Java's") };
+        let file = format!("{}.java", classes.file_stem);
+        let path = sandbox_box.write_program_file(&file, source.as_bytes())?;
+        let mut args: Vec<OsString> = JVM_OPTIONS.iter().map(|option| format!("-J{option}").into()).collect();
+        args.extend(
+            ["-J-Xmx512m", "-proc:none", "-encoding", "UTF-8", "-nowarn", "-Xmaxerrs", "20", "-d"].map(OsString::from),
+        );
+        args.push(sandbox_box.build_dir().into());
+        args.push(path.into());
+        if let Some(harness) = harness {
+            args.push(sandbox_box.write_program_file("CodeCapsuleHarness.java", harness.as_bytes())?.into());
+        }
+        let env = vec![("LANG".into(), "C.UTF-8".into())];
+        let result = compile_run(sandbox_box, javac, args, env, self.processes(), deadline)?;
+        rejected_unless_clean(&result, "javac")?;
+        sandbox_box.collect_build(".class")?;
+        Ok(Program { entry: main.into(), compiler_output: text(&result.stderr) })
+    }
+
+    /// mcs on the program (and a function capsule's harness, whose `Main` is then the entry point) into main.exe.
+    fn compile_csharp(
+        &self,
+        sandbox_box: &SandboxBox,
+        source: &str,
+        harness: Option<&str>,
+        deadline: &Deadline,
+    ) -> Result<Program, CompileFailure> {
+        let Runtime::Csharp { mono, mcs_exe } = self else { unreachable!("compile_csharp is C#'s") };
+        let path = sandbox_box.write_program_file("main.cs", source.as_bytes())?;
+        let assembly = sandbox_box.build_dir().join("main.exe");
+        let mut args: Vec<OsString> = vec![
+            mcs_exe.into(),
+            "-nologo".into(),
+            "-optimize+".into(),
+            format!("-out:{}", assembly.display()).into(),
+            path.into(),
+        ];
+        if let Some(harness) = harness {
+            args.push("-main:CodeCapsuleHarness".into());
+            args.push(sandbox_box.write_program_file("harness.cs", harness.as_bytes())?.into());
+        }
+        let env = vec![("HOME".into(), sandbox_box.build_dir().into())];
+        let result = compile_run(sandbox_box, mono, args, env, self.processes(), deadline)?;
+        rejected_unless_clean(&result, "mcs")?;
+        let collected = sandbox_box.collect_build(".exe")?;
+        let entry =
+            collected.into_iter().next().ok_or_else(|| CompileFailure::Rejected("mcs produced no assembly".into()))?;
+        Ok(Program { entry: entry.into(), compiler_output: text(&result.stdout) })
     }
 
     /// The command of one test run of `program` under `limits`.
@@ -402,8 +435,10 @@ pub(crate) fn text(bytes: &[u8]) -> String {
 struct JavaClasses {
     /// The public top-level class (the file must be named after it), else "Main".
     file_stem: String,
-    /// The class declaring `static void main`.
-    main: String,
+    /// The class declaring `static void main`, if one does.
+    main: Option<String>,
+    /// Every type the source declares, in order (where a function capsule's method may be).
+    classes: Vec<String>,
 }
 
 /// Finds the class with `static void main` (the nearest `class Name` before it) and the public class, from the source
@@ -420,12 +455,16 @@ fn java_classes(source: &str) -> Result<JavaClasses, String> {
     let mut public_class = None;
     let mut last_class = None;
     let mut main = None;
+    let mut classes = Vec::new();
     for (index, word) in words.iter().enumerate() {
         let next = words.get(index + 1).copied();
         if matches!(*word, "class" | "record" | "enum" | "interface")
             && let Some(name) = next
         {
             last_class = Some(name);
+            if !classes.contains(&name.to_string()) {
+                classes.push(name.to_string());
+            }
             if index > 0 && words[index - 1] == "public" && public_class.is_none() {
                 public_class = Some(name);
             }
@@ -438,8 +477,7 @@ fn java_classes(source: &str) -> Result<JavaClasses, String> {
             main = main.or(last_class);
         }
     }
-    let main = main.ok_or("no class declares `public static void main(String[] args)`")?;
-    Ok(JavaClasses { file_stem: public_class.unwrap_or("Main").to_string(), main: main.to_string() })
+    Ok(JavaClasses { file_stem: public_class.unwrap_or("Main").to_string(), main: main.map(str::to_string), classes })
 }
 
 fn strip_comments_and_strings(source: &str) -> String {
@@ -493,13 +531,14 @@ mod tests {
     #[test]
     fn java_entry_point_is_found_by_its_main_method() {
         let classes = java_classes("import java.util.*;\nclass Helper {}\npublic class Solution {\n  public static void main(String[] a) {}\n}").unwrap();
-        assert_eq!((classes.file_stem.as_str(), classes.main.as_str()), ("Solution", "Solution"));
+        assert_eq!((classes.file_stem.as_str(), classes.main.as_deref()), ("Solution", Some("Solution")));
+        assert_eq!(classes.classes, ["Helper", "Solution"]);
         let classes = java_classes("class A { static public void main(String... x) {} } class B {}").unwrap();
-        assert_eq!((classes.file_stem.as_str(), classes.main.as_str()), ("Main", "A"));
+        assert_eq!((classes.file_stem.as_str(), classes.main.as_deref()), ("Main", Some("A")));
         // Comments and strings cannot fool the scan.
         let classes = java_classes("// class Fake { static void main\nclass Real { /* class X */ public static void main(String[] a) { String s = \"class Y\"; } }").unwrap();
-        assert_eq!(classes.main, "Real");
-        assert!(java_classes("class A {}").unwrap_err().contains("static void main"));
+        assert_eq!(classes.main.as_deref(), Some("Real"));
+        assert_eq!(java_classes("class A {}").unwrap().main, None, "a function capsule's program needs no main");
         assert!(
             java_classes("package x.y; class A { public static void main(String[] a) {} }")
                 .unwrap_err()

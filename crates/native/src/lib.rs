@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod harness;
 mod languages;
 
 pub use languages::Runtime;

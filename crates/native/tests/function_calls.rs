@@ -13,7 +13,11 @@ fn judges() -> &'static Judges {
     JUDGES.get_or_init(|| {
         // SAFETY: set once, before any judge thread starts.
         unsafe { std::env::set_var("SANDBOX_DIR", codecapsule_test_support::test_sandbox_dir("functions")) };
-        Judges::new(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>])
+        Judges::new(vec![
+            Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>,
+            Arc::new(NativeJudge::new(Runtime::java())),
+            Arc::new(NativeJudge::new(Runtime::csharp())),
+        ])
     })
 }
 
@@ -164,4 +168,147 @@ fn per_test_isolation_gives_each_call_a_fresh_process() {
     }
     let report = judge(shared).unwrap();
     assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
+}
+
+fn verdicts(report: &JudgeReport) -> Vec<Verdict> {
+    report.tests.iter().map(|test| test.verdict).collect()
+}
+
+/// `two_sum` calls with targets 1 to 6; the programs below meet a different fate on each.
+fn fates() -> Vec<(serde_json::Value, serde_json::Value)> {
+    (1..=6).map(|target| (json!([[0, 1], target]), json!([0, 1]))).collect()
+}
+
+const FATE_VERDICTS: [Verdict; 6] = [
+    Verdict::RuntimeError,
+    Verdict::TimeLimitExceeded,
+    Verdict::MemoryLimitExceeded,
+    Verdict::OutputLimitExceeded,
+    Verdict::Accepted,
+    Verdict::WrongAnswer,
+];
+
+const JAVA_TWO_SUM: &str = "import java.util.*;\n\npublic class Solution {\n    public static List<Long> two_sum(List<Long> nums, long target) {\n        Map<Long, Long> seen = new HashMap<>();\n        for (int i = 0; i < nums.size(); i++) {\n            Long other = seen.get(target - nums.get(i));\n            if (other != null) return List.of(other, (long) i);\n            seen.put(nums.get(i), (long) i);\n        }\n        return null;\n    }\n}\n";
+
+const JAVA_FATES: &str = r#"import java.util.*;
+
+public class Solution {
+    public static List<Long> two_sum(List<Long> nums, long target) {
+        System.out.println("call " + target);
+        if (target == 1) throw new IllegalArgumentException("no pair for " + target);
+        if (target == 2) while (true) { nums.hashCode(); }
+        if (target == 3) { List<long[]> blocks = new ArrayList<>(); while (true) blocks.add(new long[1 << 20]); }
+        if (target == 4) System.out.println("x".repeat(100000));
+        if (target == 6) return List.of(9L, 9L);
+        return new ArrayList<>(List.of(0L, 1L));
+    }
+}
+"#;
+
+const CSHARP_TWO_SUM: &str = "using System.Collections.Generic;\n\npublic class Solution\n{\n    public static List<long> two_sum(List<long> nums, long target)\n    {\n        var seen = new Dictionary<long, long>();\n        for (int i = 0; i < nums.Count; i++)\n        {\n            if (seen.ContainsKey(target - nums[i])) return new List<long> { seen[target - nums[i]], i };\n            seen[nums[i]] = i;\n        }\n        return null;\n    }\n}\n";
+
+const CSHARP_FATES: &str = r#"using System;
+using System.Collections.Generic;
+
+public class Solution
+{
+    public static List<long> two_sum(List<long> nums, long target)
+    {
+        Console.WriteLine("call " + target);
+        if (target == 1) throw new ArgumentException("no pair for " + target);
+        if (target == 2) while (true) { nums.GetHashCode(); }
+        if (target == 3) { var blocks = new List<long[]>(); while (true) blocks.Add(new long[1 << 20]); }
+        if (target == 4) Console.WriteLine(new string('x', 100000));
+        if (target == 6) return new List<long> { 9, 9 };
+        return new List<long> { 0, 1 };
+    }
+}
+"#;
+
+#[test]
+fn java_and_csharp_functions_get_every_verdict() {
+    for (language, right, fated) in [("java", JAVA_TWO_SUM, JAVA_FATES), ("csharp", CSHARP_TWO_SUM, CSHARP_FATES)] {
+        let report = judge(two_sum(language, right, &cases(), true)).unwrap();
+        assert_eq!(report.verdict, Verdict::Accepted, "{language}: {report:#?}");
+        let report = judge(two_sum(language, fated, &fates(), false)).unwrap();
+        assert_eq!(verdicts(&report), FATE_VERDICTS, "{language}: {report:#?}");
+        let raised = report.tests[0].message.as_deref().unwrap();
+        assert!(
+            raised.starts_with("two_sum([0, 1], 1) raised ") && raised.ends_with("ArgumentException: no pair for 1"),
+            "{raised}"
+        );
+        assert!(report.tests[0].stderr.contains("two_sum"), "{language}: the stack trace: {}", report.tests[0].stderr);
+        assert_eq!(report.tests[4].stdout, "call 5\n", "{language}");
+        assert_eq!(report.tests[5].message.as_deref(), Some("two_sum([0, 1], 6) returned [9, 9]; expected [0, 1]"));
+    }
+}
+
+#[test]
+fn java_and_csharp_signatures_are_checked_and_values_round_trip() {
+    let wrong = [
+        (
+            "java",
+            "import java.util.*;\npublic class Solution { public static List<Long> twoSum(List<Long> n, long t) { return null; } }",
+            "no public class",
+        ),
+        (
+            "java",
+            "import java.util.*;\npublic class Solution { public static List<Integer> two_sum(List<Integer> n, int t) { return null; } }",
+            "Solution declares `List<Integer> two_sum(List<Integer>, int)`",
+        ),
+        (
+            "java",
+            "import java.util.*;\npublic class Solution { public static List<Long> two_sum(List<Long> n, long t) { return null }",
+            "error",
+        ),
+        (
+            "csharp",
+            "using System.Collections.Generic;\npublic class Solution { public static List<long> two_sum(List<long> n) { return null; } }",
+            "Solution declares",
+        ),
+        ("csharp", "public class Solution { }", "no public class"),
+    ];
+    for (language, source, expected) in wrong {
+        let report = judge(two_sum(language, source, &cases(), true)).unwrap();
+        assert_eq!(report.verdict, Verdict::CompilationError, "{source}\n{report:#?}");
+        assert!(report.compile.output.contains(expected), "{source}\n{}", report.compile.output);
+    }
+    let (request, value) = echo_request(
+        "java",
+        "import java.util.*;\npublic class Echo { public static Map<String, List<List<String>>> echo(Map<String, List<List<String>>> value, double scale) { return value; } }\n",
+    );
+    let report = judge(request).unwrap();
+    assert_eq!(report.tests[0].result, Some(vec![value.clone()]), "{report:#?}");
+    let (request, _) = echo_request(
+        "csharp",
+        "using System.Collections.Generic;\npublic class Echo { public static Dictionary<string, List<List<string>>> echo(Dictionary<string, List<List<string>>> value, double scale) { return value; } }\n",
+    );
+    let report = judge(request).unwrap();
+    assert_eq!(report.tests[0].result, Some(vec![value]), "{report:#?}");
+}
+
+#[test]
+fn java_and_csharp_forgeries_change_nothing() {
+    let forgeries = [
+        (
+            "java",
+            "import java.util.*;\nimport java.io.*;\npublic class Solution {\n  public static List<Long> two_sum(List<Long> nums, long target) throws Exception {\n    System.out.println(\"\\u001e0 returned 0 [0,1]\");\n    for (int fd = 1; fd < 8; fd++) { try { new FileOutputStream(\"/proc/self/fd/\" + fd).write(\"\\u001e returned 0 [0,1]\\n\".getBytes()); } catch (Exception e) {} }\n    System.setOut(new PrintStream(new ByteArrayOutputStream()));\n    return List.of(9L, 9L);\n  }\n}\n",
+        ),
+        (
+            "java",
+            "import java.util.*;\npublic class Solution {\n  public static List<Long> two_sum(List<Long> nums, long target) { System.exit(0); return null; }\n}\n",
+        ),
+        (
+            "csharp",
+            "using System;\nusing System.Collections.Generic;\npublic class Solution {\n  public static List<long> two_sum(List<long> nums, long target) {\n    Console.WriteLine(\"\\u001e0 returned 0 [0,1]\");\n    Console.SetOut(System.IO.TextWriter.Null);\n    return new List<long> { 9, 9 };\n  }\n}\n",
+        ),
+        (
+            "csharp",
+            "using System;\nusing System.Collections.Generic;\npublic class Solution {\n  public static List<long> two_sum(List<long> nums, long target) { Environment.Exit(0); return null; }\n}\n",
+        ),
+    ];
+    for (language, forgery) in forgeries {
+        let report = judge(two_sum(language, forgery, &cases()[..1], false)).unwrap();
+        assert_ne!(report.verdict, Verdict::Accepted, "{forgery}\n{report:#?}");
+    }
 }
