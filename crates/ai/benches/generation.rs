@@ -47,7 +47,7 @@ fn script(language: &Language, repairs: usize) -> Vec<Scripted> {
     let code = |source: &str| Scripted::completion(&json!({ "source": source }));
     let mut script = vec![
         Scripted::completion(&json!({"title": "Sum", "description_md": "a + b", "input_format": "a b",
-            "output_format": "a + b", "tags": [], "hints": []})),
+            "output_format": "a + b", "tags": [], "hints": [], "function_signature": ""})),
         Scripted::completion(&json!({ "tests": language.tests })),
         code(if repairs == 0 { &language.correct } else { &language.wrong }),
         code(&language.starter),

@@ -26,7 +26,7 @@ fn spec() -> Scripted {
     Scripted::completion(&json!({
         "title": "Sum of two integers", "description_md": "Read two integers and print their sum.",
         "input_format": "One line: two integers a and b.", "output_format": "One line: a + b.",
-        "tags": ["arithmetic"], "hints": ["Split the line."]
+        "tags": ["arithmetic"], "hints": ["Split the line."], "function_signature": ""
     }))
 }
 
@@ -354,4 +354,90 @@ async fn a_csharp_capsule_is_generated_and_validated() {
     assert_eq!((generated.status, generated.rounds, generated.repairs.len()), (GenerationStatus::Validated, 0, 0));
     assert_eq!(generated.capsule.language, "csharp");
     assert_eq!(recorder.calls.len(), 5);
+}
+
+/// A spec that asks for a function: `add(a: int, b: int) -> int`.
+fn function_spec(signature: &str) -> Scripted {
+    Scripted::completion(&json!({
+        "title": "Add two integers", "description_md": "Write `add(a, b)` returning a + b.",
+        "input_format": "Two integers.", "output_format": "Their sum.",
+        "tags": ["arithmetic"], "hints": [], "function_signature": signature
+    }))
+}
+
+const ADD: &str = "def add(a, b):\n    return a + b\n";
+const ADD_OFF_BY_ONE: &str = "def add(a, b):\n    return a + b + 1\n";
+const ADD_ABS_FIRST: &str = "def add(a, b):\n    return abs(a) + b\n";
+const ADD_STARTER: &str = "def add(a: int, b: int) -> int:\n    # TODO: return their sum\n    pass\n";
+
+#[tokio::test]
+async fn a_function_capsule_is_generated_with_its_signature_and_a_wrong_test_fixed() {
+    let script = vec![
+        function_spec("add(a: int, b: int) -> int"),
+        tests(&[("[1, 2]", "3"), ("[-5, 3]", "-2"), ("[2, 2]", "5")]),
+        code(ADD),
+        code(ADD_STARTER),
+        wrong(&[ADD_OFF_BY_ONE, ADD_ABS_FIRST]),
+        code(ADD), // the independent second solution
+        test_fix("4", "add returns a + b, and 2 + 2 = 4."),
+    ];
+    let (result, recorder, fake) = run(script, Budget::default()).await;
+    let generated = result.unwrap();
+    assert_eq!(generated.status, GenerationStatus::Validated, "{generated:#?}");
+    let capsule = &generated.capsule;
+    let entry = serde_json::to_value(&capsule.entry).unwrap();
+    assert_eq!(entry["name"], "add");
+    assert_eq!(entry["returns"], "int");
+    assert_eq!(capsule.tests[0].args, Some(vec![json!(1), json!(2)]));
+    assert_eq!(
+        capsule.tests[2].expected_return,
+        Some(json!(4)),
+        "the test was blamed and fixed: {:#?}",
+        generated.repairs
+    );
+    let repair = &generated.repairs[0];
+    assert!(repair.reason.contains("2 + 2"), "{}", repair.reason);
+    assert!(recorder.events.iter().any(|event| event["function"] == "add(a: int, b: int) -> int"));
+    let tests_prompt = fake.requests()[1].body["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(tests_prompt.contains("Function: add(a: int, b: int) -> int"), "{tests_prompt}");
+}
+
+#[tokio::test]
+async fn a_signature_the_judges_cannot_take_makes_a_stdin_capsule() {
+    let script = vec![
+        function_spec("add(a: integer) -> int"),
+        good_tests(),
+        code(CORRECT),
+        code(STARTER),
+        wrong(&[OFF_BY_ONE, ABS_FIRST]),
+    ];
+    let (result, recorder, _fake) = run(script, Budget::default()).await;
+    let generated = result.unwrap();
+    assert_eq!(generated.status, GenerationStatus::Validated);
+    assert_eq!(generated.capsule.entry, None);
+    let refused = recorder.events.iter().find(|event| event["event"] == "function_signature_refused").unwrap();
+    assert!(refused["reason"].as_str().unwrap().contains("integer"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_function_capsule_is_healed_as_a_function_capsule() {
+    let fake = FakeLlm::start(vec![wrong(&[ADD_OFF_BY_ONE, ADD_ABS_FIRST]), code(ADD), code(ADD)]).await;
+    let llm = fake.client();
+    let judges = Judges::new(vec![Arc::new(NativeJudge::new(Runtime::python())) as Arc<dyn Judge>]);
+    let capsule: codecapsule_core::model::Capsule = serde_json::from_value(json!({
+        "id": "c-43", "title": "Add", "description_md": "Return a + b.", "language": "python",
+        "entry": {"kind": "function", "name": "add", "returns": "int",
+                  "params": [{"name": "a", "type": "int"}, {"name": "b", "type": "int"}]},
+        "starter": {"source": ADD_STARTER}, "solution": {"source": ADD_OFF_BY_ONE},
+        "tests": [{"id": "t1", "args": [1, 2], "expected_return": 3}, {"id": "t2", "args": [-5, 3], "expected_return": -2}]
+    }))
+    .unwrap();
+    let mut recorder = Recorder::default();
+    let healed = Generator::new(&llm, &judges, Budget::default()).heal(&capsule, &mut recorder).await.unwrap();
+    assert_eq!((healed.status, healed.repairs[0].artifact), (GenerationStatus::Validated, "solution"), "{healed:#?}");
+    assert_eq!(healed.capsule.entry, capsule.entry);
+    assert_eq!(healed.capsule.tests[1].args, Some(vec![json!(-5), json!(3)]));
+    assert_eq!(healed.capsule.tests[1].expected_return, Some(json!(-2)));
+    let repair_prompt = fake.requests()[2].body["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(repair_prompt.contains("Function: add(a: int, b: int) -> int"), "{repair_prompt}");
 }

@@ -23,7 +23,7 @@ const STARTER: &str = "a, b = map(int, input().split())\n# TODO: print their sum
 fn script() -> Vec<Scripted> {
     vec![
         Scripted::completion(&json!({"title": "Sum of two integers", "description_md": "Print a + b.",
-            "input_format": "a b", "output_format": "a + b", "tags": ["math"], "hints": []})),
+            "input_format": "a b", "output_format": "a + b", "tags": ["math"], "hints": [], "function_signature": ""})),
         Scripted::completion(&json!({"tests": [
             {"id": "t1", "stdin": "1 2\n", "expected_stdout": "3\n", "hidden": false},
             {"id": "t2", "stdin": "-5 3\n", "expected_stdout": "-2\n", "hidden": true}]})),

@@ -1,10 +1,12 @@
 //! Who is at fault when a round fails, and the repair of only that artifact.
 
 use super::artifacts::{self};
+use super::job::assemble;
 use super::{Draft, GenerateRequest, GenerationError, Generator, Observer, Repair, STDERR_IN_PROMPT};
 use codecapsule_core::compare;
-use codecapsule_core::model::{Capsule, CapsuleCode, CapsuleProblemCode, Compare, Verdict};
+use codecapsule_core::model::{Capsule, CapsuleCode, CapsuleProblemCode, Entry, TestReport, Verdict};
 use codecapsule_core::validation;
+use serde_json::Value;
 
 /// Who is at fault, after judging.
 pub(super) enum Fault {
@@ -44,7 +46,7 @@ impl Generator<'_> {
                     return Ok(Some(Fault::Solution {
                         reason: format!(
                             "on the input {:?} it ends with {verdict}: {}\nstderr: {}",
-                            capsule.tests[index].stdin,
+                            input(capsule, index),
                             test.message.as_deref().unwrap_or(""),
                             trim(&test.stderr)
                         ),
@@ -67,27 +69,26 @@ impl Generator<'_> {
             let mut probe = capsule.clone();
             probe.solution = CapsuleCode { source: Some(second), module_base64: None };
             let second_run = self.judge_once(probe.judge_request(&probe.solution)).await?;
-            let expected = capsule.tests[index].expected_stdout.clone().unwrap_or_default();
+            let expected = draft.tests[index].expected_stdout.clone();
+            let actual = output(capsule, test);
             let agree = second_run.tests.get(index).is_some_and(|other| {
-                other.verdict == Verdict::WrongAnswer
-                    && compare::compare(&capsule.compare, &test.stdout, &other.stdout).is_ok()
+                other.verdict == Verdict::WrongAnswer && same_output(capsule, &actual, &output(capsule, other))
             });
             if agree {
                 return Ok(Some(Fault::Test {
                     test: index,
-                    actual: test.stdout.clone(),
                     reason: format!(
-                        "two independent solutions both print {:?} for the input {:?}, but the test expects {:?}",
-                        test.stdout, capsule.tests[index].stdin, expected
+                        "two independent solutions both give {actual:?} for the input {:?}, but the test expects \
+                         {expected:?}",
+                        input(capsule, index)
                     ),
+                    actual,
                 }));
             }
             return Ok(Some(Fault::Solution {
                 reason: format!(
-                    "on the input {:?} the test expects {:?} but it prints {:?}\nstderr: {}",
-                    capsule.tests[index].stdin,
-                    expected,
-                    test.stdout,
+                    "on the input {:?} the test expects {expected:?} but it gives {actual:?}\nstderr: {}",
+                    input(capsule, index),
                     trim(&test.stderr)
                 ),
             }));
@@ -150,7 +151,7 @@ impl Generator<'_> {
                     self.ask("test repair", prompt, artifacts::test_fix_schema(), observer).await?;
                 let id = Some(case.id.clone());
                 // Accepted only with a reason from the spec and the output both independent solutions print.
-                let matches_both = compare::compare(&Compare::default(), &fixed.expected_stdout, &actual).is_ok();
+                let matches_both = same_output(&assemble(draft, request, false), &fixed.expected_stdout, &actual);
                 if fixed.reason.trim().is_empty() || !matches_both {
                     let why = if fixed.reason.trim().is_empty() {
                         "the change gave no reason from the spec".to_string()
@@ -185,6 +186,37 @@ impl Generator<'_> {
             }
         }
     }
+}
+
+/// Whether a capsule's tests call a named function (their input and output then travel as JSON).
+fn calls_a_function(capsule: &Capsule) -> bool {
+    matches!(capsule.entry, Some(Entry::Function { name: Some(_), .. }))
+}
+
+/// What a test feeds the program, as prompts quote it: its stdin, or a function's arguments as JSON.
+fn input(capsule: &Capsule, index: usize) -> String {
+    let test = &capsule.tests[index];
+    match &test.args {
+        Some(args) if calls_a_function(capsule) => Value::Array(args.clone()).to_string(),
+        _ => test.stdin.clone(),
+    }
+}
+
+/// What a run gave back, spelt as a draft test's `expected_stdout`: its stdout, or the function's value as JSON.
+fn output(capsule: &Capsule, test: &TestReport) -> String {
+    match &test.result {
+        Some(values) if calls_a_function(capsule) => values.first().map(Value::to_string).unwrap_or_default(),
+        _ => test.stdout.clone(),
+    }
+}
+
+/// Whether two outputs are the same: under the capsule's comparison, or as equal JSON values for a function.
+fn same_output(capsule: &Capsule, one: &str, other: &str) -> bool {
+    if calls_a_function(capsule) {
+        let parse = |text: &str| serde_json::from_str::<Value>(text).ok();
+        return parse(one).is_some() && parse(one) == parse(other);
+    }
+    compare::compare(&capsule.compare, one, other).is_ok()
 }
 
 pub(super) fn describe(fault: &Fault) -> String {

@@ -9,9 +9,10 @@ use super::{
 };
 use crate::llm::LlmClient;
 use codecapsule_core::deadline::Deadline;
+use codecapsule_core::judge::FunctionCall;
 use codecapsule_core::judge::Judges;
-use codecapsule_core::model::{Capsule, CapsuleCode, Compare, LimitsRequest, Test};
-use serde_json::json;
+use codecapsule_core::model::{Capsule, CapsuleCode, Compare, Language, LimitsRequest, Test};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 
 impl<'a> Generator<'a> {
@@ -78,6 +79,9 @@ impl<'a> Generator<'a> {
             language: capsule.language.clone(),
             difficulty: capsule.difficulty.clone().unwrap_or_else(default_difficulty),
         };
+        let function = Language::parse(&capsule.language)
+            .zip(capsule.entry.as_ref())
+            .and_then(|(language, entry)| FunctionCall::of(language, entry).ok().flatten());
         let spec = Spec {
             title: capsule.title.clone(),
             description_md: capsule.description_md.clone(),
@@ -85,6 +89,7 @@ impl<'a> Generator<'a> {
             output_format: String::new(),
             tags: capsule.tags.clone(),
             hints: capsule.hints.clone(),
+            function_signature: function.map(|function| function.signature.to_string()).unwrap_or_default(),
         };
         let wrong = self.wrong_solutions(&spec, &request.language, observer).await?;
         let tests = capsule
@@ -92,9 +97,16 @@ impl<'a> Generator<'a> {
             .iter()
             .enumerate()
             .map(|(index, test)| DraftTest {
-                id: test.id.clone().unwrap_or_else(|| format!("t{}", index + 1)),
-                stdin: test.stdin.clone(),
-                expected_stdout: test.expected_stdout.clone().unwrap_or_default(),
+                id: test.id_at(index),
+                // A function's test travels as JSON in the same fields (see DraftTest).
+                stdin: match &test.args {
+                    Some(args) => Value::Array(args.clone()).to_string(),
+                    None => test.stdin.clone(),
+                },
+                expected_stdout: match &test.expected_return {
+                    Some(value) => value.to_string(),
+                    None => test.expected_stdout.clone().unwrap_or_default(),
+                },
                 hidden: test.hidden,
             })
             .collect();
@@ -175,15 +187,28 @@ impl<'a> Generator<'a> {
 }
 
 /// The capsule of a draft. While judging, every test is visible (the engine must see outputs); the saved capsule
-/// keeps the model's hidden flags.
+/// keeps the model's hidden flags. A function exercise's tests carry their JSON as `args` and `expected_return`;
+/// JSON that does not parse is sent as a string, which the judge refuses naming the test.
 pub(super) fn assemble(draft: &Draft, request: &GenerateRequest, for_saving: bool) -> Capsule {
+    let function = draft.spec.function();
     let tests = draft
         .tests
         .iter()
-        .map(|case| Test {
-            id: Some(case.id.clone()),
-            hidden: for_saving && case.hidden,
-            ..Test::stdio(&case.stdin, &case.expected_stdout)
+        .map(|case| {
+            let test = Test { id: Some(case.id.clone()), hidden: for_saving && case.hidden, ..Test::stdio("", "") };
+            let json = |text: &str| serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
+            match &function {
+                None => Test { stdin: case.stdin.clone(), expected_stdout: Some(case.expected_stdout.clone()), ..test },
+                Some(_) => Test {
+                    expected_stdout: None,
+                    args: Some(match json(&case.stdin) {
+                        Value::Array(args) => args,
+                        other => vec![other],
+                    }),
+                    expected_return: Some(json(&case.expected_stdout)),
+                    ..test
+                },
+            }
         })
         .collect();
     if let Some(base) = &draft.base {
@@ -202,7 +227,7 @@ pub(super) fn assemble(draft: &Draft, request: &GenerateRequest, for_saving: boo
         language: request.language.clone(),
         difficulty: Some(request.difficulty.clone()),
         tags: draft.spec.tags.clone(),
-        entry: None,
+        entry: function.map(|function| function.entry()),
         starter: CapsuleCode { source: Some(draft.starter.clone()), module_base64: None },
         solution: CapsuleCode { source: Some(draft.solution.clone()), module_base64: None },
         tests,

@@ -17,8 +17,21 @@ impl Generator<'_> {
         request: &GenerateRequest,
         observer: &mut dyn Observer,
     ) -> Result<Draft, GenerationError> {
-        let spec: Spec = self.ask("spec", artifacts::spec_prompt(request), artifacts::spec_schema(), observer).await?;
-        observer.progress(json!({"event": "spec", "title": spec.title}));
+        let mut spec: Spec =
+            self.ask("spec", artifacts::spec_prompt(request), artifacts::spec_schema(), observer).await?;
+        // A signature the judges cannot take (or a language without named functions) makes a stdin exercise: the
+        // later prompts then ask for programs reading stdin.
+        let takes_functions = request.language != "wat";
+        if !spec.function_signature.trim().is_empty() && (!takes_functions || spec.function().is_none()) {
+            let reason = match codecapsule_core::function::Signature::parse(&spec.function_signature) {
+                Err(reason) => reason,
+                Ok(_) => format!("{} has no named functions", request.language),
+            };
+            observer.progress(json!({"event": "function_signature_refused", "reason": reason}));
+            spec.function_signature.clear();
+        }
+        observer.progress(json!({"event": "spec", "title": spec.title,
+                                 "function": spec.function().map(|function| function.to_string())}));
         let tests: artifacts::Tests =
             self.ask("tests", artifacts::tests_prompt(&spec), artifacts::tests_schema(), observer).await?;
         observer.progress(json!({"event": "tests", "count": tests.tests.len()}));

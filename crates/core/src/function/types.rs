@@ -167,6 +167,62 @@ pub struct Signature {
     pub returns: ValueType,
 }
 
+impl Signature {
+    /// Parses `name(param: type, ...) -> type`, as [`Signature`]'s `Display` writes it (what a generated spec gives).
+    /// Names are checked as entries check them ([`is_identifier`]).
+    pub fn parse(text: &str) -> Result<Signature, String> {
+        let shape = "write it as `name(param: type, ...) -> type`";
+        let (head, returns) = text.split_once("->").ok_or_else(|| format!("`{text}` has no `->`: {shape}"))?;
+        let (name, params) = head.trim().split_once('(').ok_or_else(|| format!("`{text}` has no `(`: {shape}"))?;
+        let params = params.trim().strip_suffix(')').ok_or_else(|| format!("`{text}` has no `)`: {shape}"))?;
+        let name = name.trim();
+        if !is_identifier(name) {
+            return Err(format!("`{name}` is not a name every language takes"));
+        }
+        let mut checked = Vec::new();
+        // Types hold no commas (a map's keys are strings), so parameters split at every one.
+        for param in params.split(',').map(str::trim).filter(|param| !param.is_empty()) {
+            let (param_name, value_type) =
+                param.split_once(':').ok_or_else(|| format!("`{param}` has no type: {shape}"))?;
+            let param_name = param_name.trim();
+            if !is_identifier(param_name) || param_name == name || checked.iter().any(|(seen, _)| seen == param_name) {
+                return Err(format!("`{param_name}` is not a parameter name every language takes, or is used twice"));
+            }
+            checked.push((param_name.to_string(), ValueType::parse(value_type)?));
+        }
+        if checked.len() > MAX_PARAMS {
+            return Err(format!("{} parameters; at most {MAX_PARAMS}", checked.len()));
+        }
+        Ok(Signature { name: name.to_string(), params: checked, returns: ValueType::parse(returns)? })
+    }
+
+    /// The entry that calls this function (in every language but wasm and wat).
+    pub fn entry(&self) -> crate::model::Entry {
+        crate::model::Entry::Function {
+            export: None,
+            name: Some(self.name.clone()),
+            params: self
+                .params
+                .iter()
+                .map(|(name, value_type)| crate::model::Param {
+                    name: name.clone(),
+                    value_type: value_type.to_string(),
+                })
+                .collect(),
+            returns: Some(self.returns.to_string()),
+            isolation: Default::default(),
+        }
+    }
+}
+
+impl std::fmt::Display for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let params: Vec<String> =
+            self.params.iter().map(|(name, value_type)| format!("{name}: {value_type}")).collect();
+        write!(f, "{}({}) -> {}", self.name, params.join(", "), self.returns)
+    }
+}
+
 /// A name every language takes as a function or parameter name: ASCII letters, digits and `_`, not starting with a
 /// digit, at most [`MAX_NAME_BYTES`] bytes, and no keyword of the six languages.
 pub fn is_identifier(name: &str) -> bool {
@@ -352,6 +408,21 @@ mod tests {
         assert_eq!(ValueType::Bool.check(&json!(1)).unwrap_err().describe(), "is 1, not a bool");
         assert!(ValueType::Float.check(&json!(3)).is_ok(), "an int literal is a float");
         assert!(ValueType::Int.check(&json!(u64::MAX)).is_err(), "past 64-bit signed");
+    }
+
+    #[test]
+    fn signatures_parse_and_print_back() {
+        let text = "two_sum(nums: list[int], target: int) -> list[int]";
+        let signature = Signature::parse(text).unwrap();
+        assert_eq!(signature.to_string(), text);
+        assert_eq!(
+            Signature::parse(" f( ) -> map[optional[bool]] ").unwrap().to_string(),
+            "f() -> map[optional[bool]]"
+        );
+        assert!(Signature::parse("f(x) -> int").unwrap_err().contains("has no type"));
+        assert!(Signature::parse("f(x: int, x: int) -> int").unwrap_err().contains("used twice"));
+        assert!(Signature::parse("class(x: int) -> int").is_err());
+        assert!(Signature::parse("f(x: int)").unwrap_err().contains("->"));
     }
 
     #[test]
