@@ -203,6 +203,7 @@ bench: $(VENV)/build.installed packs
 	$(CARGO) bench -p codecapsule-validate --bench submissions
 	$(CARGO) bench -p codecapsule-native --bench native
 	$(CARGO) bench -p codecapsule-wasm --bench runtimes
+	$(CARGO) bench -p codecapsule-wasm --bench functions
 	$(CARGO) bench -p codecapsule-state --bench state
 	$(CARGO) bench -p codecapsule-analytics-ingest --bench pipeline
 	$(CARGO) bench -p codecapsule-ai --bench generation

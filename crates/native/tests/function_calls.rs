@@ -312,3 +312,18 @@ fn java_and_csharp_forgeries_change_nothing() {
         assert_ne!(report.verdict, Verdict::Accepted, "{forgery}\n{report:#?}");
     }
 }
+
+#[test]
+fn a_visible_call_never_shows_what_a_hidden_calls_process_held() {
+    // The program digs the harness's input (every call's arguments, the nonce) out of the interpreter's frames and
+    // prints it in every call: the visible call's output must hold no hidden argument.
+    let snoop = "import sys\ndef dump():\n    frame = sys._getframe()\n    while frame:\n        print(repr(frame.f_locals.get('calls')))\n        frame = frame.f_back\ndump()\ndef two_sum(nums, target):\n    dump()\n    return [0, 1]\n";
+    let secret = (json!([[4242, 5353], 9595]), json!([0, 1]));
+    let report = judge(two_sum("python", snoop, &[cases()[0].clone(), secret], true)).unwrap();
+    let visible = &report.tests[0];
+    assert!(visible.stdout.contains("2, 7, 11, 15"), "the snoop works: {}", visible.stdout);
+    for hidden_arg in ["4242", "5353", "9595"] {
+        assert!(!visible.stdout.contains(hidden_arg) && !visible.stderr.contains(hidden_arg), "{visible:#?}");
+    }
+    assert!(report.tests[1].stdout.is_empty() && report.tests[1].hidden);
+}

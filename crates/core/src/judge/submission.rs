@@ -642,6 +642,27 @@ mod tests {
     }
 
     #[test]
+    fn parameters_and_names_are_bounded_at_their_edges() {
+        let entry = |params: usize, name: &str| {
+            let params: Vec<serde_json::Value> =
+                (0..params).map(|index| serde_json::json!({"name": format!("p{index}"), "type": "int"})).collect();
+            let args: Vec<serde_json::Value> = (0..params.len()).map(|index| serde_json::json!(index)).collect();
+            serde_json::from_value::<JudgeRequest>(serde_json::json!({
+                "language": "python", "source": "x",
+                "entry": {"kind": "function", "name": name, "params": params, "returns": "int"},
+                "tests": [{"args": args, "expected_return": 0}],
+            }))
+            .unwrap()
+        };
+        let longest = "f".repeat(types::MAX_NAME_BYTES);
+        assert!(check_any(entry(types::MAX_PARAMS, &longest)).is_ok());
+        let err = check_any(entry(types::MAX_PARAMS + 1, "f")).unwrap_err();
+        assert_eq!(err.to_string(), "`entry.params` has 17 parameters; at most 16");
+        let err = check_any(entry(1, &format!("{longest}f"))).unwrap_err();
+        assert!(err.to_string().starts_with("`entry.name`"), "{err}");
+    }
+
+    #[test]
     fn a_function_submission_re_sent_is_the_same_submission() {
         let mut per_test = function_request(serde_json::json!([{"args": [[1, 2], 3], "expected_return": [0, 1]}]));
         if let Some(Entry::Function { isolation, .. }) = &mut per_test.entry {
