@@ -470,3 +470,33 @@ async fn the_readmes_capsule_with_hidden_tests_publishes_and_judges_as_written()
         setup.post(&format!("/api/capsules/{id}/run"), None, json!({"source": "print(input())", "stdin": "hi"})).await;
     assert_eq!(ran.body["stdout"], "hi\n", "{}", ran.text);
 }
+
+#[tokio::test]
+async fn a_function_capsule_publishes_and_judges_like_any_other() {
+    let setup = start(0).await;
+    let capsule = json!({
+        "title": "Add", "language": "python", "description_md": "Return a + b.",
+        "entry": {"kind": "function", "name": "add", "returns": "int",
+                  "params": [{"name": "a", "type": "int"}, {"name": "b", "type": "int"}]},
+        "starter": {"source": "def add(a: int, b: int) -> int:\n    pass\n"},
+        "solution": {"source": "# SOLUTION-MARK\ndef add(a, b):\n    return a + b\n"},
+        "tests": [
+            {"id": "shown", "args": [1, 2], "expected_return": 3},
+            {"id": "secret", "args": [4217, 1], "expected_return": 4218, "hidden": true}
+        ]
+    });
+    let id = setup.publish(capsule).await;
+    let view = setup.get(&format!("/api/capsules/{id}"), None).await;
+    assert_eq!(view.status, 200, "{}", view.text);
+    assert_no_secret(&view.text, "the reader's view");
+    assert_eq!(view.body["entry"]["name"], "add");
+    let wrong = "def add(a, b):\n    print(a, b)\n    return a - b\n";
+    let judged = setup.post(&format!("/api/capsules/{id}/submissions"), None, json!({"source": wrong})).await;
+    assert_eq!((judged.status, judged.body["verdict"].as_str()), (201, Some("wrong_answer")), "{}", judged.text);
+    assert_eq!(judged.body["tests"][0]["message"], "add(1, 2) returned -1; expected 3");
+    assert_hidden_reports_are_bare(&judged.body);
+    assert_no_secret(&judged.text, "the submission's report");
+    let right = "def add(a, b):\n    return a + b\n";
+    let judged = setup.post(&format!("/api/capsules/{id}/submissions"), None, json!({"source": right})).await;
+    assert_eq!(judged.body["verdict"], "accepted", "{}", judged.text);
+}
