@@ -160,13 +160,20 @@ impl Runtime {
                 let harness = sandbox_box.write_program_file("harness.py", harness.as_bytes())?;
                 Ok(Program { entry: harness.into(), compiler_output: String::new() })
             }
-            Runtime::Java { .. } => {
+            Runtime::Java { javac, .. } => {
                 let classes = java_classes(source).map_err(CompileFailure::Rejected)?;
                 let harness = harness::java(signature, &classes.classes);
-                self.compile_java(sandbox_box, source, &classes, Some(&harness), "CodeCapsuleHarness".into(), deadline)
+                let javac = Javac { javac, processes: self.processes() };
+                javac.compile(sandbox_box, source, &classes, Some(&harness), "CodeCapsuleHarness".into(), deadline)
             }
-            Runtime::Csharp { .. } => {
-                self.compile_csharp(sandbox_box, source, Some(&harness::csharp(signature)), deadline)
+            Runtime::Csharp { mono, mcs_exe } => {
+                let harness = harness::csharp(signature);
+                Mcs { mono, mcs_exe, processes: self.processes() }.compile(
+                    sandbox_box,
+                    source,
+                    Some(&harness),
+                    deadline,
+                )
             }
         }
     }
@@ -254,75 +261,18 @@ impl Runtime {
                 let script = sandbox_box.write_program_file("main.py", source.as_bytes())?;
                 Ok(Program { entry: script.into(), compiler_output: String::new() })
             }
-            Runtime::Java { .. } => {
+            Runtime::Java { javac, .. } => {
                 let classes = java_classes(source).map_err(CompileFailure::Rejected)?;
                 let main = classes.main.clone().ok_or_else(|| {
                     CompileFailure::Rejected("no class declares `public static void main(String[] args)`".into())
                 })?;
-                self.compile_java(sandbox_box, source, &classes, None, main, deadline)
+                let javac = Javac { javac, processes: self.processes() };
+                javac.compile(sandbox_box, source, &classes, None, main, deadline)
             }
-            Runtime::Csharp { .. } => self.compile_csharp(sandbox_box, source, None, deadline),
+            Runtime::Csharp { mono, mcs_exe } => {
+                Mcs { mono, mcs_exe, processes: self.processes() }.compile(sandbox_box, source, None, deadline)
+            }
         }
-    }
-
-    /// javac on the program (and a function capsule's harness), into classes whose `main` is `main`.
-    fn compile_java(
-        &self,
-        sandbox_box: &SandboxBox,
-        source: &str,
-        classes: &JavaClasses,
-        harness: Option<&str>,
-        main: String,
-        deadline: &Deadline,
-    ) -> Result<Program, CompileFailure> {
-        let Runtime::Java { javac, .. } = self else { unreachable!("compile_java is Java's") };
-        let file = format!("{}.java", classes.file_stem);
-        let path = sandbox_box.write_program_file(&file, source.as_bytes())?;
-        let mut args: Vec<OsString> = JVM_OPTIONS.iter().map(|option| format!("-J{option}").into()).collect();
-        args.extend(
-            ["-J-Xmx512m", "-proc:none", "-encoding", "UTF-8", "-nowarn", "-Xmaxerrs", "20", "-d"].map(OsString::from),
-        );
-        args.push(sandbox_box.build_dir().into());
-        args.push(path.into());
-        if let Some(harness) = harness {
-            args.push(sandbox_box.write_program_file("CodeCapsuleHarness.java", harness.as_bytes())?.into());
-        }
-        let env = vec![("LANG".into(), "C.UTF-8".into())];
-        let result = compile_run(sandbox_box, javac, args, env, self.processes(), deadline)?;
-        rejected_unless_clean(&result, "javac")?;
-        sandbox_box.collect_build(".class")?;
-        Ok(Program { entry: main.into(), compiler_output: text(&result.stderr) })
-    }
-
-    /// mcs on the program (and a function capsule's harness, whose `Main` is then the entry point) into main.exe.
-    fn compile_csharp(
-        &self,
-        sandbox_box: &SandboxBox,
-        source: &str,
-        harness: Option<&str>,
-        deadline: &Deadline,
-    ) -> Result<Program, CompileFailure> {
-        let Runtime::Csharp { mono, mcs_exe } = self else { unreachable!("compile_csharp is C#'s") };
-        let path = sandbox_box.write_program_file("main.cs", source.as_bytes())?;
-        let assembly = sandbox_box.build_dir().join("main.exe");
-        let mut args: Vec<OsString> = vec![
-            mcs_exe.into(),
-            "-nologo".into(),
-            "-optimize+".into(),
-            format!("-out:{}", assembly.display()).into(),
-            path.into(),
-        ];
-        if let Some(harness) = harness {
-            args.push("-main:CodeCapsuleHarness".into());
-            args.push(sandbox_box.write_program_file("harness.cs", harness.as_bytes())?.into());
-        }
-        let env = vec![("HOME".into(), sandbox_box.build_dir().into())];
-        let result = compile_run(sandbox_box, mono, args, env, self.processes(), deadline)?;
-        rejected_unless_clean(&result, "mcs")?;
-        let collected = sandbox_box.collect_build(".exe")?;
-        let entry =
-            collected.into_iter().next().ok_or_else(|| CompileFailure::Rejected("mcs produced no assembly".into()))?;
-        Ok(Program { entry: entry.into(), compiler_output: text(&result.stdout) })
     }
 
     /// The command of one test run of `program` under `limits`.
@@ -371,6 +321,81 @@ impl Runtime {
                 address_space: None,
             },
         }
+    }
+}
+
+/// javac, as a compile step in the box.
+struct Javac<'a> {
+    javac: &'a Path,
+    processes: u64,
+}
+
+impl Javac<'_> {
+    /// javac on the program (and a function capsule's harness), into classes whose `main` is `main`.
+    fn compile(
+        &self,
+        sandbox_box: &SandboxBox,
+        source: &str,
+        classes: &JavaClasses,
+        harness: Option<&str>,
+        main: String,
+        deadline: &Deadline,
+    ) -> Result<Program, CompileFailure> {
+        let file = format!("{}.java", classes.file_stem);
+        let path = sandbox_box.write_program_file(&file, source.as_bytes())?;
+        let mut args: Vec<OsString> = JVM_OPTIONS.iter().map(|option| format!("-J{option}").into()).collect();
+        args.extend(
+            ["-J-Xmx512m", "-proc:none", "-encoding", "UTF-8", "-nowarn", "-Xmaxerrs", "20", "-d"].map(OsString::from),
+        );
+        args.push(sandbox_box.build_dir().into());
+        args.push(path.into());
+        if let Some(harness) = harness {
+            args.push(sandbox_box.write_program_file("CodeCapsuleHarness.java", harness.as_bytes())?.into());
+        }
+        let env = vec![("LANG".into(), "C.UTF-8".into())];
+        let result = compile_run(sandbox_box, self.javac, args, env, self.processes, deadline)?;
+        rejected_unless_clean(&result, "javac")?;
+        sandbox_box.collect_build(".class")?;
+        Ok(Program { entry: main.into(), compiler_output: text(&result.stderr) })
+    }
+}
+
+/// Mono's C# compiler, as a compile step in the box.
+struct Mcs<'a> {
+    mono: &'a Path,
+    mcs_exe: &'a Path,
+    processes: u64,
+}
+
+impl Mcs<'_> {
+    /// mcs on the program (and a function capsule's harness, whose `Main` is then the entry point) into main.exe.
+    fn compile(
+        &self,
+        sandbox_box: &SandboxBox,
+        source: &str,
+        harness: Option<&str>,
+        deadline: &Deadline,
+    ) -> Result<Program, CompileFailure> {
+        let path = sandbox_box.write_program_file("main.cs", source.as_bytes())?;
+        let assembly = sandbox_box.build_dir().join("main.exe");
+        let mut args: Vec<OsString> = vec![
+            self.mcs_exe.into(),
+            "-nologo".into(),
+            "-optimize+".into(),
+            format!("-out:{}", assembly.display()).into(),
+            path.into(),
+        ];
+        if let Some(harness) = harness {
+            args.push("-main:CodeCapsuleHarness".into());
+            args.push(sandbox_box.write_program_file("harness.cs", harness.as_bytes())?.into());
+        }
+        let env = vec![("HOME".into(), sandbox_box.build_dir().into())];
+        let result = compile_run(sandbox_box, self.mono, args, env, self.processes, deadline)?;
+        rejected_unless_clean(&result, "mcs")?;
+        let collected = sandbox_box.collect_build(".exe")?;
+        let entry =
+            collected.into_iter().next().ok_or_else(|| CompileFailure::Rejected("mcs produced no assembly".into()))?;
+        Ok(Program { entry: entry.into(), compiler_output: text(&result.stdout) })
     }
 }
 

@@ -122,7 +122,7 @@ pub fn run_calls(
         // Nothing visible to learn from whether it compiles: a batch of no calls says, and holds no hidden argument.
         let load = Batch { nonce: nonce(), calls: Vec::new() };
         let run = run_batch(&load);
-        if let Loaded::DidNotCompile(message) = read_batch(&load, &run, tests, limits, signature, &mut outcomes) {
+        if let Some(message) = read_batch(&load, &run, tests, limits, signature, &mut outcomes) {
             return CallsOutcome::DidNotCompile(message);
         }
     }
@@ -135,9 +135,10 @@ pub fn run_calls(
             let count = if isolation == Isolation::PerTest { 1 } else { pending.len() };
             let batch = Batch { nonce: nonce(), calls: pending[..count].to_vec() };
             let run = run_batch(&batch);
-            match read_batch(&batch, &run, tests, limits, signature, &mut outcomes) {
-                Loaded::DidNotCompile(message) if !tests[first].hidden => return CallsOutcome::DidNotCompile(message),
-                _ => {}
+            // A hidden batch's word on compiling is not shown: its calls fail, saying nothing (see call_outcome).
+            let did_not_compile = read_batch(&batch, &run, tests, limits, signature, &mut outcomes);
+            if let (Some(message), false) = (did_not_compile, tests[first].hidden) {
+                return CallsOutcome::DidNotCompile(message);
             }
             // Every call with an outcome is done; the next batch starts after the last one that has one.
             let done = pending.iter().take_while(|&&index| outcomes[index].is_some()).count();
@@ -152,15 +153,9 @@ pub fn run_calls(
     )
 }
 
-/// What the harness said at load.
-enum Loaded {
-    Ready,
-    DidNotCompile(String),
-    Failed,
-}
-
 /// Reads one batch's records into `outcomes`: each call with a record gets its outcome; the first call without one
-/// gets the process's ending; the calls after it stay without (the next batch runs them).
+/// gets the process's ending; the calls after it stay without (the next batch runs them). Returns the compile output
+/// when the program did not compile or has no function of the signature.
 fn read_batch(
     batch: &Batch,
     run: &BatchRun,
@@ -168,7 +163,7 @@ fn read_batch(
     limits: &Limits,
     signature: &Signature,
     outcomes: &mut [Option<Outcome>],
-) -> Loaded {
+) -> Option<String> {
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     let mark = format!("{RECORD_MARK}{} ", batch.nonce);
@@ -182,42 +177,47 @@ fn read_batch(
     if let Some(rest) = load_marker.and_then(|piece| piece.strip_prefix("load\n")) {
         carried_stderr.push_str(rest);
     }
-    let (loaded, load_failure) = match load {
+    // How loading failed, if it did, and the compile output when that is why.
+    let load_failure: Option<(Termination, Option<String>)> = match load {
         Some(Ok(record)) if record.index.is_none() => {
             carried_stdout.push_str(&record.rest);
-            let failure = |termination| (Loaded::Failed, Some(termination));
             match record.kind.as_str() {
-                "ready" => (Loaded::Ready, None),
+                "ready" => None,
                 "did_not_compile" | "missing_function" | "wrong_signature" => {
                     let message = record.text();
-                    (Loaded::DidNotCompile(message.clone()), Some(Termination::Crashed(message)))
+                    Some((Termination::Crashed(message.clone()), Some(message)))
                 }
-                "timed_out" => failure(Termination::TimeLimit(format!(
-                    "loading the program ran past the time limit of {} ms",
-                    limits.time_ms
-                ))),
-                "out_of_memory" => failure(Termination::MemoryLimit("loading the program ran out of memory".into())),
-                _ => failure(Termination::Crashed(format!("loading the program raised {}", record.text()))),
+                "timed_out" => Some((
+                    Termination::TimeLimit(format!(
+                        "loading the program ran past the time limit of {} ms",
+                        limits.time_ms
+                    )),
+                    None,
+                )),
+                "out_of_memory" => {
+                    Some((Termination::MemoryLimit("loading the program ran out of memory".into()), None))
+                }
+                _ => Some((Termination::Crashed(format!("loading the program raised {}", record.text())), None)),
             }
         }
-        Some(_) => (Loaded::Failed, Some(tampered())),
-        None if run.did_not_compile.is_some() => {
-            let message = run.did_not_compile.clone().unwrap_or_default();
-            (Loaded::DidNotCompile(message.clone()), Some(Termination::Crashed(message)))
-        }
-        None => {
-            // The process ended while loading the program (an exit, a crash, a limit): so it would for every call.
-            let mut ending = over_output(run.ending.clone(), limits);
-            ending.termination = match ending.termination {
-                Termination::Exited(status) => {
-                    Termination::Crashed(format!("the program ended (exit status {status}) while loading"))
-                }
-                other => other,
-            };
-            (Loaded::Failed, Some(ending.termination))
-        }
+        Some(_) => Some((tampered(), None)),
+        None => match &run.did_not_compile {
+            Some(message) => Some((Termination::Crashed(message.clone()), Some(message.clone()))),
+            None => {
+                // The process ended while loading the program (an exit, a crash, a limit): so it would for every
+                // call.
+                let ending = over_output(run.ending.clone(), limits);
+                let termination = match ending.termination {
+                    Termination::Exited(status) => {
+                        Termination::Crashed(format!("the program ended (exit status {status}) while loading"))
+                    }
+                    other => other,
+                };
+                Some((termination, None))
+            }
+        },
     };
-    if let Some(failure) = load_failure {
+    if let Some((failure, did_not_compile)) = load_failure {
         for (position, &index) in batch.calls.iter().enumerate() {
             let mut outcome = Outcome::not_run(failure.clone());
             if position == 0 {
@@ -229,7 +229,7 @@ fn read_batch(
             }
             outcomes[index] = Some(call_outcome(&tests[index], signature, limits, outcome, Stage::Load));
         }
-        return loaded;
+        return did_not_compile;
     }
     let mut spent_ms = 0.0;
     for (position, &index) in batch.calls.iter().enumerate() {
@@ -265,7 +265,7 @@ fn read_batch(
                 };
                 outcomes[index] =
                     Some(call_outcome(test, signature, limits, over_output(ending, limits), Stage::Ended));
-                return loaded;
+                return None;
             }
         };
         let tampered_with = termination == tampered();
@@ -288,10 +288,10 @@ fn read_batch(
         ));
         if tampered_with || process_over {
             // Nothing after a forged record can be trusted; the next batch starts after this call.
-            return loaded;
+            return None;
         }
     }
-    loaded
+    None
 }
 
 /// A call whose output went over a stream's limit is output_limit_exceeded, whatever it returned.
@@ -425,8 +425,8 @@ mod tests {
     fn signature() -> Signature {
         Signature {
             name: "f".into(),
-            params: vec![("x".into(), super::super::ValueType::Int)],
-            returns: super::super::ValueType::Int,
+            params: vec![("x".into(), crate::function::ValueType::Int)],
+            returns: crate::function::ValueType::Int,
         }
     }
 
@@ -438,7 +438,7 @@ mod tests {
                     args: vec![json!(index)],
                     expected: json!(index),
                     call: format!("f({index})"),
-                    returns: super::super::ValueType::Int,
+                    returns: crate::function::ValueType::Int,
                 },
                 hidden: index >= hidden_from,
                 weight: 1.0,
