@@ -11,7 +11,10 @@ use codecapsule_wasm::runtimes::{PackSource, RuntimeJudge, RuntimePacks};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+mod common;
+use common::{median, millis};
 
 const ROUNDS: usize = 7;
 const TESTS: i64 = 10;
@@ -161,14 +164,4 @@ fn stdin_request(side: &Side) -> JudgeRequest {
         "limits": {"time_ms": 2000, "memory_mb": 128},
     }))
     .unwrap()
-}
-
-fn median(samples: &[Duration]) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    sorted[sorted.len() / 2]
-}
-
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }

@@ -5,7 +5,7 @@ use codecapsule_core::deadline::Deadline;
 use codecapsule_core::judge::{Judge, JudgeError, Submission};
 use codecapsule_core::model::{EngineChoice, JudgeReport, JudgeRequest, Verdict};
 use codecapsule_native::{NativeJudge, Runtime};
-use codecapsule_test_support::functions::{PYTHON_TWO_SUM, echo_request, two_sum, two_sum_cases};
+use codecapsule_test_support::functions::{PYTHON_TWO_SUM, assert_fates, echo_request, fates, two_sum, two_sum_cases};
 use codecapsule_wasm::runtimes::{PackSource, RuntimeJudge, RuntimePacks};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -62,32 +62,13 @@ def two_sum(nums, target):
     return [0, 1]
 "#;
 
-fn fates() -> Vec<(serde_json::Value, serde_json::Value)> {
-    (1..=6).map(|target| (json!([[0, 1], target]), json!([0, 1]))).collect()
-}
-
 #[test]
 fn python_in_webassembly_calls_the_function_and_names_wrong_calls() {
     let report = judge(two_sum("python", PYTHON_TWO_SUM, &two_sum_cases(), true)).unwrap();
     assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
     assert_eq!(report.engine.name, "wasmi");
     let report = judge(two_sum("python", FATES, &fates(), false)).unwrap();
-    assert_eq!(
-        verdicts(&report),
-        [
-            Verdict::RuntimeError,
-            Verdict::TimeLimitExceeded,
-            Verdict::MemoryLimitExceeded,
-            Verdict::OutputLimitExceeded,
-            Verdict::Accepted,
-            Verdict::WrongAnswer
-        ],
-        "{report:#?}"
-    );
-    assert_eq!(report.tests[0].message.as_deref(), Some("two_sum([0, 1], 1) raised ValueError: no pair for 1"));
-    assert_eq!(report.tests[1].message.as_deref(), Some("two_sum([0, 1], 2) ran past its time limit of 1000 ms"));
-    assert_eq!(report.tests[4].stdout, "call 5\n", "each call's own output");
-    assert_eq!(report.tests[5].message.as_deref(), Some("two_sum([0, 1], 6) returned [9, 9]; expected [0, 1]"));
+    assert_fates(&report, "ValueError: no pair for 1");
 }
 
 #[test]
@@ -151,21 +132,7 @@ fn javascript_functions_get_every_verdict() {
     let report = judge(two_sum("javascript", JAVASCRIPT_TWO_SUM, &two_sum_cases(), true)).unwrap();
     assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
     let report = judge(two_sum("javascript", JAVASCRIPT_FATES, &fates(), false)).unwrap();
-    assert_eq!(
-        verdicts(&report),
-        [
-            Verdict::RuntimeError,
-            Verdict::TimeLimitExceeded,
-            Verdict::MemoryLimitExceeded,
-            Verdict::OutputLimitExceeded,
-            Verdict::Accepted,
-            Verdict::WrongAnswer
-        ],
-        "{report:#?}"
-    );
-    assert_eq!(report.tests[0].message.as_deref(), Some("two_sum([0, 1], 1) raised RangeError: no pair for 1"));
-    assert_eq!(report.tests[4].stdout, "call 5\n");
-    assert_eq!(report.tests[5].message.as_deref(), Some("two_sum([0, 1], 6) returned [9, 9]; expected [0, 1]"));
+    assert_fates(&report, "RangeError: no pair for 1");
 
     let (request, value) = echo_request("javascript", "function echo(value, scale) { return value; }\n");
     let report = judge(request).unwrap();
@@ -219,22 +186,8 @@ fn ruby_functions_get_every_verdict() {
     let report = judge(two_sum("ruby", RUBY_TWO_SUM, &two_sum_cases(), true)).unwrap();
     assert_eq!(report.verdict, Verdict::Accepted, "{report:#?}");
     let report = judge(two_sum("ruby", RUBY_FATES, &fates(), false)).unwrap();
-    assert_eq!(
-        verdicts(&report),
-        [
-            Verdict::RuntimeError,
-            Verdict::TimeLimitExceeded,
-            Verdict::MemoryLimitExceeded,
-            Verdict::OutputLimitExceeded,
-            Verdict::Accepted,
-            Verdict::WrongAnswer
-        ],
-        "{report:#?}"
-    );
-    assert_eq!(report.tests[0].message.as_deref(), Some("two_sum([0, 1], 1) raised ArgumentError: no pair for 1"));
+    assert_fates(&report, "ArgumentError: no pair for 1");
     assert!(report.tests[0].stderr.contains("main.rb:3"), "{}", report.tests[0].stderr);
-    assert_eq!(report.tests[4].stdout, "call 5\n");
-    assert_eq!(report.tests[5].message.as_deref(), Some("two_sum([0, 1], 6) returned [9, 9]; expected [0, 1]"));
 
     let (request, value) = echo_request("ruby", "def echo(value, scale) = value\n");
     let report = judge(request).unwrap();

@@ -1,6 +1,6 @@
 //! Function capsules shared by the engines' tests: the same capsule judged natively and in WebAssembly must agree.
 
-use codecapsule_core::model::JudgeRequest;
+use codecapsule_core::model::{JudgeReport, JudgeRequest, Verdict};
 use serde_json::{Value, json};
 
 /// `two_sum(nums: list[int], target: int) -> list[int]` in `language`, with `cases` as `[args, expected]` pairs (the
@@ -48,4 +48,30 @@ pub fn echo_request(language: &str, source: &str) -> (JudgeRequest, Value) {
     }))
     .expect("a well-formed request");
     (request, value)
+}
+
+/// `two_sum` called with targets 1 to 6, each expecting `[0, 1]`: a program of [`assert_fates`]'s kind meets a
+/// different fate on each (raises, loops, eats memory, floods stdout, returns right, returns `[9, 9]`), printing
+/// `call <target>` first.
+pub fn fates() -> Vec<(Value, Value)> {
+    (1..=6).map(|target| (json!([[0, 1], target]), json!([0, 1]))).collect()
+}
+
+/// What a submission meets on [`fates`]: each verdict, `raised` as the first call's exception (type and message),
+/// each call's own output, and the wrong answer naming its call.
+pub fn assert_fates(report: &JudgeReport, raised: &str) {
+    let verdicts: Vec<Verdict> = report.tests.iter().map(|test| test.verdict).collect();
+    let expected = [
+        Verdict::RuntimeError,
+        Verdict::TimeLimitExceeded,
+        Verdict::MemoryLimitExceeded,
+        Verdict::OutputLimitExceeded,
+        Verdict::Accepted,
+        Verdict::WrongAnswer,
+    ];
+    assert_eq!(verdicts, expected, "{report:#?}");
+    assert_eq!(report.tests[0].message.as_deref(), Some(format!("two_sum([0, 1], 1) raised {raised}").as_str()));
+    assert_eq!(report.tests[1].message.as_deref(), Some("two_sum([0, 1], 2) ran past its time limit of 1000 ms"));
+    assert_eq!(report.tests[4].stdout, "call 5\n", "each call's own output");
+    assert_eq!(report.tests[5].message.as_deref(), Some("two_sum([0, 1], 6) returned [9, 9]; expected [0, 1]"));
 }
