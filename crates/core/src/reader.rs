@@ -11,10 +11,9 @@
 //!
 //! Run mode ([`RunRequest`], [`RunReport`]) is the reader's own input, run once: nothing hidden is involved.
 
-use crate::judge::FunctionCall;
 use crate::model::{
-    Capsule, CapsuleCode, Compare, CompileReport, EngineChoice, EngineInfo, Entry, JudgeReport, JudgeRequest, Language,
-    Limits, LimitsRequest, Test, TestReport, Verdict,
+    Capsule, CapsuleCode, Compare, CompileReport, EngineChoice, EngineInfo, Entry, JudgeReport, JudgeRequest, Limits,
+    LimitsRequest, Test, TestReport, Verdict,
 };
 use serde::{Deserialize, Serialize};
 
@@ -114,27 +113,13 @@ impl ReaderCapsule {
             difficulty: capsule.difficulty.clone(),
             tags: capsule.tags.clone(),
             entry: capsule.entry.clone(),
-            starter: starter_of(capsule),
+            starter: crate::function::starter::of_capsule(capsule),
             limits: capsule.limits,
             compare: capsule.compare,
             hints: capsule.hints.clone(),
             tests,
             provenance,
         }
-    }
-}
-
-/// The capsule's starter; for a function capsule without one, the function declared from its signature.
-fn starter_of(capsule: &Capsule) -> CapsuleCode {
-    let has_one = capsule.starter.source.is_some() || capsule.starter.module_base64.is_some();
-    let declared = || {
-        let language = Language::parse(&capsule.language)?;
-        let function = FunctionCall::of(language, capsule.entry.as_ref()?).ok()??;
-        crate::function::starter::starter(language, &function.signature)
-    };
-    match has_one {
-        true => capsule.starter.clone(),
-        false => CapsuleCode { source: declared(), module_base64: None },
     }
 }
 

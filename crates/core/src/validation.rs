@@ -26,7 +26,9 @@ pub async fn validate(capsule: Capsule, judges: &Judges, deadline: Deadline) -> 
     }
     problems.extend(solution_problems(&solution_runs));
 
-    let starter_run = if capsule.starter.source.is_none() && capsule.starter.module_base64.is_none() {
+    // A function capsule without a starter is offered the declared function: that is the starter that must fail.
+    let starter_code = crate::function::starter::of_capsule(&capsule);
+    let starter_run = if starter_code.source.is_none() && starter_code.module_base64.is_none() {
         problems.push(problem(
             CapsuleProblemCode::MissingStarter,
             "the capsule has no starter code for the learner to begin from",
@@ -34,8 +36,7 @@ pub async fn validate(capsule: Capsule, judges: &Judges, deadline: Deadline) -> 
         ));
         None
     } else {
-        let starter =
-            judges.prepare(capsule.judge_request(&capsule.starter)).map_err(|err| in_capsule(err, "starter"))?;
+        let starter = judges.prepare(capsule.judge_request(&starter_code)).map_err(|err| in_capsule(err, "starter"))?;
         let report = starter.judge(deadline).await?;
         if report.verdict == Verdict::Accepted {
             problems.push(problem(

@@ -2,7 +2,22 @@
 //! and starter code, which the reader's view offers when a function capsule has none of its own.
 
 use super::{Signature, ValueType};
-use crate::model::Language;
+use crate::judge::FunctionCall;
+use crate::model::{Capsule, CapsuleCode, Language};
+
+/// A capsule's starter: its own, or for a function capsule without one, the function declared from its signature
+/// (what readers are offered and what validation runs).
+pub fn of_capsule(capsule: &Capsule) -> CapsuleCode {
+    if capsule.starter.source.is_some() || capsule.starter.module_base64.is_some() {
+        return capsule.starter.clone();
+    }
+    let declared = || {
+        let language = Language::parse(&capsule.language)?;
+        let function = FunctionCall::of(language, capsule.entry.as_ref()?).ok()??;
+        starter(language, &function.signature)
+    };
+    CapsuleCode { source: declared(), module_base64: None }
+}
 
 /// The Java type of `value_type`: primitives where Java allows them (`boxed` false, outside generics and not
 /// optional), boxed otherwise.
