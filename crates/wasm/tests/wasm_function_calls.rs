@@ -214,3 +214,21 @@ fn ruby_load_failures_and_forgeries() {
         assert_ne!(report.verdict, Verdict::Accepted, "{forgery}\n{report:#?}");
     }
 }
+
+#[test]
+fn an_integer_given_for_a_float_arrives_as_a_float() {
+    for (language, source) in [
+        ("ruby", "def half(x) = x / 2\n"),
+        ("python", "def half(x):\n    return x / 2 if isinstance(x, float) else 'an int'\n"),
+        ("javascript", "function half(x) { return x / 2; }\n"),
+    ] {
+        let request: codecapsule_core::model::JudgeRequest = serde_json::from_value(json!({
+            "language": language, "source": source,
+            "entry": {"kind": "function", "name": "half", "params": [{"name": "x", "type": "float"}], "returns": "float"},
+            "tests": [{"args": [3], "expected_return": 1.5}, {"args": [4], "expected_return": 2}],
+        }))
+        .unwrap();
+        let report = judge(request).unwrap();
+        assert_eq!(report.verdict, Verdict::Accepted, "{language}: {report:#?}");
+    }
+}

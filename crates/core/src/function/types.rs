@@ -97,6 +97,26 @@ impl ValueType {
         }
     }
 
+    /// `value` (of this type) with every integer where a float is expected written as a float (`3` as `3.0`): each
+    /// language's harness then builds a float (Ruby's `3 / 2` is 1, `3.0 / 2` is 1.5).
+    pub fn normalise(&self, value: Value) -> Value {
+        match (self, value) {
+            (ValueType::Float, Value::Number(number)) if !number.is_f64() => number
+                .as_f64()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or(Value::Number(number)),
+            (ValueType::Optional(inner), value) if !value.is_null() => inner.normalise(value),
+            (ValueType::List(inner), Value::Array(items)) => {
+                Value::Array(items.into_iter().map(|item| inner.normalise(item)).collect())
+            }
+            (ValueType::Map(inner), Value::Object(entries)) => {
+                Value::Object(entries.into_iter().map(|(key, item)| (key, inner.normalise(item))).collect())
+            }
+            (_, value) => value,
+        }
+    }
+
     /// "an int", "a list[int]": the type with its article, for messages.
     pub fn with_article(&self) -> String {
         let name = self.to_string();
@@ -423,6 +443,14 @@ mod tests {
         assert!(Signature::parse("f(x: int, x: int) -> int").unwrap_err().contains("used twice"));
         assert!(Signature::parse("class(x: int) -> int").is_err());
         assert!(Signature::parse("f(x: int)").unwrap_err().contains("->"));
+    }
+
+    #[test]
+    fn integers_where_floats_are_expected_become_floats() {
+        let value_type = ValueType::parse("map[list[optional[float]]]").unwrap();
+        let normalised = value_type.normalise(json!({"a": [3, null, 2.5]}));
+        assert_eq!(normalised.to_string(), r#"{"a":[3.0,null,2.5]}"#);
+        assert_eq!(ValueType::Int.normalise(json!(3)).to_string(), "3");
     }
 
     #[test]

@@ -448,6 +448,9 @@ fn function_call(
         field: field("expected_return"),
         reason: mismatch.describe(),
     })?;
+    let args: Vec<Value> =
+        args.into_iter().zip(&signature.params).map(|(value, (_, value_type))| value_type.normalise(value)).collect();
+    let expected = signature.returns.normalise(expected);
     let call = call_text(&signature.name, &args);
     Ok(TestIo::Function { args, expected, call, returns: signature.returns.clone() })
 }
