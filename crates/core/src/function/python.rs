@@ -5,15 +5,21 @@
 use super::Signature;
 use serde_json::Value;
 
-const HARNESS: &str = include_str!("harness.py");
+/// The harness's text: it defines `_codecapsule_harness`, which [`harness_call`] calls.
+pub const HARNESS: &str = include_str!("harness.py");
 
 /// The harness with its last line: the call that loads `source` and serves calls of `signature`'s function;
 /// tracebacks name the program's file `file_name`.
 pub fn harness_program(source: &str, file_name: &str, signature: &Signature) -> String {
+    format!("{HARNESS}\n{}", harness_call(source, file_name, signature))
+}
+
+/// The line that starts the harness (once [`HARNESS`] has defined it) on `source`.
+pub fn harness_call(source: &str, file_name: &str, signature: &Signature) -> String {
     let text = |text: &str| Value::String(text.to_string()).to_string();
     let params: Vec<String> = signature.params.iter().map(|(name, _)| text(name)).collect();
     format!(
-        "{HARNESS}\n_codecapsule_harness({}, {}, {}, ({}{}))\n",
+        "_codecapsule_harness({}, {}, {}, ({}{}))\n",
         text(source),
         text(file_name),
         text(&signature.name),

@@ -10,10 +10,23 @@ const JAVASCRIPT_HARNESS: &str = include_str!("harness.js");
 const RUBY_HARNESS: &str = include_str!("harness.rb");
 
 /// The program that serves `signature`'s calls from `source` in `language`; `None` for a language without a harness.
-pub(super) fn harness_program(language: Language, source: &str, signature: &Signature) -> Option<String> {
+/// `python_harness` is CPython's compiled harness ([`super::launch::LoadedRuntime::python_harness`]), loaded instead
+/// of compiling the harness's text when there is one.
+pub(super) fn harness_program(
+    language: Language,
+    source: &str,
+    signature: &Signature,
+    python_harness: Option<&str>,
+) -> Option<String> {
     let name = Value::String(signature.name.clone());
     match language {
-        Language::Python => Some(python::harness_program(source, "main.py", signature)),
+        Language::Python => Some(match python_harness {
+            Some(hex) => format!(
+                "import marshal\nexec(marshal.loads(bytes.fromhex('{hex}')))\n{}",
+                python::harness_call(source, "main.py", signature)
+            ),
+            None => python::harness_program(source, "main.py", signature),
+        }),
         // One module: the harness starts on the program's first line (its line numbers stay its own), and is
         // declared after it (a function declaration is hoisted).
         Language::Javascript => Some(format!(

@@ -141,7 +141,8 @@ fn judge_calls(
     deadline: Deadline,
 ) -> JudgeReport {
     let language = submission.language;
-    let Some(harness) = functions::harness_program(language, source, &function.signature) else {
+    let python_harness = if language == Language::Python { runtime.python_harness() } else { None };
+    let Some(harness) = functions::harness_program(language, source, &function.signature, python_harness) else {
         let message =
             format!("function entries are not judged in {language} yet: write the capsule as a program reading stdin");
         return compilation_failed(submission, message, started.elapsed(), runtime.engine_info());
