@@ -86,8 +86,10 @@ fn assert_host_clean(context: &str) {
             panic!("{context}: process {:?} ({name}) is still a child of the judge", entry.file_name());
         }
     }
+    // The judge's own shared directory (read-only files for every run, see Sandbox::shared_dir) lives as it does.
+    let shared = format!("shared-{}", std::process::id());
     let left: Vec<_> = std::fs::read_dir(Sandbox::get().base_dir())
-        .map(|dir| dir.flatten().map(|e| e.file_name()).collect())
+        .map(|dir| dir.flatten().map(|e| e.file_name()).filter(|name| *name != *shared).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "{context}: sandbox directories left behind: {left:?}");
 }

@@ -53,6 +53,41 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// A directory of this judge process's own for files it shares read-only with every run (javac's class archive):
+    /// `shared-<pid>` in the sandbox directory, 0755 and the judge's, so a run may read what is in it and write nothing
+    /// there (it is no channel between runs). Made on first use; those of judge processes that are gone are removed.
+    pub fn shared_dir(&'static self) -> io::Result<&'static Path> {
+        static SHARED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        if let Some(dir) = SHARED.get() {
+            return Ok(dir);
+        }
+        if let Some(owner) = self.foreign_owner {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("the sandbox directory {} belongs to uid {owner}", self.base.display()),
+            ));
+        }
+        for entry in std::fs::read_dir(&self.base)?.flatten() {
+            let name = entry.file_name();
+            let gone = name
+                .to_str()
+                .and_then(|name| name.strip_prefix("shared-"))
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists());
+            if gone {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = self.base.join(format!("shared-{}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o755).create(&dir) {
+            Err(err) if err.kind() != io::ErrorKind::AlreadyExists => return Err(err),
+            _ => {}
+        }
+        Ok(SHARED.get_or_init(|| dir))
+    }
+}
+
 /// One submission's private directory and uid.
 pub struct SandboxBox {
     sandbox: &'static Sandbox,
