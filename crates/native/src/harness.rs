@@ -1,10 +1,10 @@
-//! The Java and C# function-call harnesses ([`harness/`](harness)), compiled with the program: each is fixed text
-//! with one line of constants written from the signature (codecapsule_core::function). Python's harness is core's.
+//! The Java and C# function-call harnesses ([`harness/`](harness)). Java's is the same for every capsule (compiled once
+//! per judge process; the signature arrives on stdin); C#'s is compiled with the program, its one line of constants
+//! written from the signature (codecapsule_core::function). Python's harness is core's.
 
 use codecapsule_core::function::starter::{csharp_type, java_type};
 use codecapsule_core::function::{Signature, ValueType};
 
-const JAVA: &str = include_str!("harness/CodeCapsuleHarness.java");
 const CSHARP: &str = include_str!("harness/CodeCapsuleHarness.cs");
 const CONSTANTS: &str = "    // CONSTANTS\n";
 
@@ -26,29 +26,28 @@ fn java_spellings(value_type: &ValueType) -> Vec<String> {
     spellings
 }
 
-/// The Java harness for `signature`, looking for the method in `classes` (the program's types, in order).
-pub fn java(signature: &Signature, classes: &[String]) -> String {
-    let params = signature.params.iter();
-    let spelled = |types: Vec<String>| format!("{{{}}}", list(types.iter().map(|name| quoted(name))));
+/// The Java harness's source: the same for every capsule, compiled once per judge process.
+pub const JAVA_SOURCE: &str = include_str!("harness/CodeCapsuleHarness.java");
+
+/// What the Java harness reads after the header line: `signature` as six lines (the name; `classes`, the program's
+/// types to look in; the parameters' contract types; each parameter's Java spellings; the return type's; the
+/// declaration expected).
+pub fn java_signature_lines(signature: &Signature, classes: &[String]) -> String {
     let expected = format!(
         "{} {}({})",
         java_type(&signature.returns, false),
         signature.name,
-        list(params.clone().map(|(name, value_type)| format!("{} {name}", java_type(value_type, false))))
+        list(signature.params.iter().map(|(name, value_type)| format!("{} {name}", java_type(value_type, false))))
     );
-    let constants = format!(
-        "    private static final String NAME = {name};\n    private static final String[] CLASSES = {{{classes}}};\n    \
-         private static final String[] PARAMS = {{{params}}};\n    private static final String[][] PARAM_JAVA = \
-         {{{param_java}}};\n    private static final String[] RETURN_JAVA = {return_java};\n    private static final \
-         String EXPECTED = {expected};\n",
-        name = quoted(&signature.name),
-        classes = list(classes.iter().map(|class| quoted(class))),
-        params = list(params.clone().map(|(_, value_type)| quoted(&value_type.to_string()))),
-        param_java = list(params.map(|(_, value_type)| spelled(java_spellings(value_type)))),
-        return_java = spelled(java_spellings(&signature.returns)),
-        expected = quoted(&expected),
-    );
-    JAVA.replace(CONSTANTS, &constants)
+    let params = signature.params.iter();
+    format!(
+        "{}\n{}\n{}\n{}\n{}\n{expected}\n",
+        signature.name,
+        classes.join(" "),
+        params.clone().map(|(_, value_type)| value_type.to_string()).collect::<Vec<_>>().join(" "),
+        params.map(|(_, value_type)| java_spellings(value_type).join("|")).collect::<Vec<_>>().join("\t"),
+        java_spellings(&signature.returns).join("|"),
+    )
 }
 
 /// How the CLR names `value_type` (`Type.ToString()`), which the C# harness compares a method's types with.
@@ -94,15 +93,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_constants_line_is_replaced_in_both_harnesses() {
+    fn the_signature_reaches_both_harnesses() {
         let signature = Signature {
             name: "two_sum".into(),
             params: vec![("nums".into(), ValueType::parse("list[int]").unwrap()), ("t".into(), ValueType::Int)],
             returns: ValueType::parse("map[optional[int]]").unwrap(),
         };
-        let java = java(&signature, &["Solution".into()]);
-        assert!(!java.contains(CONSTANTS) && java.contains(r#"PARAM_JAVA = {{"List<Long>"}, {"long", "Long"}};"#));
-        assert!(java.contains(r#"EXPECTED = "Map<String, Long> two_sum(List<Long> nums, long t)";"#), "{java}");
+        let java = java_signature_lines(&signature, &["Helper".into(), "Solution".into()]);
+        assert_eq!(
+            java,
+            "two_sum\nHelper Solution\nlist[int] int\nList<Long>\tlong|Long\nMap<String, Long>\n\
+             Map<String, Long> two_sum(List<Long> nums, long t)\n"
+        );
         let csharp = csharp(&signature);
         assert!(csharp.contains(
             r#"ReturnType = "System.Collections.Generic.Dictionary`2[System.String,System.Nullable`1[System.Int64]]";"#

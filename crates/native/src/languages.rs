@@ -37,11 +37,15 @@ pub enum Runtime {
 }
 
 /// A compiled submission, ready to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Program {
     /// Python: the script; Java: the main class; C#: the assembly.
     entry: OsString,
     pub compiler_output: String,
+    /// Java: directories of classes put before the program's on the class path (the function harness's).
+    class_path: Vec<PathBuf>,
+    /// What a function capsule's harness reads after its stdin's header line (Java's: the signature); empty otherwise.
+    pub harness_lines: String,
 }
 
 /// Why a compile step produced no program.
@@ -158,13 +162,18 @@ impl Runtime {
                 let program = sandbox_box.write_program_file("main.py", source.as_bytes())?;
                 let harness = python::harness_program(source, &program.display().to_string(), signature);
                 let harness = sandbox_box.write_program_file("harness.py", harness.as_bytes())?;
-                Ok(Program { entry: harness.into(), compiler_output: String::new() })
+                Ok(Program { entry: harness.into(), ..Program::default() })
             }
             Runtime::Java { javac, .. } => {
                 let classes = java_classes(source).map_err(CompileFailure::Rejected)?;
-                let harness = harness::java(signature, &classes.classes);
+                let harness = java_harness(javac)
+                    .ok_or_else(|| io::Error::other("the Java function harness could not be compiled (logged)"))?;
                 let javac = Javac { javac, processes: self.processes() };
-                javac.compile(sandbox_box, source, &classes, Some(&harness), "CodeCapsuleHarness".into(), deadline)
+                let mut program =
+                    javac.compile(sandbox_box, source, &classes, "CodeCapsuleHarness".into(), deadline)?;
+                program.class_path = vec![harness.to_path_buf()];
+                program.harness_lines = harness::java_signature_lines(signature, &classes.classes);
+                Ok(program)
             }
             Runtime::Csharp { mono, mcs_exe } => {
                 let harness = harness::csharp(signature);
@@ -259,7 +268,7 @@ impl Runtime {
             Runtime::Python { .. } => {
                 // No separate syntax check: CPython parses the whole file before running a line (see parse_failure).
                 let script = sandbox_box.write_program_file("main.py", source.as_bytes())?;
-                Ok(Program { entry: script.into(), compiler_output: String::new() })
+                Ok(Program { entry: script.into(), compiler_output: String::new(), ..Program::default() })
             }
             Runtime::Java { javac, .. } => {
                 let classes = java_classes(source).map_err(CompileFailure::Rejected)?;
@@ -267,7 +276,7 @@ impl Runtime {
                     CompileFailure::Rejected("no class declares `public static void main(String[] args)`".into())
                 })?;
                 let javac = Javac { javac, processes: self.processes() };
-                javac.compile(sandbox_box, source, &classes, None, main, deadline)
+                javac.compile(sandbox_box, source, &classes, main, deadline)
             }
             Runtime::Csharp { mono, mcs_exe } => {
                 Mcs { mono, mcs_exe, processes: self.processes() }.compile(sandbox_box, source, None, deadline)
@@ -303,7 +312,8 @@ impl Runtime {
                     ]
                     .map(OsString::from),
                 );
-                args.push(sandbox_box.program_dir().into());
+                let class_path = program.class_path.iter().map(PathBuf::as_path).chain([sandbox_box.program_dir()]);
+                args.push(std::env::join_paths(class_path).unwrap_or_default());
                 args.push(program.entry.clone());
                 RunCommand { program: java.clone(), args, env: base_env, address_space: None }
             }
@@ -331,13 +341,12 @@ struct Javac<'a> {
 }
 
 impl Javac<'_> {
-    /// javac on the program (and a function capsule's harness), into classes whose `main` is `main`.
+    /// javac on the program, into classes whose `main` is `main`.
     fn compile(
         &self,
         sandbox_box: &SandboxBox,
         source: &str,
         classes: &JavaClasses,
-        harness: Option<&str>,
         main: String,
         deadline: &Deadline,
     ) -> Result<Program, CompileFailure> {
@@ -352,14 +361,11 @@ impl Javac<'_> {
         );
         args.push(sandbox_box.build_dir().into());
         args.push(path.into());
-        if let Some(harness) = harness {
-            args.push(sandbox_box.write_program_file("CodeCapsuleHarness.java", harness.as_bytes())?.into());
-        }
         let env = vec![("LANG".into(), "C.UTF-8".into())];
         let result = compile_run(sandbox_box, self.javac, args, env, self.processes, deadline)?;
         rejected_unless_clean(&result, "javac")?;
         sandbox_box.collect_build(".class")?;
-        Ok(Program { entry: main.into(), compiler_output: text(&result.stderr) })
+        Ok(Program { entry: main.into(), compiler_output: text(&result.stderr), ..Program::default() })
     }
 }
 
@@ -391,6 +397,35 @@ fn javac_archive(javac: &Path) -> Option<&'static Path> {
                 Ok(archive)
             })();
             made.map_err(|err| tracing::warn!(error = %err, "javac's class archive could not be made")).ok()
+        })
+        .as_deref()
+}
+
+/// The Java function harness compiled once per judge process by a trusted javac run, into the sandbox's shared
+/// directory (read-only to runs), where every function capsule's runs find it first on their class path: javac then
+/// compiles only the program. `None` where it could not be made (logged).
+fn java_harness(javac: &Path) -> Option<&'static Path> {
+    static HARNESS: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    HARNESS
+        .get_or_init(|| {
+            let made = (|| -> io::Result<PathBuf> {
+                let dir = codecapsule_sandbox::Sandbox::get().shared_dir()?.join("java-harness");
+                std::fs::create_dir_all(&dir)?;
+                let source = dir.join("CodeCapsuleHarness.java");
+                std::fs::write(&source, harness::JAVA_SOURCE)?;
+                let mut command = Command::new(javac);
+                command.args(JVM_OPTIONS.iter().map(|option| format!("-J{option}")));
+                // String concatenation compiled inline: the default (invokedynamic) costs ~20 ms of bootstrap per run.
+                command.args(["-proc:none", "-XDstringConcat=inline", "-encoding", "UTF-8", "-nowarn", "-d"]);
+                command.arg(&dir).arg(&source).env_clear();
+                let output = codecapsule_sandbox::run_trusted(&mut command)?;
+                std::fs::remove_file(&source)?;
+                if !output.status.success() {
+                    return Err(io::Error::other(text(&output.stderr)));
+                }
+                Ok(dir)
+            })();
+            made.map_err(|err| tracing::warn!(error = %err, "the Java function harness could not be compiled")).ok()
         })
         .as_deref()
 }
@@ -430,7 +465,7 @@ impl Mcs<'_> {
         let collected = sandbox_box.collect_build(".exe")?;
         let entry =
             collected.into_iter().next().ok_or_else(|| CompileFailure::Rejected("mcs produced no assembly".into()))?;
-        Ok(Program { entry: entry.into(), compiler_output: text(&result.stdout) })
+        Ok(Program { entry: entry.into(), compiler_output: text(&result.stdout), ..Program::default() })
     }
 }
 

@@ -285,8 +285,9 @@ impl NativeJudge {
             // The harness runs the calls: a batch's limits are its calls' together, each call held to its own.
             let run_batch = |batch: &Batch| {
                 let limits = batch_limits(&submission.limits, batch.calls.len());
-                let stdin =
-                    batch.stdin(submission.limits.time_ms, &submission.tests, |args| self.runtime.arguments(args));
+                let stdin = batch.stdin(submission.limits.time_ms, &submission.tests, &program.harness_lines, |args| {
+                    self.runtime.arguments(args)
+                });
                 let run = self.run_program(&sandbox_box, &program, stdin.as_bytes(), &limits, probe.startup, deadline);
                 let ending = outcome(run, &limits);
                 BatchRun {

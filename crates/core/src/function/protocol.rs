@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! <nonce> <time_ms> <count>\n
+//! [lines of the harness's own: Java's reads the signature there, its class being the same for every capsule]
 //! <test index> <arguments, in the language's own notation>\n     (count lines)
 //! ```
 //!
@@ -50,10 +51,17 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// The harness's stdin: the header line, then `<index> <arguments>` per call, the arguments rendered by
-    /// `notation` (the language's own: a Python literal, JSON, ...).
-    pub fn stdin(&self, time_ms: u64, tests: &[TestCase], notation: impl Fn(&[Value]) -> String) -> String {
-        let mut text = format!("{} {time_ms} {}\n", self.nonce, self.calls.len());
+    /// The harness's stdin: the header line, the harness's own `lines` (each ending in a newline), then
+    /// `<index> <arguments>` per call, the arguments rendered by `notation` (the language's own: a Python literal,
+    /// JSON, ...).
+    pub fn stdin(
+        &self,
+        time_ms: u64,
+        tests: &[TestCase],
+        lines: &str,
+        notation: impl Fn(&[Value]) -> String,
+    ) -> String {
+        let mut text = format!("{} {time_ms} {}\n{lines}", self.nonce, self.calls.len());
         for &index in &self.calls {
             let args = match &tests[index].io {
                 TestIo::Function { args, .. } => args.as_slice(),

@@ -1,7 +1,6 @@
-// CodeCapsule's function-call harness for Java, compiled with the program. The judge replaces the line
-// `CONSTANTS` below with the function's name, the classes to look in, and the parameter and return types (the
-// contract's spelling and the Java types a method may declare). The protocol (stdin, records, markers) is described in
-// crates/core/src/function/protocol.rs.
+// CodeCapsule's function-call harness for Java. The judge compiles it once per process (it is the same for every
+// capsule) and puts it first on the class path of each run; the signature arrives on stdin after the header line (see
+// `main`). The protocol (stdin, records, markers) is described in crates/core/src/function/protocol.rs.
 //
 // The harness reads its whole input before any class of the program is loaded (so before its static initialisers
 // run), and writes records through the process's own stdout descriptor, which it opened first. The nonce is held only
@@ -14,7 +13,14 @@ import java.nio.charset.StandardCharsets;
 import java.util.*;
 
 public final class CodeCapsuleHarness {
-    // CONSTANTS
+    // The signature, read from stdin after the header: the function's name, the classes to look in, the parameters'
+    // contract types, each parameter's Java spellings, the return type's, and the declaration the capsule expects.
+    private static String NAME;
+    private static String[] CLASSES;
+    private static String[] PARAMS;
+    private static String[][] PARAM_JAVA;
+    private static String[] RETURN_JAVA;
+    private static String EXPECTED;
 
     private CodeCapsuleHarness() {}
 
@@ -47,28 +53,23 @@ public final class CodeCapsuleHarness {
         String[] header = lines[0].split(" ");
         Channel channel = new Channel(header[0]);
         long limitNanos = Long.parseLong(header[1]) * 1_000_000L;
+        NAME = lines[1];
+        CLASSES = words(lines[2], " ");
+        PARAMS = words(lines[3], " ");
+        String[] spelled = words(lines[4], "\t");
+        PARAM_JAVA = new String[spelled.length][];
+        for (int at = 0; at < spelled.length; at++) PARAM_JAVA[at] = spelled[at].split("\\|");
+        RETURN_JAVA = lines[5].split("\\|");
+        EXPECTED = lines[6];
         List<String[]> calls = new ArrayList<>();
-        for (int at = 1; at < lines.length; at++) {
+        for (int at = 7; at < lines.length; at++) {
             if (!lines[at].isEmpty()) calls.add(lines[at].split(" ", 2));
         }
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         Thread caller = Thread.currentThread();
         long[] callStart = {threads.getCurrentThreadCpuTime()};
         boolean[] running = {true};
-        Thread watchdog = new Thread(() -> {
-            while (true) {
-                try { Thread.sleep(5); } catch (InterruptedException stop) { return; }
-                long used;
-                synchronized (running) {
-                    if (!running[0]) continue;
-                    used = threads.getThreadCpuTime(caller.getId()) - callStart[0];
-                }
-                if (used > limitNanos) {
-                    channel.record("timed_out", "null");
-                    Runtime.getRuntime().halt(0);
-                }
-            }
-        });
+        Thread watchdog = new Thread(new Watchdog(channel, threads, caller.getId(), callStart, running, limitNanos));
         watchdog.setDaemon(true);
         watchdog.start();
 
@@ -118,6 +119,48 @@ public final class CodeCapsuleHarness {
         System.out.flush();
         System.err.flush();
         Runtime.getRuntime().halt(0);
+    }
+
+    private static String[] words(String line, String separator) {
+        return line.isEmpty() ? new String[0] : line.split(separator);
+    }
+
+    /**
+     * Ends the run when the call under way has used its CPU time, checked every 5 ms. A class, not a lambda: a JVM's
+     * first lambda costs ~20 ms of bootstrap, in every run.
+     */
+    private static final class Watchdog implements Runnable {
+        private final Channel channel;
+        private final ThreadMXBean threads;
+        private final long caller;
+        private final long[] callStart;
+        private final boolean[] running;
+        private final long limitNanos;
+
+        Watchdog(Channel channel, ThreadMXBean threads, long caller, long[] callStart, boolean[] running, long limitNanos) {
+            this.channel = channel;
+            this.threads = threads;
+            this.caller = caller;
+            this.callStart = callStart;
+            this.running = running;
+            this.limitNanos = limitNanos;
+        }
+
+        @Override
+        public void run() {
+            while (true) {
+                try { Thread.sleep(5); } catch (InterruptedException stop) { return; }
+                long used;
+                synchronized (running) {
+                    if (!running[0]) continue;
+                    used = threads.getThreadCpuTime(caller) - callStart[0];
+                }
+                if (used > limitNanos) {
+                    channel.record("timed_out", "null");
+                    Runtime.getRuntime().halt(0);
+                }
+            }
+        }
     }
 
     /** The program's public static method of the entry's name, checked against the signature. */

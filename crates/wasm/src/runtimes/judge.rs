@@ -156,7 +156,7 @@ fn judge_calls(
     let compile = CompileReport { ok: true, output: String::new(), time_ms: millis(started.elapsed()) };
     let run_batch = |batch: &Batch| {
         let batch_limits = batch_limits(limits, batch.calls.len());
-        let stdin = batch.stdin(limits.time_ms, &submission.tests, |args| functions::arguments(language, args));
+        let stdin = batch.stdin(limits.time_ms, &submission.tests, "", |args| functions::arguments(language, args));
         let watch = CallWatch {
             mark: format!("{RECORD_MARK}{} ", batch.nonce),
             fuel_per_call: runtime.fuel_per_call(limits.time_ms),
