@@ -71,6 +71,8 @@ impl Generator<'_> {
             let second_run = self.judge_once(probe.judge_request(&probe.solution)).await?;
             let expected = draft.tests[index].expected_stdout.clone();
             let actual = output(capsule, test);
+            // What a program does with its answer, in the reasons the model and the author read.
+            let (gives, give) = if calls_a_function(capsule) { ("returns", "return") } else { ("prints", "print") };
             let agree = second_run.tests.get(index).is_some_and(|other| {
                 other.verdict == Verdict::WrongAnswer && same_output(capsule, &actual, &output(capsule, other))
             });
@@ -78,7 +80,7 @@ impl Generator<'_> {
                 return Ok(Some(Fault::Test {
                     test: index,
                     reason: format!(
-                        "two independent solutions both give {actual:?} for the input {:?}, but the test expects \
+                        "two independent solutions both {give} {actual:?} for the input {:?}, but the test expects \
                          {expected:?}",
                         input(capsule, index)
                     ),
@@ -87,7 +89,7 @@ impl Generator<'_> {
             }
             return Ok(Some(Fault::Solution {
                 reason: format!(
-                    "on the input {:?} the test expects {expected:?} but it gives {actual:?}\nstderr: {}",
+                    "on the input {:?} the test expects {expected:?} but it {gives} {actual:?}\nstderr: {}",
                     input(capsule, index),
                     trim(&test.stderr)
                 ),
