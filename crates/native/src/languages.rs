@@ -369,6 +369,13 @@ impl Javac<'_> {
     }
 }
 
+/// javac outside the sandbox, with the judge's JVM options and no environment: for the judge's own compiles.
+fn trusted_javac(javac: &Path) -> Command {
+    let mut command = Command::new(javac);
+    command.args(JVM_OPTIONS.iter().map(|option| format!("-J{option}"))).env_clear();
+    command
+}
+
 /// javac's classes as a CDS archive, made once per judge process by a trusted javac run (on an empty class) into the
 /// sandbox's shared directory, and mapped read-only by every compile: javac then starts in half the time
 /// (BENCHMARKS.md, "Function capsules"). `None` where it could not be made: javac starts without it (and under
@@ -383,10 +390,9 @@ fn javac_archive(javac: &Path) -> Option<&'static Path> {
                 let scratch = dir.join("javac-archive-run");
                 std::fs::create_dir_all(&scratch)?;
                 std::fs::write(scratch.join("Empty.java"), "class Empty {}\n")?;
-                let mut command = Command::new(javac);
-                command.args(JVM_OPTIONS.iter().map(|option| format!("-J{option}")));
+                let mut command = trusted_javac(javac);
                 command.arg(format!("-J-XX:ArchiveClassesAtExit={}", archive.display()));
-                command.args(["-proc:none", "-d"]).arg(&scratch).arg(scratch.join("Empty.java")).env_clear();
+                command.args(["-proc:none", "-d"]).arg(&scratch).arg(scratch.join("Empty.java"));
                 let output = codecapsule_sandbox::run_trusted(&mut command);
                 std::fs::remove_dir_all(&scratch)?;
                 let output = output?;
@@ -413,11 +419,10 @@ fn java_harness(javac: &Path) -> Option<&'static Path> {
                 std::fs::create_dir_all(&dir)?;
                 let source = dir.join("CodeCapsuleHarness.java");
                 std::fs::write(&source, harness::JAVA_SOURCE)?;
-                let mut command = Command::new(javac);
-                command.args(JVM_OPTIONS.iter().map(|option| format!("-J{option}")));
+                let mut command = trusted_javac(javac);
                 // String concatenation compiled inline: the default (invokedynamic) costs ~20 ms of bootstrap per run.
                 command.args(["-proc:none", "-XDstringConcat=inline", "-encoding", "UTF-8", "-nowarn", "-d"]);
-                command.arg(&dir).arg(&source).env_clear();
+                command.arg(&dir).arg(&source);
                 let output = codecapsule_sandbox::run_trusted(&mut command)?;
                 std::fs::remove_file(&source)?;
                 if !output.status.success() {

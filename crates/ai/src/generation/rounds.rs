@@ -21,7 +21,8 @@ impl Generator<'_> {
             self.ask("spec", artifacts::spec_prompt(request), artifacts::spec_schema(), observer).await?;
         // A signature the judges cannot take (or a language without named functions) makes a stdin exercise: the
         // later prompts then ask for programs reading stdin.
-        let takes_functions = request.language != "wat";
+        let takes_functions = codecapsule_core::model::Language::parse(&request.language)
+            .is_some_and(|language| !language.is_webassembly());
         if !spec.function_signature.trim().is_empty() && (!takes_functions || spec.function().is_none()) {
             let reason = match codecapsule_core::function::Signature::parse(&spec.function_signature) {
                 Err(reason) => reason,

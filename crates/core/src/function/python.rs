@@ -32,37 +32,56 @@ pub fn harness_call(source: &str, file_name: &str, signature: &Signature) -> Str
 pub fn arguments(args: &[Value]) -> String {
     let mut out = String::from("(");
     for value in args {
-        literal(value, &mut out);
+        PYTHON.write(value, &mut out);
         out.push_str(", ");
     }
     out.push(')');
     out
 }
 
-fn literal(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("None"),
-        Value::Bool(true) => out.push_str("True"),
-        Value::Bool(false) => out.push_str("False"),
-        // JSON's numbers and strings are Python's literals: serde_json writes no escape Python reads otherwise.
-        Value::Number(_) | Value::String(_) => out.push_str(&value.to_string()),
-        Value::Array(items) => {
-            out.push('[');
-            for item in items {
-                literal(item, out);
-                out.push_str(", ");
+/// Python's spelling of JSON: JSON's numbers and strings are Python's literals (serde_json writes no escape Python
+/// reads otherwise).
+const PYTHON: Literals = Literals { null: "None", truth: ["True", "False"], pair: ": ", hash: "#" };
+
+/// How a language spells JSON values as literals, where its own differ (Python's and Ruby's harnesses evaluate their
+/// arguments with the language's parser, which is faster there than a JSON decoder written in the language).
+pub struct Literals {
+    /// `null`.
+    pub null: &'static str,
+    /// `true` and `false`.
+    pub truth: [&'static str; 2],
+    /// Between a key and its value.
+    pub pair: &'static str,
+    /// How `#` is written inside a string (Ruby escapes it: it starts interpolation).
+    pub hash: &'static str,
+}
+
+impl Literals {
+    /// Appends `value` as this language's literal.
+    pub fn write(&self, value: &Value, out: &mut String) {
+        match value {
+            Value::Null => out.push_str(self.null),
+            Value::Bool(truth) => out.push_str(self.truth[usize::from(!truth)]),
+            Value::String(_) => out.push_str(&value.to_string().replace('#', self.hash)),
+            Value::Number(_) => out.push_str(&value.to_string()),
+            Value::Array(items) => {
+                out.push('[');
+                for item in items {
+                    self.write(item, out);
+                    out.push_str(", ");
+                }
+                out.push(']');
             }
-            out.push(']');
-        }
-        Value::Object(entries) => {
-            out.push('{');
-            for (key, item) in entries {
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push_str(": ");
-                literal(item, out);
-                out.push_str(", ");
+            Value::Object(entries) => {
+                out.push('{');
+                for (key, item) in entries {
+                    self.write(&Value::String(key.clone()), out);
+                    out.push_str(self.pair);
+                    self.write(item, out);
+                    out.push_str(", ");
+                }
+                out.push('}');
             }
-            out.push('}');
         }
     }
 }

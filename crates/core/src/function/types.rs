@@ -187,33 +187,73 @@ pub struct Signature {
     pub returns: ValueType,
 }
 
+/// Why a signature is not one the judges take: the part at fault (`name`, `params`, `params[1].name`,
+/// `params[1].type`, `returns`) and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignatureError {
+    /// The part at fault, as an entry's field below `entry.` names it.
+    pub part: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl std::fmt::Display for SignatureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` {}", self.part, self.reason)
+    }
+}
+
 impl Signature {
-    /// Parses `name(param: type, ...) -> type`, as [`Signature`]'s `Display` writes it (what a generated spec gives).
-    /// Names are checked as entries check them ([`is_identifier`]).
+    /// The signature of `name`, taking `params` (name and type, as the contract spells them) and returning
+    /// `returns`, checked: the one place an entry's or a spec's signature is checked.
+    pub fn new(name: &str, params: &[(&str, &str)], returns: &str) -> Result<Signature, SignatureError> {
+        let error = |part: String, reason: String| SignatureError { part, reason };
+        if !is_identifier(name) {
+            return Err(error(
+                "name".into(),
+                format!(
+                    "`{name}` is not a name every language takes: ASCII letters, digits and `_`, not starting with a \
+                     digit or `__`, at most {MAX_NAME_BYTES} bytes, and no keyword"
+                ),
+            ));
+        }
+        if params.len() > MAX_PARAMS {
+            return Err(error("params".into(), format!("has {} parameters; at most {MAX_PARAMS}", params.len())));
+        }
+        let mut checked: Vec<(String, ValueType)> = Vec::with_capacity(params.len());
+        for (index, (param, value_type)) in params.iter().enumerate() {
+            if !is_identifier(param) || *param == name {
+                return Err(error(
+                    format!("params[{index}].name"),
+                    format!("`{param}` is not a parameter name every language takes (nor may it be the function's)"),
+                ));
+            }
+            if checked.iter().any(|(seen, _)| seen == param) {
+                return Err(error(format!("params[{index}].name"), format!("`{param}` is used twice")));
+            }
+            let value_type =
+                ValueType::parse(value_type).map_err(|reason| error(format!("params[{index}].type"), reason))?;
+            checked.push((param.to_string(), value_type));
+        }
+        let returns = ValueType::parse(returns).map_err(|reason| error("returns".into(), reason))?;
+        Ok(Signature { name: name.to_string(), params: checked, returns })
+    }
+
+    /// Parses `name(param: type, ...) -> type`, as [`Signature`]'s `Display` writes it (what a generated spec gives),
+    /// and checks it as [`Signature::new`] does.
     pub fn parse(text: &str) -> Result<Signature, String> {
         let shape = "write it as `name(param: type, ...) -> type`";
         let (head, returns) = text.split_once("->").ok_or_else(|| format!("`{text}` has no `->`: {shape}"))?;
         let (name, params) = head.trim().split_once('(').ok_or_else(|| format!("`{text}` has no `(`: {shape}"))?;
         let params = params.trim().strip_suffix(')').ok_or_else(|| format!("`{text}` has no `)`: {shape}"))?;
-        let name = name.trim();
-        if !is_identifier(name) {
-            return Err(format!("`{name}` is not a name every language takes"));
-        }
-        let mut checked = Vec::new();
+        let mut split = Vec::new();
         // Types hold no commas (a map's keys are strings), so parameters split at every one.
         for param in params.split(',').map(str::trim).filter(|param| !param.is_empty()) {
             let (param_name, value_type) =
                 param.split_once(':').ok_or_else(|| format!("`{param}` has no type: {shape}"))?;
-            let param_name = param_name.trim();
-            if !is_identifier(param_name) || param_name == name || checked.iter().any(|(seen, _)| seen == param_name) {
-                return Err(format!("`{param_name}` is not a parameter name every language takes, or is used twice"));
-            }
-            checked.push((param_name.to_string(), ValueType::parse(value_type)?));
+            split.push((param_name.trim(), value_type.trim()));
         }
-        if checked.len() > MAX_PARAMS {
-            return Err(format!("{} parameters; at most {MAX_PARAMS}", checked.len()));
-        }
-        Ok(Signature { name: name.to_string(), params: checked, returns: ValueType::parse(returns)? })
+        Signature::new(name.trim(), &split, returns.trim()).map_err(|err| err.to_string())
     }
 
     /// The entry that calls this function (in every language but wasm and wat).

@@ -1,7 +1,7 @@
 //! A [`JudgeRequest`] checked once at the edge of the domain: after this, engines trust their input.
 
 use super::{JudgeError, limits};
-use crate::function::{Isolation, Signature, ValueType, call_text, is_identifier, types};
+use crate::function::{Isolation, Signature, ValueType, call_text};
 use crate::model::{Compare, Entry, JudgeRequest, Language, Limits, Param};
 use base64::Engine as _;
 use serde_json::Value;
@@ -103,7 +103,7 @@ impl Submission {
         }
         let code = code_of(language, request.source, request.module_base64)?;
         let entry = request.entry.unwrap_or_default();
-        let function = function_of(language, &entry)?;
+        let function = FunctionCall::of(language, &entry)?;
         let tests = tests_of(&entry, function.as_ref(), request.tests)?;
         if let Compare::Float { abs_tol, rel_tol } = request.compare {
             if !(abs_tol.is_finite() && abs_tol >= 0.0) {
@@ -223,72 +223,40 @@ fn code_of(language: Language, source: Option<String>, module_base64: Option<Str
 impl FunctionCall {
     /// The named function `entry` calls in `language`, checked: `None` for stdin programs and WebAssembly exports.
     pub fn of(language: Language, entry: &Entry) -> Result<Option<FunctionCall>, JudgeError> {
-        function_of(language, entry)
-    }
-}
-
-fn function_of(language: Language, entry: &Entry) -> Result<Option<FunctionCall>, JudgeError> {
-    let Entry::Function { export, name, params, returns, isolation } = entry else {
-        return Ok(None);
-    };
-    if language.is_webassembly() {
-        let Some(export) = export else {
-            return Err(invalid("entry.export", "is required: wasm and wat call an export of the module by its name"));
+        let Entry::Function { export, name, params, returns, isolation } = entry else {
+            return Ok(None);
         };
-        if export.is_empty() {
-            return Err(invalid("entry.export", "must not be empty"));
-        }
-        if name.is_some() || !params.is_empty() || returns.is_some() || *isolation != Isolation::default() {
-            return Err(invalid(
-                "entry.name",
-                "`name`, `params`, `returns` and `isolation` are for languages with a harness; a wasm export's \
+        if language.is_webassembly() {
+            let Some(export) = export else {
+                return Err(invalid(
+                    "entry.export",
+                    "is required: wasm and wat call an export of the module by its name",
+                ));
+            };
+            if export.is_empty() {
+                return Err(invalid("entry.export", "must not be empty"));
+            }
+            if name.is_some() || !params.is_empty() || returns.is_some() || *isolation != Isolation::default() {
+                return Err(invalid(
+                    "entry.name",
+                    "`name`, `params`, `returns` and `isolation` are for languages with a harness; a wasm export's \
                  types are the module's own",
-            ));
+                ));
+            }
+            return Ok(None);
         }
-        return Ok(None);
-    }
-    if export.is_some() {
-        return Err(invalid("entry.export", "is only for wasm and wat; name the function in `entry.name`"));
-    }
-    let name = name.as_deref().ok_or_else(|| invalid("entry.name", "is required: the function each test calls"))?;
-    if !is_identifier(name) {
-        return Err(invalid(
-            "entry.name",
-            &format!(
-                "`{name}` is not a name every language takes: ASCII letters, digits and `_`, not starting with a \
-                 digit or `__`, at most {} bytes, and no keyword",
-                types::MAX_NAME_BYTES
-            ),
-        ));
-    }
-    if params.len() > types::MAX_PARAMS {
-        return Err(invalid(
-            "entry.params",
-            &format!("has {} parameters; at most {}", params.len(), types::MAX_PARAMS),
-        ));
-    }
-    let mut checked = Vec::with_capacity(params.len());
-    for (index, Param { name: param, value_type }) in params.iter().enumerate() {
-        if !is_identifier(param) || param == name {
-            return Err(invalid(
-                &format!("entry.params[{index}].name"),
-                &format!("`{param}` is not a parameter name every language takes (nor may it be the function's)"),
-            ));
+        if export.is_some() {
+            return Err(invalid("entry.export", "is only for wasm and wat; name the function in `entry.name`"));
         }
-        if checked.iter().any(|(seen, _): &(String, ValueType)| seen == param) {
-            return Err(invalid(&format!("entry.params[{index}].name"), &format!("`{param}` is used twice")));
-        }
-        let value_type =
-            ValueType::parse(value_type).map_err(|err| invalid(&format!("entry.params[{index}].type"), &err))?;
-        checked.push((param.clone(), value_type));
+        let name = name.as_deref().ok_or_else(|| invalid("entry.name", "is required: the function each test calls"))?;
+        let returns =
+            returns.as_deref().ok_or_else(|| invalid("entry.returns", "is required: the type the function returns"))?;
+        let params: Vec<(&str, &str)> =
+            params.iter().map(|Param { name, value_type }| (name.as_str(), value_type.as_str())).collect();
+        let signature = Signature::new(name, &params, returns)
+            .map_err(|err| JudgeError::InvalidField { field: format!("entry.{}", err.part), reason: err.reason })?;
+        Ok(Some(FunctionCall { signature, isolation: *isolation }))
     }
-    let returns =
-        returns.as_deref().ok_or_else(|| invalid("entry.returns", "is required: the type the function returns"))?;
-    let returns = ValueType::parse(returns).map_err(|err| invalid("entry.returns", &err))?;
-    Ok(Some(FunctionCall {
-        signature: Signature { name: name.to_string(), params: checked, returns },
-        isolation: *isolation,
-    }))
 }
 
 fn tests_of(
@@ -657,9 +625,9 @@ mod tests {
             }))
             .unwrap()
         };
-        let longest = "f".repeat(types::MAX_NAME_BYTES);
-        assert!(check_any(entry(types::MAX_PARAMS, &longest)).is_ok());
-        let err = check_any(entry(types::MAX_PARAMS + 1, "f")).unwrap_err();
+        let longest = "f".repeat(crate::function::types::MAX_NAME_BYTES);
+        assert!(check_any(entry(crate::function::types::MAX_PARAMS, &longest)).is_ok());
+        let err = check_any(entry(crate::function::types::MAX_PARAMS + 1, "f")).unwrap_err();
         assert_eq!(err.to_string(), "`entry.params` has 17 parameters; at most 16");
         let err = check_any(entry(1, &format!("{longest}f"))).unwrap_err();
         assert!(err.to_string().starts_with("`entry.name`"), "{err}");

@@ -2,7 +2,8 @@
 //! the notation its arguments travel in (codecapsule_core::function::protocol). Python's harness is core's, shared
 //! with the native judge; JavaScript's ([`harness.js`](harness.js)) and Ruby's ([`harness.rb`](harness.rb)) are here.
 
-use codecapsule_core::function::{Signature, python};
+use codecapsule_core::function::Signature;
+use codecapsule_core::function::python::{self, Literals};
 use codecapsule_core::model::Language;
 use serde_json::Value;
 
@@ -54,39 +55,15 @@ pub(super) fn arguments(language: Language, args: &[Value]) -> String {
         Language::Python => python::arguments(args),
         Language::Ruby => {
             let mut out = String::new();
-            ruby_literal(&Value::Array(args.to_vec()), &mut out);
+            RUBY.write(&Value::Array(args.to_vec()), &mut out);
             out
         }
         _ => Value::Array(args.to_vec()).to_string(),
     }
 }
 
-/// `value` as a Ruby literal: JSON's numbers and escapes are Ruby's, with `#` escaped (it starts interpolation).
-fn ruby_literal(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("nil"),
-        Value::String(text) => out.push_str(&Value::String(text.clone()).to_string().replace('#', "\\#")),
-        Value::Array(items) => {
-            out.push('[');
-            for item in items {
-                ruby_literal(item, out);
-                out.push_str(", ");
-            }
-            out.push(']');
-        }
-        Value::Object(entries) => {
-            out.push('{');
-            for (key, item) in entries {
-                ruby_literal(&Value::String(key.clone()), out);
-                out.push_str(" => ");
-                ruby_literal(item, out);
-                out.push_str(", ");
-            }
-            out.push('}');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
+/// Ruby's spelling of JSON: JSON's numbers and escapes are Ruby's, with `#` escaped (it starts interpolation).
+const RUBY: Literals = Literals { null: "nil", truth: ["true", "false"], pair: " => ", hash: "\\#" };
 
 #[cfg(test)]
 mod tests {
