@@ -76,7 +76,9 @@ async fn every_operation_answers_as_its_document_says() {
                 "--checks",
                 "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
             ])
-            .args(["--max-examples", EXAMPLES_PER_OPERATION, "--seed", SEED, "--workers", "2"])
+            // One worker: with two, CPython 3.11's compiler, called from both of the tool's threads, once crashed
+            // inside the tool ("AST constructor recursion depth mismatch"), failing the run on no answer of ours.
+            .args(["--max-examples", EXAMPLES_PER_OPERATION, "--seed", SEED, "--workers", "1"])
             .args(["--phases", "examples,coverage,fuzzing", "--generation-database", "none"])
             .args(["--request-timeout", "30", "--no-color", "--header", &authorization])
             .output()
