@@ -1,20 +1,40 @@
 //! The harness of the integration tests and benchmarks: what several of them need to start real parts (function
 //! binaries, cargo-lambda's emulator, moto_server) on loopback and to clean up after them.
 
+use std::collections::BTreeSet;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Child;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A free loopback port (bound and released: whoever takes it binds it a moment later).
+///
+/// Never the same port twice in one process: the tests of a binary run in parallel, and two of them handed one port
+/// would start two servers on it, one of which fails to bind while its test talks to the other's.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port").local_addr().expect("its address").port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        let port = listener.local_addr().expect("its address").port();
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Waits until something accepts connections on `port`, at most `limit`.
+///
+/// A connection whose two ends are the same address is not a listener: connecting to a free port in the ephemeral
+/// range can, rarely, be given that port as its own source and connect to itself (TCP's simultaneous open).
 pub fn wait_for_port(port: u16, limit: Duration) {
     let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    let listens = || {
+        TcpStream::connect(("127.0.0.1", port))
+            .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
+    };
+    while !listens() {
         assert!(started.elapsed() < limit, "nothing listens on 127.0.0.1:{port} after {limit:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
