@@ -50,6 +50,15 @@ pub enum Tier {
 }
 
 impl Tier {
+    /// Requests a minute before the operators change anything (runtime_config's defaults, as the migration sets them).
+    pub fn default_per_minute(self) -> u32 {
+        match self {
+            Tier::Free => 10,
+            Tier::Pro => 100,
+            Tier::B2b => 1000,
+        }
+    }
+
     /// The tier's name, as the database and the RateLimit-Policy header spell it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -140,6 +149,32 @@ pub struct Limit {
     pub reset_after_seconds: u64,
     /// Seconds until the next request would be admitted (0 when admitted).
     pub retry_after_seconds: u64,
+}
+
+impl Limit {
+    /// The headers' view of one bucket decision for `tier` at `per_minute`: milliseconds rounded up to seconds, and
+    /// a refusal always asks for at least one second.
+    pub fn of_decision(tier: Tier, per_minute: u32, decision: &crate::rate::Decision) -> Limit {
+        let seconds = |ms: u64| ms.div_ceil(1000);
+        Limit {
+            policy: tier.as_str(),
+            per_minute,
+            remaining: decision.remaining,
+            reset_after_seconds: seconds(decision.reset_after_ms),
+            retry_after_seconds: seconds(decision.retry_after_ms).max(u64::from(!decision.allowed)),
+        }
+    }
+
+    /// The `RateLimit-Policy` value (IETF draft "RateLimit header fields for HTTP", structured fields): the tier's
+    /// quota per window of seconds, e.g. `"free";q=10;w=60`.
+    pub fn policy_header(&self) -> String {
+        format!("\"{}\";q={};w=60", self.policy, self.per_minute)
+    }
+
+    /// The `RateLimit` value: requests remaining and seconds until the quota is whole again, e.g. `"free";r=3;t=6`.
+    pub fn state_header(&self) -> String {
+        format!("\"{}\";r={};t={}", self.policy, self.remaining, self.reset_after_seconds)
+    }
 }
 
 /// Why the guard refused a request. Each becomes a problem+json answer at the HTTP edge.

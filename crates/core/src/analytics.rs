@@ -70,8 +70,8 @@ pub enum EventType {
 }
 
 /// A validated event, as `public.ingest_events` takes it (the raw visitor id is hashed there with the day's salt and
-/// never stored).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// never stored). It travels as this JSON through Event Hubs, from the edge to the processor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidEvent {
     /// The widget's id for the event, which makes a retried batch idempotent.
     pub event_id: Uuid,
@@ -140,6 +140,22 @@ pub enum BatchError {
     },
 }
 
+impl BatchError {
+    /// The answer's status, stable code and the field at fault, wherever the batch arrived (a function or the edge).
+    pub fn answer(&self) -> (http::StatusCode, crate::model::ErrorCode, Option<&'static str>) {
+        use crate::model::ErrorCode;
+        match self {
+            BatchError::NotJson(_) => (http::StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, None),
+            BatchError::NoEventsArray => {
+                (http::StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, Some("events"))
+            }
+            BatchError::TooManyEvents { .. } => {
+                (http::StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooManyEvents, Some("events"))
+            }
+        }
+    }
+}
+
 /// Retention and the age limit it implies, from ANALYTICS_RETENTION_DAYS (2 to 3650, default 30).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnalyticsConfig {
@@ -148,15 +164,20 @@ pub struct AnalyticsConfig {
 }
 
 impl AnalyticsConfig {
-    /// ANALYTICS_RETENTION_DAYS, from 2 to 3650 days (default 90).
+    /// ANALYTICS_RETENTION_DAYS, from 2 to 3650 days (default 30).
     pub fn from_env() -> Result<AnalyticsConfig, crate::config::ConfigError> {
-        let Some(value) = crate::config::read("ANALYTICS_RETENTION_DAYS") else {
+        AnalyticsConfig::parse(crate::config::read("ANALYTICS_RETENTION_DAYS").as_deref())
+    }
+
+    /// ANALYTICS_RETENTION_DAYS's value, wherever it was read from (the edge Worker reads its bindings).
+    pub fn parse(value: Option<&str>) -> Result<AnalyticsConfig, crate::config::ConfigError> {
+        let Some(value) = value else {
             return Ok(AnalyticsConfig::default());
         };
         let days = value.trim().parse().ok().filter(|days| (2..=3650).contains(days)).ok_or_else(|| {
             crate::config::ConfigError::Invalid {
                 var: "ANALYTICS_RETENTION_DAYS",
-                value: value.clone(),
+                value: value.to_string(),
                 expected: "a number of days from 2 to 3650".into(),
             }
         })?;

@@ -68,7 +68,7 @@ impl HttpConfig {
     /// `*` for any. Unset: no cross-origin browser access.
     pub fn from_env() -> Result<HttpConfig, ConfigError> {
         let mut config = match read("CORS_ALLOWED_ORIGINS") {
-            Some(value) => parse_origins(&value)?,
+            Some(value) => HttpConfig::parse_origins(&value)?,
             None => HttpConfig::default(),
         };
         if let Some(value) = read("TRUSTED_PROXY_HOPS") {
@@ -87,28 +87,36 @@ fn parse_hops(value: &str) -> Result<usize, ConfigError> {
     })
 }
 
-fn parse_origins(value: &str) -> Result<HttpConfig, ConfigError> {
-    let invalid =
-        |expected: String| ConfigError::Invalid { var: "CORS_ALLOWED_ORIGINS", value: value.to_string(), expected };
-    if value.trim() == "*" {
-        return Ok(HttpConfig { cors_any_origin: true, ..HttpConfig::default() });
-    }
-    let mut origins = Vec::new();
-    for origin in value.split(',').map(str::trim).filter(|origin| !origin.is_empty()) {
-        let well_formed = origin.split_once("://").is_some_and(|(scheme, rest)| {
-            matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
-        });
-        if !well_formed {
-            return Err(invalid(format!(
-                "`{origin}` is not an origin like https://example.com (scheme, host, optional port, no path)"
-            )));
+impl HttpConfig {
+    /// CORS_ALLOWED_ORIGINS's value, wherever it was read from (the edge Worker reads its bindings).
+    pub fn parse_origins(value: &str) -> Result<HttpConfig, ConfigError> {
+        let invalid =
+            |expected: String| ConfigError::Invalid { var: "CORS_ALLOWED_ORIGINS", value: value.to_string(), expected };
+        if value.trim() == "*" {
+            return Ok(HttpConfig { cors_any_origin: true, ..HttpConfig::default() });
         }
-        origins.push(
-            HeaderValue::from_str(origin)
-                .map_err(|_| invalid(format!("`{origin}` has characters a header cannot carry")))?,
-        );
+        let mut origins = Vec::new();
+        for origin in value.split(',').map(str::trim).filter(|origin| !origin.is_empty()) {
+            let well_formed = origin.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+            });
+            if !well_formed {
+                return Err(invalid(format!(
+                    "`{origin}` is not an origin like https://example.com (scheme, host, optional port, no path)"
+                )));
+            }
+            origins.push(
+                HeaderValue::from_str(origin)
+                    .map_err(|_| invalid(format!("`{origin}` has characters a header cannot carry")))?,
+            );
+        }
+        Ok(HttpConfig { cors_origins: origins, ..HttpConfig::default() })
     }
-    Ok(HttpConfig { cors_origins: origins, ..HttpConfig::default() })
+
+    /// Whether a browser on `origin` may call (the `Origin` header's value).
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.cors_any_origin || self.cors_origins.iter().any(|allowed| allowed.as_bytes() == origin.as_bytes())
+    }
 }
 
 /// Where a local server listens: BIND_ADDR (default 127.0.0.1) and PORT (default 8080).
@@ -179,10 +187,10 @@ mod tests {
 
     #[test]
     fn origins_parse_or_name_the_bad_one() {
-        let config = parse_origins("https://a.example, http://localhost:3000").unwrap();
+        let config = HttpConfig::parse_origins("https://a.example, http://localhost:3000").unwrap();
         assert_eq!(config.cors_origins.len(), 2);
-        assert!(parse_origins("*").unwrap().cors_any_origin);
-        let err = parse_origins("https://a.example,a.example/path").unwrap_err();
+        assert!(HttpConfig::parse_origins("*").unwrap().cors_any_origin);
+        let err = HttpConfig::parse_origins("https://a.example,a.example/path").unwrap_err();
         assert!(err.to_string().contains("`a.example/path` is not an origin"), "{err}");
         assert!(err.to_string().starts_with("environment variable CORS_ALLOWED_ORIGINS="), "{err}");
     }

@@ -706,3 +706,34 @@ impl std::fmt::Display for ErrorCode {
         f.write_str(self.as_str())
     }
 }
+
+/// The media type of every error answer (RFC 9457 problem details).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The wire form of a problem: `{type, title, status, detail, code}` plus `field` where one field is at fault.
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+/// The JSON body of a problem answer, the one shape every error of every function and of the edge takes: `code` is
+/// the stable machine string clients branch on; `type` is a URI made from it and `title` the status's reason phrase;
+/// `detail` says what happened and what to do about it.
+pub fn problem_body(status: http::StatusCode, code: ErrorCode, detail: &str, field: Option<&str>) -> Vec<u8> {
+    let body = ProblemBody {
+        kind: format!("https://codecapsule.dev/problems/{}", code.as_str().replace('_', "-")),
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+        code: code.as_str(),
+        field,
+    };
+    serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec())
+}

@@ -26,21 +26,7 @@ pub use codecapsule_core::access::{Actor, Tier, UserToken};
 use codecapsule_core::config::{self, ConfigError, Secret};
 use codecapsule_core::model::ErrorCode;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 use uuid::Uuid;
-
-/// One rate-limit decision (GCRA, `public.rate_limit_take`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateDecision {
-    /// Whether the request may go on.
-    pub allowed: bool,
-    /// How many more requests would be admitted right now.
-    pub remaining: u32,
-    /// When refused: how long until a retry can succeed.
-    pub retry_after: Duration,
-    /// How long until the key has its full burst again.
-    pub reset_after: Duration,
-}
 
 /// The emergency switches (`public.runtime_config`), read by every function and cached briefly.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -68,9 +54,9 @@ impl Default for RuntimeConfig {
     fn default() -> RuntimeConfig {
         RuntimeConfig {
             rate_limit_multiplier: 1.0,
-            free_per_minute: 10,
-            pro_per_minute: 100,
-            b2b_per_minute: 1000,
+            free_per_minute: Tier::Free.default_per_minute(),
+            pro_per_minute: Tier::Pro.default_per_minute(),
+            b2b_per_minute: Tier::B2b.default_per_minute(),
             generation_enabled: true,
             judging_enabled: true,
             ingest_enabled: true,

@@ -2,16 +2,16 @@
 //! (call an RPC function, read a table), so both transports run the same SQL with the same privileges.
 
 use crate::{
-    Actor, ApiKeyOwner, CapsuleHead, CapsuleStatus, NewSubmission, RateDecision, RecordedSubmission, RuntimeConfig,
-    SavedCapsule, StoreError, StoredCapsule, SubmissionRecord, Submitter, Tier, Usage, Visibility, direct, rest,
+    Actor, ApiKeyOwner, CapsuleHead, CapsuleStatus, NewSubmission, RecordedSubmission, RuntimeConfig, SavedCapsule,
+    StoreError, StoredCapsule, SubmissionRecord, Submitter, Tier, Usage, Visibility, direct, rest,
 };
 use codecapsule_core::access::Feature;
 use codecapsule_core::config::Secret;
 use codecapsule_core::model::Capsule;
+use codecapsule_core::rate::Decision;
 use codecapsule_core::reader::ReaderCapsule;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::time::Duration;
 use uuid::Uuid;
 
 /// A typed argument of an RPC call. The direct transport casts the text form to `sql_type`; the REST transport sends
@@ -96,7 +96,7 @@ impl Store {
     }
 
     /// One GCRA decision for `key` at `per_minute` with a burst of `burst` (as service_role).
-    pub async fn rate_limit_take(&self, key: &str, per_minute: u32, burst: u32) -> Result<RateDecision, StoreError> {
+    pub async fn rate_limit_take(&self, key: &str, per_minute: u32, burst: u32) -> Result<Decision, StoreError> {
         #[derive(Deserialize)]
         struct Row {
             allowed: bool,
@@ -111,12 +111,12 @@ impl Store {
             arg("cost", "integer", 1),
         ];
         let row: Row = one_row(self.rpc(&Actor::Service, "rate_limit_take", &args, Returns::Rows).await?)?;
-        let millis = |ms: i64| Duration::from_millis(ms.max(0) as u64);
-        Ok(RateDecision {
+        let millis = |ms: i64| ms.max(0) as u64;
+        Ok(Decision {
             allowed: row.allowed,
             remaining: row.remaining.clamp(0, i64::from(u32::MAX)) as u32,
-            retry_after: millis(row.retry_after_ms),
-            reset_after: millis(row.reset_after_ms),
+            retry_after_ms: millis(row.retry_after_ms),
+            reset_after_ms: millis(row.reset_after_ms),
         })
     }
 

@@ -714,8 +714,8 @@ async fn data_access_suite(store: &Store, f: &Fixture, client: &tokio_postgres::
     let refused = store.rate_limit_take(&key, 2, 2).await.unwrap();
     assert!(!refused.allowed);
     assert_eq!(refused.remaining, 0);
-    assert!(refused.retry_after.as_secs_f64() > 29.0 && refused.retry_after.as_secs_f64() <= 30.0, "{refused:?}");
-    assert!(refused.reset_after.as_secs_f64() > 59.0 && refused.reset_after.as_secs_f64() <= 60.0, "{refused:?}");
+    assert!(refused.retry_after_ms > 29_000 && refused.retry_after_ms <= 30_000, "{refused:?}");
+    assert!(refused.reset_after_ms > 59_000 && refused.reset_after_ms <= 60_000, "{refused:?}");
 
     // Submissions: recorded by the functions, read by their submitter and the capsule's members, paged newest first.
     let submission = |submitter: Submitter, verdict: Verdict| NewSubmission {

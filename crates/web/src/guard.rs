@@ -111,9 +111,7 @@ fn uuid_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<uuid::Uu
 }
 
 fn insert_limit_headers(headers: &mut HeaderMap, limit: &Limit) {
-    let policy = format!("\"{}\";q={};w=60", limit.policy, limit.per_minute);
-    let state = format!("\"{}\";r={};t={}", limit.policy, limit.remaining, limit.reset_after_seconds);
-    for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, state)] {
+    for (name, value) in [(RATELIMIT_POLICY, limit.policy_header()), (RATELIMIT, limit.state_header())] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
         }

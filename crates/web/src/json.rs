@@ -71,30 +71,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
 fn check_content_type(request: &Request) -> Result<(), Problem> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let is_json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
-    let charset = content_type.split(';').skip(1).find_map(|parameter| {
-        let (name, value) = parameter.split_once('=')?;
-        name.trim().eq_ignore_ascii_case("charset").then(|| value.trim().trim_matches('"').to_ascii_lowercase())
-    });
-    if let Some(charset) = charset.filter(|charset| charset != "utf-8" && charset != "utf8") {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::UnsupportedMediaType,
-            format!("the body must be UTF-8 JSON; got charset `{charset}`"),
-        ));
-    }
     let text_allowed = request.extensions().get::<AcceptTextPlain>().is_some();
-    if is_json || (text_allowed && essence == "text/plain") {
-        return Ok(());
-    }
-    let accepted = if text_allowed { "application/json or text/plain" } else { "application/json" };
-    let got = if content_type.is_empty() { "no Content-Type".to_string() } else { format!("`{content_type}`") };
-    Err(Problem::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ErrorCode::UnsupportedMediaType,
-        format!("the body must be JSON sent as {accepted}; got {got}"),
-    ))
+    codecapsule_core::media::check_json_content_type(content_type, text_allowed).map_err(|err| {
+        Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType, err.to_string())
+    })
 }
 
 /// How long a request's body may take to arrive in full (the local and Azure servers read it from the client as it

@@ -3,10 +3,8 @@
 use axum::response::{IntoResponse, Response};
 use codecapsule_core::model::ErrorCode;
 use http::{HeaderValue, StatusCode, header};
-use serde::Serialize;
 
-/// The media type of every error answer.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub use codecapsule_core::model::PROBLEM_JSON;
 
 /// `{type, title, status, detail, code}` plus `field` where one field is at fault. `code` is the stable machine string
 /// clients branch on; `type` is a URI made from it and `title` the status's reason phrase (both derived when sent);
@@ -21,19 +19,6 @@ pub struct Problem {
     pub detail: String,
     /// The request field at fault, as a path like `tests[2].stdin`.
     pub field: Option<String>,
-}
-
-/// The wire form of a [`Problem`].
-#[derive(Serialize)]
-struct ProblemBody<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
-    code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
 }
 
 impl Problem {
@@ -67,15 +52,7 @@ impl Problem {
 impl Problem {
     /// The JSON body.
     pub(crate) fn body(&self) -> Vec<u8> {
-        let body = ProblemBody {
-            kind: format!("https://codecapsule.dev/problems/{}", self.code.as_str().replace('_', "-")),
-            title: self.status_code().canonical_reason().unwrap_or("Error"),
-            status: self.status,
-            detail: &self.detail,
-            code: self.code.as_str(),
-            field: self.field.as_deref(),
-        };
-        serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"code\":\"internal_error\"}".to_vec())
+        codecapsule_core::model::problem_body(self.status_code(), self.code, &self.detail, self.field.as_deref())
     }
 }
 

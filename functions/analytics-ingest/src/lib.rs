@@ -88,14 +88,10 @@ async fn ingest(
 }
 
 fn batch_problem(err: BatchError) -> Problem {
-    match err {
-        BatchError::NotJson(_) => Problem::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, err.to_string()),
-        BatchError::NoEventsArray => {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, err.to_string())
-                .with_field("events")
-        }
-        BatchError::TooManyEvents { .. } => {
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooManyEvents, err.to_string()).with_field("events")
-        }
+    let (status, code, field) = err.answer();
+    let problem = Problem::new(status, code, err.to_string());
+    match field {
+        Some(field) => problem.with_field(field),
+        None => problem,
     }
 }

@@ -31,8 +31,7 @@ pub fn free_port() -> u16 {
 pub fn wait_for_port(port: u16, limit: Duration) {
     let started = Instant::now();
     let listens = || {
-        TcpStream::connect(("127.0.0.1", port))
-            .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
+        TcpStream::connect(("127.0.0.1", port)).is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
     };
     while !listens() {
         assert!(started.elapsed() < limit, "nothing listens on 127.0.0.1:{port} after {limit:?}");

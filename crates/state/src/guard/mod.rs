@@ -16,7 +16,7 @@
 
 pub mod auth;
 
-use crate::{RateDecision, RuntimeConfig, StateConfig, Store, StoreError};
+use crate::{RuntimeConfig, StateConfig, Store, StoreError};
 use codecapsule_core::access::{
     Actor, Admission, BoxFuture, Caller, Deployment, Feature, Gatekeeper, Guard, GuardError, Limit, Tier,
 };
@@ -138,7 +138,7 @@ impl StateGuard {
                 return Ok(Admission { actor, organization, limit: None });
             }
         };
-        let limit = limit_of(tier, per_minute, &decision);
+        let limit = Limit::of_decision(tier, per_minute, &decision);
         if decision.allowed {
             Ok(Admission { actor, organization, limit: Some(limit) })
         } else {
@@ -208,17 +208,6 @@ impl Identity {
             bucket: format!("anon:{}", caller.ip),
             tier: Tier::Free,
         }
-    }
-}
-
-fn limit_of(tier: Tier, per_minute: u32, decision: &RateDecision) -> Limit {
-    let seconds = |duration: Duration| duration.as_millis().div_ceil(1000) as u64;
-    Limit {
-        policy: tier.as_str(),
-        per_minute,
-        remaining: decision.remaining,
-        reset_after_seconds: seconds(decision.reset_after),
-        retry_after_seconds: seconds(decision.retry_after).max(u64::from(!decision.allowed)),
     }
 }
 
