@@ -11,7 +11,7 @@ use crate::budget::Deadline;
 use crate::config::EdgeConfig;
 use crate::{limiter, stream};
 use codecapsule_core::access::GuardError;
-use codecapsule_core::analytics::{self, IngestReport, MAX_BATCH_BYTES, RejectedWire};
+use codecapsule_core::analytics::{self, IngestReport, MAX_BATCH_BYTES};
 use codecapsule_core::media::check_json_content_type;
 use codecapsule_core::model::ErrorCode;
 use worker::{Date, Env, Request};
@@ -72,14 +72,7 @@ async fn forward(body: &[u8], config: &EdgeConfig, deadline: Deadline) -> Answer
             return problem(status.as_u16(), code, &err.to_string(), field);
         }
     };
-    let mut valid = Vec::with_capacity(checked.len());
-    let mut rejected = Vec::new();
-    for (index, event) in checked.into_iter().enumerate() {
-        match event {
-            Ok(event) => valid.push(event),
-            Err(code) => rejected.push(RejectedWire { index, code: code.to_string() }),
-        }
-    }
+    let (valid, rejected) = analytics::partition(checked);
     if !valid.is_empty()
         && let Err(err) = stream::send(stream, &valid, deadline).await
     {

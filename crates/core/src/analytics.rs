@@ -94,15 +94,6 @@ pub struct ValidEvent {
     pub widget_version: Option<String>,
 }
 
-/// An event refused, by its index in the batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rejected {
-    /// Its index in the batch.
-    pub index: usize,
-    /// Why (a code of [`codes`]).
-    pub code: &'static str,
-}
-
 /// The 202 answer of POST /api/events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestReport {
@@ -114,7 +105,7 @@ pub struct IngestReport {
     pub rejected: Vec<RejectedWire>,
 }
 
-/// [`Rejected`] as it travels (clients read it back as owned strings).
+/// An event refused, by its index in the batch, as the 202 answer reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedWire {
     /// Its index in the batch.
@@ -208,6 +199,20 @@ pub fn check_batch(
         return Err(BatchError::TooManyEvents { count: raw.len() });
     }
     Ok(raw.into_iter().map(|event| check_event(event, now, config)).collect())
+}
+
+/// The events of a checked batch (see [`check_batch`]) split into the valid ones, to store or forward in their order,
+/// and the refused ones, by index, for the 202 answer.
+pub fn partition(checked: Vec<Result<ValidEvent, &'static str>>) -> (Vec<ValidEvent>, Vec<RejectedWire>) {
+    let mut valid = Vec::with_capacity(checked.len());
+    let mut rejected = Vec::new();
+    for (index, event) in checked.into_iter().enumerate() {
+        match event {
+            Ok(event) => valid.push(event),
+            Err(code) => rejected.push(RejectedWire { index, code: code.to_string() }),
+        }
+    }
+    (valid, rejected)
 }
 
 /// The raw events of `{"events": [...]}`. A body that is valid JSON is split by serde; one that is not (one event
@@ -433,6 +438,27 @@ mod tests {
         let body = format!(r#"{{"events": [{first}, {{"event_id": "x", "type": }}, {{"a": "]}}\"{{"}}, {last}]}}"#);
         assert!(serde_json::from_str::<Value>(&body).is_err(), "the body itself is not JSON");
         assert_eq!(codes_of(&body), vec![Ok(()), Err(codes::MALFORMED_JSON), Err(codes::INVALID_EVENT_ID), Ok(())]);
+    }
+
+    #[test]
+    fn a_partitioned_batch_keeps_the_order_and_the_indexes() {
+        let (first, last) = (event("2026-11-26T12:00:00Z"), event("2026-11-26T12:01:00Z"));
+        let body = format!(r#"{{"events":[{first},"text",{last},{{}}]}}"#);
+        let checked = check_batch(body.as_bytes(), now(), &AnalyticsConfig::default()).unwrap();
+        let (valid, rejected) = partition(checked);
+        let ids: Vec<String> = valid.iter().map(|event| event.event_id.to_string()).collect();
+        assert_eq!(
+            ids,
+            [&first, &last]
+                .map(|event| serde_json::from_str::<Value>(event).unwrap()["event_id"].as_str().unwrap().to_string())
+        );
+        assert_eq!(
+            rejected,
+            vec![
+                RejectedWire { index: 1, code: codes::NOT_AN_OBJECT.into() },
+                RejectedWire { index: 3, code: codes::INVALID_EVENT_ID.into() },
+            ]
+        );
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub mod guard;
 pub mod rest;
 mod store;
 
-pub use store::{Allowance, Arg, Filter, IngestCounts, Returns, RollupOutcome, RollupStatus, Store, SwitchStatus};
+pub use store::{
+    Allowance, Arg, Filter, IngestCounts, Returns, RollupOutcome, RollupStatus, Store, StoredOffset, StreamPosition,
+    SwitchStatus,
+};
 
 pub use codecapsule_core::access::{Actor, Tier, UserToken};
 

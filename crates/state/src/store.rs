@@ -364,6 +364,28 @@ pub struct IngestCounts {
     pub duplicates: u64,
 }
 
+/// Where a read of the event stream's partition started and ended, as [`Store::ingest_stream_events`] records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPosition<'a> {
+    /// The topic (the hub's name).
+    pub topic: &'a str,
+    /// The partition.
+    pub partition: i32,
+    /// The stored offset the read started from (None: the partition had none).
+    pub from_offset: Option<i64>,
+    /// One past the last record read: the partition's next offset.
+    pub to_offset: i64,
+}
+
+/// One partition's stored offset (`public.stream_offsets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct StoredOffset {
+    /// The partition.
+    pub partition: i32,
+    /// The offset of its next record to read.
+    pub next_offset: i64,
+}
+
 /// Whether a rollup ran, as `public.rollup_analytics` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -411,6 +433,32 @@ impl Store {
         let events = serde_json::to_value(events)
             .map_err(|err| StoreError::Invalid { message: format!("events cannot be encoded: {err}") })?;
         one_row(self.rpc(&Actor::Service, "ingest_events", &[arg("events", "jsonb", events)], Returns::Rows).await?)
+    }
+
+    /// Stores the validated events read from one partition of the event stream, records `[from_offset, to_offset)`
+    /// as read, and moves the partition's offset to `to_offset`, in one transaction. `from_offset` is the offset the
+    /// read started from, as [`Store::stream_offsets`] gave it (None: none was stored); another processor having moved
+    /// it since is a [`StoreError::Conflict`], and nothing is stored.
+    pub async fn ingest_stream_events(
+        &self,
+        position: &StreamPosition<'_>,
+        events: &[codecapsule_core::analytics::ValidEvent],
+    ) -> Result<IngestCounts, StoreError> {
+        let events = serde_json::to_value(events)
+            .map_err(|err| StoreError::Invalid { message: format!("events cannot be encoded: {err}") })?;
+        let args = [
+            arg("topic", "text", position.topic),
+            arg("partition", "integer", position.partition),
+            arg("from_offset", "bigint", position.from_offset),
+            arg("to_offset", "bigint", position.to_offset),
+            arg("events", "jsonb", events),
+        ];
+        one_row(self.rpc(&Actor::Service, "ingest_stream_events", &args, Returns::Rows).await?)
+    }
+
+    /// The stored offset of each partition of `topic` that has one: where its next read starts.
+    pub async fn stream_offsets(&self, topic: &str) -> Result<Vec<StoredOffset>, StoreError> {
+        decode(self.rpc(&Actor::Service, "stream_offsets", &[arg("topic", "text", topic)], Returns::Rows).await?)
     }
 
     /// One exactly-once rollup run (`public.rollup_analytics`).

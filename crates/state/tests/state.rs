@@ -7,8 +7,8 @@ use codecapsule_core::model::{Capsule, Language, Verdict};
 use codecapsule_devdb::migrations;
 use codecapsule_state::rest::RestStore;
 use codecapsule_state::{
-    Actor, CapsuleStatus, NewSubmission, StateConfig, Store, StoreError, SubmittedTest, Submitter, Tier, Usage,
-    Visibility,
+    Actor, CapsuleStatus, NewSubmission, StateConfig, Store, StoreError, StoredOffset, StreamPosition, SubmittedTest,
+    Submitter, Tier, Usage, Visibility,
 };
 use codecapsule_test_support::postgres::{Fixture, JWT_SECRET, TempPostgres, TestUser, anon_key, service_key};
 use codecapsule_test_support::postgrest::PostgrestServer;
@@ -36,7 +36,7 @@ async fn migrations_apply_roll_back_and_apply_again() {
 
     assert_eq!(migrations::apply_all(&mut client).await.unwrap(), count);
     let created: i64 = client.query_one(tables, &[]).await.unwrap().get(0);
-    assert_eq!(created, 16, "the schema has its sixteen tables");
+    assert_eq!(created, 17, "the schema has its seventeen tables");
     assert_eq!(migrations::apply_all(&mut client).await.unwrap(), 0, "applying twice applies nothing");
 
     assert_eq!(migrations::roll_back_all(&mut client).await.unwrap(), count);
@@ -440,6 +440,22 @@ async fn row_level_security_matrix() {
         ("rpc ingest", anon, "select * from public.ingest_events('[]')".into(), DENIED),
         ("rpc ingest", member_a, "select * from public.ingest_events('[]')".into(), DENIED),
         ("rpc ingest", service, "select * from public.ingest_events('[]')".into(), Ok(1)),
+        ("stream offsets", owner_a, "select * from analytics.stream_offsets".into(), DENIED),
+        ("stream offsets", service, "select * from analytics.stream_offsets".into(), Ok(0)),
+        ("rpc stream ingest", anon, "select * from public.ingest_stream_events('t', 0, null, 0, '[]')".into(), DENIED),
+        (
+            "rpc stream ingest",
+            member_a,
+            "select * from public.ingest_stream_events('t', 0, null, 0, '[]')".into(),
+            DENIED,
+        ),
+        (
+            "rpc stream ingest",
+            service,
+            "select * from public.ingest_stream_events('t', 0, null, 0, '[]')".into(),
+            Ok(1),
+        ),
+        ("rpc stream offsets", owner_a, "select * from public.stream_offsets('t')".into(), DENIED),
         ("rpc rollup", owner_a, "select * from public.rollup_analytics()".into(), DENIED),
         ("rpc rollup", service, "select * from public.rollup_analytics()".into(), Ok(1)),
         ("rpc retention", owner_a, "select public.prune_analytics_events(30)".into(), DENIED),
@@ -751,6 +767,41 @@ async fn data_access_suite(store: &Store, f: &Fixture, client: &tokio_postgres::
     assert_eq!(store.submission(&outsider, visitors.submission_id).await.unwrap(), None);
     let too_big = store.capsule_submissions(&member_a, f.public_a, None, 101).await;
     assert!(matches!(too_big, Err(StoreError::Invalid { .. })), "{too_big:?}");
+
+    // The event stream's offsets move with the events they cover, and only from where the caller read them.
+    let event = |id: u128| codecapsule_core::analytics::ValidEvent {
+        event_id: Uuid::from_u128(id),
+        capsule_id: f.public_a,
+        kind: codecapsule_core::analytics::EventType::View,
+        visitor_id: Some("stream-visitor".into()),
+        session_id: None,
+        ts: chrono::Utc::now(),
+        duration_ms: None,
+        language: None,
+        widget_version: None,
+    };
+    let position = |from_offset, to_offset| StreamPosition { topic: "events", partition: 1, from_offset, to_offset };
+    assert!(store.stream_offsets("events").await.unwrap().is_empty(), "no offset before the first read");
+    let first = store.ingest_stream_events(&position(None, 2), &[event(1), event(1)]).await.unwrap();
+    assert_eq!((first.accepted, first.duplicates), (1, 1), "a record sent twice is one event");
+    let second = store.ingest_stream_events(&position(Some(2), 3), &[event(2)]).await.unwrap();
+    assert_eq!((second.accepted, second.duplicates), (1, 0));
+    assert_eq!(store.stream_offsets("events").await.unwrap(), vec![StoredOffset { partition: 1, next_offset: 3 }]);
+    let stale = store.ingest_stream_events(&position(Some(2), 4), &[event(3)]).await;
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "a read from a moved offset: {stale:?}");
+    let backwards = store.ingest_stream_events(&position(Some(3), 2), &[event(3)]).await;
+    assert!(matches!(backwards, Err(StoreError::Invalid { .. })), "{backwards:?}");
+    assert_eq!(store.stream_offsets("events").await.unwrap(), vec![StoredOffset { partition: 1, next_offset: 3 }]);
+    let stored: i64 = client
+        .query_one(
+            "select count(*) from analytics.events where event_id = any($1)",
+            &[&vec![Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3)]],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 2, "nothing of a refused read is stored");
+    assert!(store.stream_offsets("other").await.unwrap().is_empty(), "offsets are per topic");
 
     // The rollup counts them beside the widget's events: attempts, accepted, distinct solvers.
     let rollup = client.query_one("select outcome from public.rollup_analytics()", &[]).await.unwrap();

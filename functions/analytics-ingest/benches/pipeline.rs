@@ -100,11 +100,11 @@ async fn processor(postgres: &TempPostgres, store: &Store) {
     let client = postgres.client().await;
     let config = AnalyticsConfig::default();
     // Everything ingested so far is rolled up first, so the figures below are for what they say.
-    analytics_processor::process(store, &config).await.unwrap();
+    analytics_processor::process(store, &config, None).await.unwrap();
     let mut empty = Vec::new();
     for _ in 0..20 {
         let started = Instant::now();
-        let report = analytics_processor::process(store, &config).await.unwrap();
+        let report = analytics_processor::process(store, &config, None).await.unwrap();
         empty.push(started.elapsed());
         assert_eq!(report.rollup.events, 0);
     }
@@ -124,7 +124,7 @@ async fn processor(postgres: &TempPostgres, store: &Store) {
         .await
         .unwrap();
     let started = Instant::now();
-    let report = analytics_processor::process(store, &config).await.unwrap();
+    let report = analytics_processor::process(store, &config, None).await.unwrap();
     let rollup = started.elapsed();
     assert_eq!(report.rollup.events, 1_000_000);
     println!("### Processor\n");

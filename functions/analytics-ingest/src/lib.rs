@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Router};
 use codecapsule_core::access::{Audience, Deployment, Feature};
-use codecapsule_core::analytics::{self, AnalyticsConfig, BatchError, IngestReport, RejectedWire};
+use codecapsule_core::analytics::{self, AnalyticsConfig, BatchError, IngestReport};
 use codecapsule_core::config::ConfigError;
 use codecapsule_core::judge::Judges;
 use codecapsule_core::model::ErrorCode;
@@ -61,14 +61,7 @@ async fn ingest(
         )
     })?;
     let checked = analytics::check_batch(&body, chrono::Utc::now(), &config).map_err(batch_problem)?;
-    let mut valid = Vec::with_capacity(checked.len());
-    let mut rejected = Vec::new();
-    for (index, event) in checked.into_iter().enumerate() {
-        match event {
-            Ok(event) => valid.push(event),
-            Err(code) => rejected.push(RejectedWire { index, code: code.to_string() }),
-        }
-    }
+    let (valid, rejected) = analytics::partition(checked);
     let counts = if valid.is_empty() {
         codecapsule_state::IngestCounts { accepted: 0, duplicates: 0 }
     } else {

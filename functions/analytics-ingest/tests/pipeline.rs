@@ -240,12 +240,12 @@ async fn the_rollup_is_exactly_once_whatever_happens() {
     assert_eq!(store.ingest_events(&first).await.unwrap().duplicates, 6);
 
     // Freshness: one run and the events are in the stats.
-    let report = analytics_processor::process(&store, config).await.unwrap();
+    let report = analytics_processor::process(&store, config, None).await.unwrap();
     assert_eq!((report.rollup.outcome.as_str(), report.rollup.events, report.rollup.hours), ("done", 6, 2));
     assert_eq!(stats_row(&client, c1, last_hour).await, Some((1, 2, 2)));
     assert_stats_equal_recomputation(&client).await;
     // An empty run finds nothing to do.
-    assert_eq!(analytics_processor::process(&store, config).await.unwrap().rollup.events, 0);
+    assert_eq!(analytics_processor::process(&store, config, None).await.unwrap().rollup.events, 0);
 
     // A processor killed mid-transaction: it took the lock and wrote, but never commits.
     let (killed, connection) = tokio_postgres::connect(&postgres.url, tokio_postgres::NoTls).await.unwrap();
@@ -254,7 +254,7 @@ async fn the_rollup_is_exactly_once_whatever_happens() {
     killed.batch_execute("begin; select * from public.rollup_analytics();").await.unwrap();
     let killed_pid: i32 = killed.query_one("select pg_backend_pid()", &[]).await.unwrap().get(0);
     // Two processors at once: the second sees the lock and leaves at once.
-    let busy = analytics_processor::process(&store, config).await.unwrap();
+    let busy = analytics_processor::process(&store, config, None).await.unwrap();
     assert_eq!(busy.rollup.outcome, RollupStatus::Busy);
     // With a timeout, pg_terminate_backend waits until the backend has exited (and so released its lock): without
     // one it only signals it, and the next run could still find the lock held.
@@ -264,7 +264,7 @@ async fn the_rollup_is_exactly_once_whatever_happens() {
     let _ = killed_connection.await;
     // Nothing of the killed run remains; the next run does its work once.
     assert_eq!(stats_row(&client, c1, last_hour).await, Some((1, 2, 2)), "the killed run's writes rolled back");
-    let rerun = analytics_processor::process(&store, config).await.unwrap();
+    let rerun = analytics_processor::process(&store, config, None).await.unwrap();
     assert_eq!((rerun.rollup.outcome.as_str(), rerun.rollup.events), ("done", 1));
     assert_eq!(stats_row(&client, c1, last_hour).await, Some((2, 2, 3)));
 
@@ -274,9 +274,9 @@ async fn the_rollup_is_exactly_once_whatever_happens() {
     let slow = json!([{"event_id": Uuid::new_v4(), "capsule_id": c2, "type": "run", "visitor_id": "eve",
                        "ts": at(this_hour, 1).to_rfc3339(), "duration_ms": 7}]);
     late_writer.batch_execute(&format!("begin; select * from public.ingest_events('{slow}');")).await.unwrap();
-    analytics_processor::process(&store, config).await.unwrap();
+    analytics_processor::process(&store, config, None).await.unwrap();
     late_writer.batch_execute("commit").await.unwrap();
-    let caught_up = analytics_processor::process(&store, config).await.unwrap();
+    let caught_up = analytics_processor::process(&store, config, None).await.unwrap();
     assert_eq!(caught_up.rollup.events, 1, "the late-committing event is rolled up by the next run");
     assert_eq!(stats_row(&client, c2, this_hour).await.map(|(_, runs, _)| runs), Some(1));
 
@@ -324,7 +324,7 @@ async fn the_rollup_is_exactly_once_whatever_happens() {
             let store = store.clone();
             tokio::spawn(async move {
                 for _ in 0..5 {
-                    analytics_processor::process(&store, &AnalyticsConfig::default()).await.unwrap();
+                    analytics_processor::process(&store, &AnalyticsConfig::default(), None).await.unwrap();
                 }
             })
         })
@@ -332,7 +332,7 @@ async fn the_rollup_is_exactly_once_whatever_happens() {
     for task in writers.into_iter().chain(processors) {
         task.await.unwrap();
     }
-    let last = analytics_processor::process(&store, config).await.unwrap();
+    let last = analytics_processor::process(&store, config, None).await.unwrap();
     assert_eq!(last.rollup.outcome, RollupStatus::Done);
     let total: i64 = client.query_one("select count(*) from analytics.events", &[]).await.unwrap().get(0);
     assert_eq!(total, 6 + 1 + 1 + 2 + 4 * 10 * 20);
