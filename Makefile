@@ -13,7 +13,7 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run packs test lint audit smoke cost judge-latency cloudflare-alerts status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: run run-edge deploy-edge edge-build stream-tools packs test lint audit smoke cost judge-latency cloudflare-alerts status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
@@ -35,22 +35,52 @@ $(RUNTIME_PACKS_INDEX): tools/fetch_runtime_packs.py $(wildcard tools/runtime_dr
 ## Runtime API emulator of the Lambda-mode tests) and moto_server (Secrets Manager).
 ## Ends with one line totalling every test binary's results.
 ## Every binary is built first: the host tests start the real function binaries (cargo test alone builds only the
-## binaries of the package under test).
-test: $(VENV)/build.installed $(VENV)/test.installed packs
+## binaries of the package under test). The stream's tests need tansu (TANSU) and the edge's the built Worker and
+## wrangler (WRANGLER): both are installed once outside the checkout (`make stream-tools`).
+test: $(VENV)/build.installed $(VENV)/test.installed packs stream-tools edge-build
 	PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/python -m unittest discover -s tools -p 'test_*.py'
 	PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/python -m unittest discover -s azure -p 'test_*.py'
 	$(CARGO) build --workspace --bins --all-features
 	@log=$$(mktemp); set -o pipefail; \
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" \
+	TANSU="$$(bash tools/tansu.sh path)" WRANGLER="$$(bash tools/edge_toolchain.sh wrangler)" \
 	$(CARGO) test --workspace --all-features 2>&1 | tee "$$log"; status=$$?; \
 	awk '/^test result:/ { passed += $$4; failed += $$6; ignored += $$8 } \
 	     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$$log"; \
 	rm -f "$$log"; exit $$status
 
-## rustfmt and clippy, warnings as errors; the SAM template through `sam validate --lint` (cfn-lint, offline).
+## The stream's tools, each installed once outside the checkout (a new machine builds them: tansu about 10 minutes,
+## the edge toolchain about 20): tansu, the Kafka-protocol broker of the stream tests and `make run-edge`
+## (tools/tansu.sh); worker-build, wasm-bindgen, Node 22, wrangler and wasm-opt (tools/edge_toolchain.sh).
+stream-tools:
+	bash tools/tansu.sh install
+	bash tools/edge_toolchain.sh install
+
+## The edge Worker (edge/, its own workspace) built by worker-build into edge/build: what wrangler serves and deploys.
+EDGE_ENV = eval "$$(bash tools/edge_toolchain.sh env)"
+edge-build: stream-tools
+	rustup target add wasm32-unknown-unknown
+	$(EDGE_ENV) && cd edge && worker-build --release
+
+## The whole stream path on one machine (tools/run_edge.sh): the Worker under workerd on EDGE_PORT (default 8787), the
+## Event Hubs stand-in producing into a local tansu broker, and `make run`'s functions with the processor reading it.
+EDGE_PORT ?= 8787
+run-edge: packs edge-build
+	EDGE_PORT=$(EDGE_PORT) bash tools/run_edge.sh
+
+## Deploys the Worker (wrangler deploy, logged in with `wrangler login` or CLOUDFLARE_API_TOKEN); set its secret first:
+## `wrangler secret put EVENTHUBS_CONNECTION_STRING` (the hub's send policy).
+deploy-edge: edge-build
+	$(EDGE_ENV) && cd edge && wrangler deploy
+
+## rustfmt and clippy, warnings as errors (the edge Worker's crate too, for its wasm target); the SAM template through
+## `sam validate --lint` (cfn-lint, offline).
 lint: $(VENV)/lint.installed
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path edge/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	rustup target add wasm32-unknown-unknown
+	$(CARGO) clippy --manifest-path edge/Cargo.toml --target wasm32-unknown-unknown -- -D warnings
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --template template.yaml
 
 ## The domain core builds for wasm32-unknown-unknown (the edge Worker shares it): no I/O, no async runtime, no libc.

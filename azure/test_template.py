@@ -11,8 +11,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = json.loads((ROOT / "azure/main.json").read_text())
 RESOURCES = TEMPLATE["resources"]
-# Extension resources take no tags.
-UNTAGGED = {"Microsoft.Consumption/budgets", "Microsoft.Authorization/roleAssignments"}
+# Extension resources, and an Event Hubs namespace's children, take no tags.
+UNTAGGED = {
+    "Microsoft.Consumption/budgets",
+    "Microsoft.Authorization/roleAssignments",
+    "Microsoft.EventHub/namespaces/eventhubs",
+    "Microsoft.EventHub/namespaces/eventhubs/authorizationRules",
+}
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 
 
@@ -62,6 +67,25 @@ class AzureTemplate(unittest.TestCase):
             self.assertIn("Microsoft.KeyVault/vaults", grant["scope"])
         public = [app for app in of_type("Microsoft.Web/sites") if "judge" not in app["name"]]
         self.assertTrue(all("DATABASE_URL" in settings(app) for app in public), "the public functions keep state")
+
+    def test_the_event_stream_is_a_standard_hub_with_a_send_and_a_listen_policy_the_processor_reads(self):
+        (namespace,) = of_type("Microsoft.EventHub/namespaces")
+        self.assertEqual(namespace["sku"]["tier"], "Standard", "Basic has no Kafka endpoint")
+        self.assertTrue(namespace["properties"]["kafkaEnabled"])
+        (hub,) = of_type("Microsoft.EventHub/namespaces/eventhubs")
+        self.assertIn("variables('eventHub')", hub["name"])
+        rules = {re.search(r"\{1\}/([a-z-]+)'", rule["name"]).group(1): rule["properties"]["rights"]
+                 for rule in of_type("Microsoft.EventHub/namespaces/eventhubs/authorizationRules")}
+        self.assertEqual(rules, {"edge-send": ["Send"], "processor-listen": ["Listen"]}, "least privilege for each side")
+        stream = [namespace, hub, *of_type("Microsoft.EventHub/namespaces/eventhubs/authorizationRules")]
+        self.assertTrue(all(resource["condition"] == "[parameters('eventStream')]" for resource in stream))
+        (processor,) = [app for app in of_type("Microsoft.Web/sites") if "analytics-processor" in app["name"]]
+        values = settings(processor)
+        self.assertIn(":9093", values["EVENTHUBS_KAFKA_BOOTSTRAP"])
+        self.assertIn("SecretName=eventhubs-listen-connection-string", values["EVENTHUBS_CONNECTION_STRING"])
+        (secret,) = [s for s in of_type("Microsoft.KeyVault/vaults/secrets") if "eventhubs-listen" in s["name"]]
+        self.assertIn("'processor-listen'", secret["properties"]["value"])
+        self.assertNotIn("edge-send", json.dumps(TEMPLATE["outputs"]), "no send key in the outputs")
 
     def test_the_budget_notifies_at_100_300_and_500_dollars(self):
         (budget,) = of_type("Microsoft.Consumption/budgets")

@@ -10,6 +10,11 @@
 #
 #   tools/edge_toolchain.sh install   installs what is missing
 #   tools/edge_toolchain.sh env       prints the environment (export lines) that builds and runs the Worker
+#   tools/edge_toolchain.sh wrangler  prints the path of wrangler (run under Node 22), as the tests take it
+#   tools/edge_toolchain.sh serve-config DIR
+#                                     writes DIR/wrangler.toml: edge/wrangler.toml serving the Worker already built in
+#                                     edge/build (no build command), so that `wrangler dev --config DIR/wrangler.toml`
+#                                     keeps its state and its .dev.vars in DIR, not in the checkout
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,8 +67,22 @@ export WRANGLER_SEND_METRICS=false
 ENV
 }
 
+serve_config() {
+  local dir=$1
+  mkdir -p "$dir"
+  awk -v main="$PWD/edge/build/index.js" '
+    /^\[build\]/ { skipping = 1; next }
+    /^\[/ { skipping = 0 }
+    skipping { next }
+    /^main = / { print "main = \"" main "\""; next }
+    { print }
+  ' edge/wrangler.toml > "$dir/wrangler.toml"
+}
+
 case "${1:-}" in
   install) install ;;
+  serve-config) serve_config "${2:?usage: $0 serve-config DIR}" ;;
   env) env_lines ;;
-  *) echo "usage: $0 install|env" >&2; exit 2 ;;
+  wrangler) echo "$TOOLS/bin/wrangler" ;;
+  *) echo "usage: $0 install|env|wrangler" >&2; exit 2 ;;
 esac

@@ -9,7 +9,7 @@ use codecapsule_core::config::{HttpConfig, Secret};
 use codecapsule_state::guard::Stateful;
 use codecapsule_state::guard::auth::AuthConfig;
 use codecapsule_state::{RollupStatus, StateConfig, Store};
-use codecapsule_test_support::postgres::TempPostgres;
+use codecapsule_test_support::postgres::{TempPostgres, assert_stats_equal_recomputation};
 use codecapsule_web::host::{self, Host};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -171,27 +171,6 @@ async fn ingest_limits_hold_at_their_edges() {
         .unwrap();
     assert_eq!(preflight.status().as_u16(), 200);
     assert_eq!(preflight.headers()["access-control-allow-origin"], "https://blog.example.com");
-}
-
-/// The hourly stats table against `analytics.hourly_stats_of` over every (capsule, hour) that has events: equal, row
-/// for row, value for value.
-async fn assert_stats_equal_recomputation(client: &tokio_postgres::Client) {
-    let differences: i64 = client
-        .query_one(
-            "with touched as (
-               select array_agg(capsule_id) as capsules, array_agg(hour) as hours from (
-                 select distinct capsule_id, date_trunc('hour', occurred_at, 'UTC') as hour from analytics.events) t),
-             expected as (select h.* from touched, analytics.hourly_stats_of(touched.capsules, touched.hours) h),
-             actual as (select capsule_id, hour, views, runs, submissions, passes, fails, errors, unique_visitors,
-                               avg_run_ms, p95_run_ms from analytics.capsule_hourly_stats)
-             select count(*) from ((select * from expected except all select * from actual)
-                                   union all (select * from actual except all select * from expected)) d",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(differences, 0, "the hourly stats differ from a recomputation over the raw events");
 }
 
 async fn stats_row(client: &tokio_postgres::Client, capsule: Uuid, hour: DateTime<Utc>) -> Option<(i64, i64, i64)> {

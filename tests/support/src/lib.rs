@@ -25,18 +25,20 @@ pub fn free_port() -> u16 {
 }
 
 /// Waits until something accepts connections on `port`, at most `limit`.
-///
-/// A connection whose two ends are the same address is not a listener: connecting to a free port in the ephemeral
-/// range can, rarely, be given that port as its own source and connect to itself (TCP's simultaneous open).
 pub fn wait_for_port(port: u16, limit: Duration) {
     let started = Instant::now();
-    let listens = || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
-    };
-    while !listens() {
+    while !listens(port) {
         assert!(started.elapsed() < limit, "nothing listens on 127.0.0.1:{port} after {limit:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether something accepts connections on loopback `port`.
+///
+/// A connection whose two ends are the same address is not a listener: connecting to a free port in the ephemeral
+/// range can, rarely, be given that port as its own source and connect to itself (TCP's simultaneous open).
+pub fn listens(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
 }
 
 /// A child process killed and reaped when the guard goes.
@@ -127,7 +129,10 @@ pub async fn serve(routes: axum::Router) -> String {
     format!("http://{}", bound.await.expect("the server's address"))
 }
 
+pub mod edge;
+pub mod eventhubs;
 pub mod functions;
+pub mod kafka;
 pub mod postgres;
 pub mod postgrest;
 

@@ -225,3 +225,24 @@ impl Fixture {
         }
     }
 }
+
+/// Asserts that the hourly stats are exactly what `analytics.hourly_stats_of` recomputes from the raw events, for
+/// every (capsule, hour) that has events: the rollup counted each event once, none twice, none missed.
+pub async fn assert_stats_equal_recomputation(client: &tokio_postgres::Client) {
+    let differences: i64 = client
+        .query_one(
+            "with touched as (
+               select array_agg(capsule_id) as capsules, array_agg(hour) as hours from (
+                 select distinct capsule_id, date_trunc('hour', occurred_at, 'UTC') as hour from analytics.events) t),
+             expected as (select h.* from touched, analytics.hourly_stats_of(touched.capsules, touched.hours) h),
+             actual as (select capsule_id, hour, views, runs, submissions, passes, fails, errors, unique_visitors,
+                               avg_run_ms, p95_run_ms from analytics.capsule_hourly_stats)
+             select count(*) from ((select * from expected except all select * from actual)
+                                   union all (select * from actual except all select * from expected)) d",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(differences, 0, "the hourly stats differ from a recomputation over the raw events");
+}
