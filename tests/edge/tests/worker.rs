@@ -171,10 +171,20 @@ async fn the_edge_admits_exactly_the_free_allowance_under_16_way_concurrency() {
     let edge = worker(&hub).await;
     let capsule = Uuid::new_v4();
     let mut requests = tokio::task::JoinSet::new();
-    for _ in 0..16 {
+    for i in 0..16 {
         let body = json!({"events": [event(capsule, "view", "v", Utc::now(), None)]}).to_string();
-        let url = edge.url.clone();
-        requests.spawn(async move { post(&url, "application/json", body).await });
+        // Values the client chooses name no bucket: each request claims another address and another visitor.
+        let request = reqwest::Client::new()
+            .post(format!("{}/api/events?visitor_id=v{i}", edge.url))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .header("x-real-ip", format!("203.0.113.{i}"))
+            .body(body);
+        requests.spawn(async move {
+            let response = request.send().await.unwrap();
+            let (status, headers) = (response.status().as_u16(), response.headers().clone());
+            (status, headers, response.json::<Value>().await.unwrap_or(Value::Null))
+        });
     }
     let (mut admitted, mut refused) = (0, 0);
     while let Some(answer) = requests.join_next().await {
