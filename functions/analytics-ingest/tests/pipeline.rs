@@ -332,7 +332,7 @@ async fn retention_removes_old_raw_events_once_they_are_rolled_up() {
         )
         .await
         .unwrap();
-    let report = analytics_processor::process(&store, &AnalyticsConfig { retention_days: 30 }).await.unwrap();
+    let report = analytics_processor::process(&store, &AnalyticsConfig { retention_days: 30 }, None).await.unwrap();
     assert_eq!(report.rollup.events, 25010, "rolled up first");
     assert_eq!(report.pruned_events, 25000, "then pruned, in batches of {}", analytics_processor::PRUNE_BATCH);
     let left: i64 = client.query_one("select count(*) from analytics.events", &[]).await.unwrap().get(0);
