@@ -4,11 +4,12 @@
 //! transaction that commits late; after all of it the hourly stats equal a from-scratch recomputation.
 
 use chrono::{DateTime, Duration as Span, DurationRound, Utc};
-use codecapsule_core::analytics::{AnalyticsConfig, MAX_BATCH_BYTES, MAX_EVENT_BYTES, MAX_EVENTS};
+use codecapsule_core::analytics::AnalyticsConfig;
 use codecapsule_core::config::{HttpConfig, Secret};
 use codecapsule_state::guard::Stateful;
 use codecapsule_state::guard::auth::AuthConfig;
 use codecapsule_state::{RollupStatus, StateConfig, Store};
+use codecapsule_test_support::ingest::{self, event};
 use codecapsule_test_support::postgres::{TempPostgres, assert_stats_equal_recomputation};
 use codecapsule_web::host::{self, Host};
 use serde_json::{Value, json};
@@ -23,7 +24,7 @@ fn direct(postgres: &TempPostgres, pool_size: usize) -> StateConfig {
 async fn serve(state: &StateConfig) -> String {
     let deployment = Stateful::new(state, AuthConfig::default(), Duration::from_secs(1)).unwrap();
     let http = HttpConfig {
-        cors_origins: vec![http::HeaderValue::from_static("https://blog.example.com")],
+        cors_origins: vec![http::HeaderValue::from_static(ingest::WIDGET_ORIGIN)],
         ..HttpConfig::default()
     };
     let local = Host::Local { address: ([127, 0, 0, 1], 0).into() };
@@ -33,64 +34,12 @@ async fn serve(state: &StateConfig) -> String {
     format!("http://{}", bound.await.unwrap())
 }
 
-fn event(capsule: Uuid, kind: &str, visitor: &str, ts: DateTime<Utc>, duration_ms: Option<i64>) -> Value {
-    let mut event = json!({
-        "event_id": Uuid::new_v4(), "type": kind, "capsule_id": capsule, "visitor_id": visitor,
-        "session_id": "s1", "ts": ts.to_rfc3339(), "language": "python", "widget_version": "1.2.0",
-    });
-    if let Some(ms) = duration_ms {
-        event["duration_ms"] = json!(ms);
-    }
-    event
-}
-
-async fn post(base: &str, content_type: &str, body: String) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/events"))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn ingest_keeps_every_valid_event_and_names_every_invalid_one() {
     let postgres = TempPostgres::start().await;
     let base = serve(&direct(&postgres, 2)).await;
     let client = postgres.client().await;
-    let capsule = Uuid::new_v4();
-    let now = Utc::now();
-    let good = [
-        event(capsule, "view", "visitor-1", now, None),
-        event(capsule, "run", "visitor-1", now - Span::minutes(3), Some(42)),
-    ];
-    let batch = format!(
-        r#"{{"events": [{}, {}, {}, {}, {}, {{"event_id": "broken", "type": }}, {}, {}]}}"#,
-        good[0],
-        event(capsule, "click", "v", now, None),
-        event(capsule, "view", "v", now + Span::minutes(10), None),
-        event(capsule, "view", "v", now - Span::days(40), None),
-        json!({"event_id": "not-a-uuid", "type": "view", "capsule_id": capsule, "ts": now.to_rfc3339()}),
-        json!({"event_id": Uuid::new_v4(), "type": "view", "capsule_id": capsule, "ts": now.to_rfc3339(), "pad": "x".repeat(MAX_EVENT_BYTES)}),
-        good[1],
-    );
-    let (status, report) = post(&base, "text/plain;charset=UTF-8", batch.clone()).await;
-    assert_eq!(status, 202, "{report}");
-    assert_eq!(report["accepted"], 2);
-    assert_eq!(report["duplicates"], 0);
-    assert_eq!(
-        report["rejected"],
-        json!([
-            {"index": 1, "code": "unknown_type"},
-            {"index": 2, "code": "timestamp_in_future"},
-            {"index": 3, "code": "timestamp_too_old"},
-            {"index": 4, "code": "invalid_event_id"},
-            {"index": 5, "code": "malformed_json"},
-            {"index": 6, "code": "event_too_large"},
-        ])
-    );
+    let batch = ingest::per_event_codes(&base).await;
     // Stored: both valid events, with the server's receive time, and no raw visitor id.
     let rows = client
         .query("select visitor_hash, received_at >= now() - interval '1 minute' from analytics.events", &[])
@@ -106,7 +55,7 @@ async fn ingest_keeps_every_valid_event_and_names_every_invalid_one() {
     assert_eq!(hash_a, hash_b, "one visitor, one hash within a day");
 
     // A retried batch is a no-op.
-    let (status, report) = post(&base, "application/json", batch).await;
+    let (status, _, report) = ingest::post(&base, "application/json", batch.body).await;
     assert_eq!((status, report["accepted"].as_u64(), report["duplicates"].as_u64()), (202, Some(0), Some(2)));
     let count: i64 = client.query_one("select count(*) from analytics.events", &[]).await.unwrap().get(0);
     assert_eq!(count, 2);
@@ -116,61 +65,10 @@ async fn ingest_keeps_every_valid_event_and_names_every_invalid_one() {
 async fn ingest_limits_hold_at_their_edges() {
     let postgres = TempPostgres::start().await;
     let base = serve(&direct(&postgres, 2)).await;
-    let capsule = Uuid::new_v4();
-    let events = |n: usize| (0..n).map(|_| event(capsule, "view", "v", Utc::now(), None)).collect::<Vec<_>>();
-
-    let (status, report) = post(&base, "application/json", json!({"events": events(MAX_EVENTS)}).to_string()).await;
-    assert_eq!((status, report["accepted"].as_u64()), (202, Some(MAX_EVENTS as u64)), "{report}");
-    let (status, problem) =
-        post(&base, "application/json", json!({"events": events(MAX_EVENTS + 1)}).to_string()).await;
-    assert_eq!(
-        (status, problem["code"].as_str(), problem["field"].as_str()),
-        (413, Some("too_many_events"), Some("events"))
-    );
-
-    // A body of exactly 512 KiB is taken; one byte more is not.
-    let padded = |size: usize| {
-        let body = json!({"events": events(1)}).to_string();
-        format!("{body}{}", " ".repeat(size - body.len()))
-    };
-    let (status, report) = post(&base, "application/json", padded(MAX_BATCH_BYTES)).await;
-    assert_eq!(status, 202, "{report}");
-    let (status, problem) = post(&base, "application/json", padded(MAX_BATCH_BYTES + 1)).await;
-    assert_eq!((status, problem["code"].as_str()), (413, Some("body_too_large")));
-
-    for (body, status, code) in [
-        ("{\"events\": [1, 2", 400, "invalid_json"),
-        ("{\"evnts\": []}", 422, "invalid_field"),
-        ("[]", 422, "invalid_field"),
-    ] {
-        let (got, problem) = post(&base, "application/json", body.to_string()).await;
-        assert_eq!((got, problem["code"].as_str()), (status, Some(code)), "{body}: {problem}");
-    }
-    let (status, problem) = post(&base, "application/xml", "{}".into()).await;
-    assert_eq!((status, problem["code"].as_str()), (415, Some("unsupported_media_type")));
-
-    // sendBeacon sends text/plain; whatever the URL names, an anonymous widget draws from its address's bucket.
-    let beacon = reqwest::Client::new()
-        .post(format!("{base}/api/events?capsule_id={capsule}"))
-        .header("content-type", "text/plain")
-        .body(json!({"events": events(1)}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(beacon.status().as_u16(), 202);
-    assert_eq!(beacon.headers()["ratelimit-policy"], "\"free\";q=10;w=60");
-
-    // CORS preflight for the widget's origin.
-    let preflight = reqwest::Client::new()
-        .request(reqwest::Method::OPTIONS, format!("{base}/api/events"))
-        .header("origin", "https://blog.example.com")
-        .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(preflight.status().as_u16(), 200);
-    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://blog.example.com");
+    let accepted = ingest::limits_at_their_edges(&base).await;
+    let client = postgres.client().await;
+    let count: i64 = client.query_one("select count(*) from analytics.events", &[]).await.unwrap().get(0);
+    assert_eq!(count, accepted as i64, "every accepted event is stored");
 }
 
 async fn stats_row(client: &tokio_postgres::Client, capsule: Uuid, hour: DateTime<Utc>) -> Option<(i64, i64, i64)> {

@@ -7,25 +7,11 @@ use analytics_processor::process;
 use analytics_processor::stream::{self, STREAM_BUDGET};
 use chrono::{DateTime, Duration as Span, DurationRound, Utc};
 use codecapsule_core::analytics::{AnalyticsConfig, EventType, ValidEvent};
-use codecapsule_core::config::Secret;
-use codecapsule_state::{StateConfig, Store};
-use codecapsule_stream::StreamConfig;
 use codecapsule_test_support::eventhubs::{HUB, HubStandIn};
 use codecapsule_test_support::kafka::TempBroker;
 use codecapsule_test_support::postgres::{TempPostgres, assert_stats_equal_recomputation};
 use serde_json::json;
 use uuid::Uuid;
-
-fn stream_config(bootstrap: &str) -> StreamConfig {
-    StreamConfig::parse(|name| match name {
-        "EVENTHUBS_KAFKA_BOOTSTRAP" => Some(bootstrap.to_string()),
-        "EVENTHUBS_KAFKA_SECURITY" => Some("plaintext".into()),
-        "EVENTHUBS_TOPIC" => Some(HUB.into()),
-        _ => None,
-    })
-    .expect("the settings parse")
-    .expect("a stream is configured")
-}
 
 fn event(capsule: Uuid, kind: EventType, visitor: &str, ts: DateTime<Utc>) -> ValidEvent {
     ValidEvent {
@@ -61,13 +47,10 @@ async fn events_stored(client: &tokio_postgres::Client) -> i64 {
 async fn the_stream_is_rolled_up_exactly_once() {
     let postgres = TempPostgres::start().await;
     let client = postgres.client().await;
-    let store: Store = StateConfig::Direct { url: Secret::new(postgres.url.clone()), ca_cert: None, pool_size: 2 }
-        .store()
-        .expect("a store")
-        .expect("configured");
+    let store = postgres.deployment(2).store.expect("a store");
     let broker = TempBroker::start();
     let hub = HubStandIn::start(Some((&broker.bootstrap, 3))).await;
-    let stream = stream_config(&broker.bootstrap);
+    let stream = broker.stream_config(HUB);
     let config = AnalyticsConfig::default();
     let capsules: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
     let this_hour = Utc::now().duration_trunc(Span::hours(1)).unwrap();
@@ -161,12 +144,12 @@ async fn an_unreachable_stream_fails_the_run_after_the_rollup() {
         )
         .await
         .unwrap();
-    let store: Store = StateConfig::Direct { url: Secret::new(postgres.url.clone()), ca_cert: None, pool_size: 1 }
-        .store()
-        .expect("a store")
-        .expect("configured");
-    // A port nothing listens on.
-    let nowhere = stream_config(&format!("127.0.0.1:{}", codecapsule_test_support::free_port()));
+    let store = postgres.deployment(1).store.expect("a store");
+    // A broker that is gone: nothing listens on its port any more.
+    let nowhere = {
+        let broker = TempBroker::start();
+        broker.stream_config(HUB)
+    };
     let report = process(&store, &AnalyticsConfig::default(), Some(&nowhere)).await.unwrap();
     let read = report.stream.unwrap();
     assert!(read.error.as_deref().is_some_and(|error| error.contains("cannot be reached")), "{read:?}");

@@ -3,6 +3,7 @@
 //! `TANSU`.
 
 use crate::{KillOnDrop, free_port, listens};
+use codecapsule_stream::StreamConfig;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -50,5 +51,17 @@ impl TempBroker {
         }
         let _ = std::fs::remove_file(&log);
         TempBroker { bootstrap: format!("127.0.0.1:{port}"), _broker: broker }
+    }
+
+    /// The processor's settings for reading `topic` from this broker (plaintext: it is on loopback).
+    pub fn stream_config(&self, topic: &str) -> StreamConfig {
+        StreamConfig::parse(|name| match name {
+            "EVENTHUBS_KAFKA_BOOTSTRAP" => Some(self.bootstrap.clone()),
+            "EVENTHUBS_KAFKA_SECURITY" => Some("plaintext".into()),
+            "EVENTHUBS_TOPIC" => Some(topic.into()),
+            _ => None,
+        })
+        .expect("the settings parse")
+        .expect("a stream is configured")
     }
 }

@@ -132,6 +132,7 @@ pub async fn serve(routes: axum::Router) -> String {
 pub mod edge;
 pub mod eventhubs;
 pub mod functions;
+pub mod ingest;
 pub mod kafka;
 pub mod postgres;
 pub mod postgrest;
