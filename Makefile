@@ -223,7 +223,7 @@ fmt:
 	$(CARGO) fmt --all
 
 ## Release build, then the benchmarks; their report goes to stdout (BENCHMARKS.md holds the figures and the machine).
-bench: $(VENV)/build.installed packs
+bench: $(VENV)/build.installed packs edge-build
 	# One build per function, so that each binary's size is that of the crates it links alone (built together, cargo
 	# would unify the features of shared dependencies, such as codecapsule-ai's `s3`, across them).
 	for package in codecapsule-validate codecapsule-python-judge codecapsule-java-judge codecapsule-csharp-judge \
@@ -238,6 +238,8 @@ bench: $(VENV)/build.installed packs
 	$(CARGO) bench -p codecapsule-analytics-ingest --bench pipeline
 	$(CARGO) bench -p codecapsule-ai --bench generation
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" $(CARGO) bench -p codecapsule-validate --bench init
+	TANSU="$$(bash tools/tansu.sh path)" WRANGLER="$$(bash tools/edge_toolchain.sh wrangler)" \
+		$(CARGO) bench -p codecapsule-edge-tests --bench edge
 
 ## Rebuilds examples/wasi-sum/sum.wasm and examples/wasi-sum.json (needs: rustup target add wasm32-wasip1).
 examples:

@@ -29,7 +29,15 @@ wait_for() {
   exit 1
 }
 
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT INT TERM
+# wrangler runs in a session of its own (its Node child and workerd with it), so that it can be ended as a group.
+wrangler_group=
+stop() {
+  trap - EXIT INT TERM
+  [[ -n $wrangler_group ]] && kill -- "-$wrangler_group" 2>/dev/null
+  kill $(jobs -p) 2>/dev/null
+  wait 2>/dev/null
+}
+trap stop EXIT INT TERM
 
 "$(bash tools/tansu.sh path)" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
   --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine memory://tansu/ &
@@ -52,8 +60,9 @@ EVENTHUBS_CONNECTION_STRING="$CONNECTION"
 EVENTHUBS_REST_ENDPOINT="http://127.0.0.1:$HUB_PORT"
 CORS_ALLOWED_ORIGINS="http://127.0.0.1:$EDGE_PORT,http://localhost:$EDGE_PORT"
 VARS
-"$(bash tools/edge_toolchain.sh wrangler)" dev --config "$dir/wrangler.toml" --ip 127.0.0.1 --port "$EDGE_PORT" \
-  --persist-to "$dir/state" --show-interactive-dev-session=false &
+setsid "$(bash tools/edge_toolchain.sh wrangler)" dev --config "$dir/wrangler.toml" --ip 127.0.0.1 \
+  --port "$EDGE_PORT" --persist-to "$dir/state" --show-interactive-dev-session=false &
+wrangler_group=$!
 wait_for "the edge Worker" "$EDGE_PORT"
 
 cat <<READY
@@ -64,4 +73,4 @@ The stream path is up:
   tansu broker          127.0.0.1:$KAFKA_PORT (topic $HUB)
   functions             http://127.0.0.1:$PORT   (POST /analytics-processor runs the processor now)
 READY
-wait
+wait -n
