@@ -17,7 +17,8 @@ grant all on table analytics.stream_offsets to service_role;
 -- partition's offset to `to_offset`, in one transaction. `from_offset` is where the caller started reading: the
 -- offset it was given (null when the partition had none stored yet). When another processor moved the offset in the
 -- meantime, nothing is stored (SQLSTATE PT409): that processor stored these events. Duplicates are skipped as by
--- ingest_events (the same event sent twice by a widget that retried is two records with one event_id).
+-- ingest_events (the same event sent twice by a widget that retried is two records with one event_id). `to_offset` may
+-- be below `from_offset`: a hub deleted and made again starts its offsets over, and the reader starts from its start.
 create function public.ingest_stream_events(
   topic text, partition integer, from_offset bigint, to_offset bigint, events jsonb
 )
@@ -28,9 +29,6 @@ as $$
 declare
   stored bigint;
 begin
-  if to_offset < coalesce(from_offset, 0) then
-    raise exception 'to_offset % is before from_offset %', to_offset, from_offset using errcode = '22023';
-  end if;
   select o.next_offset into stored from analytics.stream_offsets o
   where o.topic = ingest_stream_events.topic and o.partition = ingest_stream_events.partition
   for update;

@@ -74,7 +74,8 @@ pub struct StreamRecord {
 pub struct PartitionRead {
     /// The partition.
     pub partition: i32,
-    /// The offset the read started at: the one asked for, or the earliest the broker still holds.
+    /// The offset the read started at: the one asked for, or the earliest the broker still holds (also when the one
+    /// asked for is past the partition's end: the hub was made again).
     pub from: i64,
     /// The records, in offset order.
     pub records: Vec<StreamRecord>,
@@ -154,8 +155,10 @@ impl PartitionReader {
         let earliest = within(deadline, self.client.get_offset(OffsetAt::Earliest), read_error).await?;
         let end = within(deadline, self.client.get_offset(OffsetAt::Latest), read_error).await?;
         let asked = from.unwrap_or(earliest);
-        let start = asked.max(earliest);
-        let expired = start - asked;
+        // An offset past the partition's end: the hub was deleted and made again (its offsets start over), so the
+        // stored one names nothing that will ever come; everything the partition holds now is new.
+        let start = if asked > end { earliest } else { asked.max(earliest) };
+        let expired = (start - asked).max(0);
         if start >= end {
             return Ok(PartitionRead { partition, from: start, records: Vec::new(), next_offset: start, end, expired });
         }

@@ -134,6 +134,30 @@ async fn the_stream_is_rolled_up_exactly_once() {
 }
 
 #[tokio::test]
+async fn a_hub_made_again_is_read_from_its_start() {
+    let postgres = TempPostgres::start().await;
+    let client = postgres.client().await;
+    let store = postgres.deployment(2).store.expect("a store");
+    let broker = TempBroker::start();
+    let stream = broker.stream_config(HUB);
+    let config = AnalyticsConfig::default();
+    let capsules: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    let this_hour = Utc::now().duration_trunc(Span::hours(1)).unwrap();
+    let hub = HubStandIn::start(Some((&broker.bootstrap, 2))).await;
+    assert_eq!(hub.send(&events(&capsules, 20, this_hour)).await, 201);
+    assert_eq!(process(&store, &config, Some(&stream)).await.unwrap().stream.unwrap().accepted, 20);
+
+    // The hub is deleted and made again: its offsets start over, below the stored ones.
+    broker.delete_topic(HUB).await;
+    let remade = HubStandIn::start(Some((&broker.bootstrap, 2))).await;
+    assert_eq!(remade.send(&events(&capsules, 5, this_hour)).await, 201);
+    let read = process(&store, &config, Some(&stream)).await.unwrap().stream.unwrap();
+    assert_eq!((read.records, read.accepted, read.caught_up), (5, 5, true), "{read:?}");
+    assert_eq!(events_stored(&client).await, 25);
+    assert_stats_equal_recomputation(&client).await;
+}
+
+#[tokio::test]
 async fn an_unreachable_stream_fails_the_run_after_the_rollup() {
     let postgres = TempPostgres::start().await;
     let client = postgres.client().await;

@@ -158,7 +158,11 @@ async fn end_to_end() {
     println!("### End to end: POST → Worker → hub stand-in → tansu → processor run → hourly stats, {ROUNDS} rounds\n");
     println!("| step | median | worst |");
     println!("|---|---|---|");
-    println!("| the Worker's 202 (the hub took the batch) | {:.1} ms | {:.1} ms |", ms(answered[ROUNDS / 2]), ms(answered[ROUNDS - 1]));
+    println!(
+        "| the Worker's 202 (the hub took the batch) | {:.1} ms | {:.1} ms |",
+        ms(answered[ROUNDS / 2]),
+        ms(answered[ROUNDS - 1])
+    );
     println!(
         "| the events in the hourly stats (one processor run right after) | {:.1} ms | {:.1} ms |\n",
         ms(in_stats[ROUNDS / 2]),

@@ -53,6 +53,13 @@ impl TempBroker {
         TempBroker { bootstrap: format!("127.0.0.1:{port}"), _broker: broker }
     }
 
+    /// Deletes `topic` and its records (as deleting a hub does).
+    pub async fn delete_topic(&self, topic: &str) {
+        let client = rskafka::client::ClientBuilder::new(vec![self.bootstrap.clone()]).build().await.expect("connects");
+        let controller = client.controller_client().expect("a controller");
+        controller.delete_topic(topic, 5_000).await.expect("the topic is deleted");
+    }
+
     /// The processor's settings for reading `topic` from this broker (plaintext: it is on loopback).
     pub fn stream_config(&self, topic: &str) -> StreamConfig {
         StreamConfig::parse(|name| match name {
