@@ -2,8 +2,9 @@
 //! cargo-lambda's Runtime API emulator (lambda_runtime, as on Lambda), and the Azure Functions timer payload over HTTP
 //! (the custom handler's invocation shape). Without state, a run fails as an invocation error naming what to set.
 
+use codecapsule_test_support::lambda::LambdaEmulator;
 use codecapsule_test_support::postgres::TempPostgres;
-use codecapsule_test_support::{KillOnDrop, free_port, venv_tool, wait_for_port};
+use codecapsule_test_support::{KillOnDrop, free_port, wait_for_port};
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -38,20 +39,10 @@ async fn seed(postgres: &TempPostgres) {
 async fn an_eventbridge_schedule_runs_the_rollup_through_lambda_runtime() {
     let postgres = TempPostgres::start().await;
     seed(&postgres).await;
-    let port = free_port();
-    let _emulator = KillOnDrop(
-        Command::new(venv_tool("cargo-lambda", "CARGO_LAMBDA"))
-            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1", "--invoke-port"])
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, Duration::from_secs(30));
+    let emulator = LambdaEmulator::start();
     let _function = KillOnDrop(
         processor(&[
-            ("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt")),
+            ("AWS_LAMBDA_RUNTIME_API", emulator.runtime_api.clone()),
             ("AWS_LAMBDA_FUNCTION_NAME", "_".into()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "1".into()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
@@ -60,14 +51,12 @@ async fn an_eventbridge_schedule_runs_the_rollup_through_lambda_runtime() {
         .spawn()
         .unwrap(),
     );
-    let invoke = |event: &'static str| async move {
-        let response = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"))
-            .body(event)
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+    let invoke = |event: &'static str| {
+        let emulator = &emulator;
+        async move {
+            let response = emulator.invoke(event).await;
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
     };
     let (status, report) = invoke(SCHEDULED_EVENT).await;
     assert_eq!(status, 200, "{report}");

@@ -134,6 +134,7 @@ pub mod eventhubs;
 pub mod functions;
 pub mod ingest;
 pub mod kafka;
+pub mod lambda;
 pub mod postgres;
 pub mod postgrest;
 
