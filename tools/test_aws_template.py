@@ -36,6 +36,17 @@ def of_type(kind):
 
 
 class AwsTemplate(unittest.TestCase):
+    def test_the_processor_reads_the_event_stream_only_when_its_secret_is_named(self):
+        variables = RESOURCES["AnalyticsProcessorFunction"]["Properties"]["Environment"]["Variables"]
+        for name, key in (("EVENTHUBS_KAFKA_BOOTSTRAP", "bootstrap"), ("EVENTHUBS_CONNECTION_STRING", "connection_string")):
+            condition, resolved, otherwise = variables[name]["Fn::If"]
+            self.assertEqual(condition, "HasStream", name)
+            self.assertIn("${StreamSecretName}:SecretString:" + key, resolved["Fn::Sub"], name)
+            self.assertEqual(otherwise, {"Ref": "AWS::NoValue"}, name)
+        others = [name for name, function in of_type("AWS::Serverless::Function").items()
+                  if "EVENTHUBS_CONNECTION_STRING" in function["Properties"].get("Environment", {}).get("Variables", {})]
+        self.assertEqual(others, ["AnalyticsProcessorFunction"], "only the processor holds the listen key")
+
     def test_every_function_has_its_alarms(self):
         alarms = of_type("AWS::CloudWatch::Alarm").values()
         watched = {}
