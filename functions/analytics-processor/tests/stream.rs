@@ -10,6 +10,7 @@ use codecapsule_core::analytics::{AnalyticsConfig, EventType, ValidEvent};
 use codecapsule_test_support::eventhubs::{HUB, HubStandIn};
 use codecapsule_test_support::kafka::TempBroker;
 use codecapsule_test_support::postgres::{TempPostgres, assert_stats_equal_recomputation};
+use codecapsule_test_support::stream::StreamPath;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -45,12 +46,7 @@ async fn events_stored(client: &tokio_postgres::Client) -> i64 {
 
 #[tokio::test]
 async fn the_stream_is_rolled_up_exactly_once() {
-    let postgres = TempPostgres::start().await;
-    let client = postgres.client().await;
-    let store = postgres.deployment(2).store.expect("a store");
-    let broker = TempBroker::start();
-    let hub = HubStandIn::start(Some((&broker.bootstrap, 3))).await;
-    let stream = broker.stream_config(HUB);
+    let StreamPath { client, store, hub, stream, .. } = &StreamPath::start(3).await;
     let config = AnalyticsConfig::default();
     let capsules: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
     let this_hour = Utc::now().duration_trunc(Span::hours(1)).unwrap();
@@ -59,13 +55,13 @@ async fn the_stream_is_rolled_up_exactly_once() {
     let first = events(&capsules, 30, this_hour);
     assert_eq!(hub.send(&first).await, 201);
     assert_eq!(hub.send(&first).await, 201);
-    let report = process(&store, &config, Some(&stream)).await.unwrap();
+    let report = process(store, &config, Some(stream)).await.unwrap();
     let read = report.stream.clone().expect("the stream was read");
     assert_eq!((read.partitions, read.records, read.accepted, read.duplicates, read.rejected), (3, 60, 30, 30, 0));
     assert!(read.caught_up && read.error.is_none(), "{read:?}");
     assert_eq!(report.rollup.events, 30);
-    assert_stats_equal_recomputation(&client).await;
-    let idle = process(&store, &config, Some(&stream)).await.unwrap();
+    assert_stats_equal_recomputation(client).await;
+    let idle = process(store, &config, Some(stream)).await.unwrap();
     assert_eq!((idle.stream.unwrap().records, idle.rollup.events), (0, 0), "nothing new, nothing read");
 
     // A crash between storing a read's events and its commit (a trigger on the offsets' row fails the transaction
@@ -86,23 +82,23 @@ async fn the_stream_is_rolled_up_exactly_once() {
     // Late events too: for hours already rolled up.
     let second = events(&capsules, 12, this_hour);
     assert_eq!(hub.send(&second).await, 201);
-    let crashed = process(&store, &config, Some(&stream)).await.unwrap();
+    let crashed = process(store, &config, Some(stream)).await.unwrap();
     let crashed_read = crashed.stream.unwrap();
     assert!(crashed_read.error.as_deref().is_some_and(|error| error.contains("died here")), "{crashed_read:?}");
     assert_eq!((crashed_read.accepted, crashed.rollup.events), (0, 0));
-    assert_eq!(events_stored(&client).await, 30, "the crashed read stored nothing");
-    let recovered = process(&store, &config, Some(&stream)).await.unwrap();
+    assert_eq!(events_stored(client).await, 30, "the crashed read stored nothing");
+    let recovered = process(store, &config, Some(stream)).await.unwrap();
     assert_eq!((recovered.stream.unwrap().accepted, recovered.rollup.events), (12, 12));
-    assert_stats_equal_recomputation(&client).await;
+    assert_stats_equal_recomputation(client).await;
 
     // A crash after a read's commit, before the rollup: the next run reads nothing again and rolls the events up once.
     let third = events(&capsules, 9, this_hour);
     assert_eq!(hub.send(&third).await, 201);
-    let stored_only = stream::consume(&store, &stream, &config, STREAM_BUDGET).await;
+    let stored_only = stream::consume(store, stream, &config, STREAM_BUDGET).await;
     assert_eq!((stored_only.accepted, stored_only.error.clone()), (9, None));
-    let after_crash = process(&store, &config, Some(&stream)).await.unwrap();
+    let after_crash = process(store, &config, Some(stream)).await.unwrap();
     assert_eq!((after_crash.stream.unwrap().records, after_crash.rollup.events), (0, 9));
-    assert_stats_equal_recomputation(&client).await;
+    assert_stats_equal_recomputation(client).await;
 
     // Records that are not events the edge accepts (not JSON; from the future as of the hub's clock) are skipped,
     // counted, never stored, and do not stop their partition.
@@ -114,47 +110,42 @@ async fn the_stream_is_rolled_up_exactly_once() {
         {"Body": serde_json::to_string(&fine).unwrap(), "BrokerProperties": {"PartitionKey": capsules[0].to_string()}},
     ]);
     assert_eq!(hub.send_body(serde_json::to_vec(&body).unwrap()).await, 201);
-    let skipped = process(&store, &config, Some(&stream)).await.unwrap().stream.unwrap();
+    let skipped = process(store, &config, Some(stream)).await.unwrap().stream.unwrap();
     assert_eq!((skipped.records, skipped.accepted, skipped.rejected), (3, 1, 2));
-    assert_eq!(process(&store, &config, Some(&stream)).await.unwrap().stream.unwrap().records, 0);
+    assert_eq!(process(store, &config, Some(stream)).await.unwrap().stream.unwrap().records, 0);
 
     // Two processors at once: each partition's records are stored by one of them.
     let fourth = events(&capsules, 40, this_hour);
     assert_eq!(hub.send(&fourth).await, 201);
     let (a, b) = tokio::join!(
-        stream::consume(&store, &stream, &config, STREAM_BUDGET),
-        stream::consume(&store, &stream, &config, STREAM_BUDGET)
+        stream::consume(store, stream, &config, STREAM_BUDGET),
+        stream::consume(store, stream, &config, STREAM_BUDGET)
     );
     assert_eq!((a.error.clone(), b.error.clone()), (None, None));
     assert_eq!(a.accepted + b.accepted, 40, "{a:?} {b:?}");
-    process(&store, &config, Some(&stream)).await.unwrap();
-    assert_eq!(events_stored(&client).await, 30 + 12 + 9 + 1 + 40);
-    assert_stats_equal_recomputation(&client).await;
+    process(store, &config, Some(stream)).await.unwrap();
+    assert_eq!(events_stored(client).await, 30 + 12 + 9 + 1 + 40);
+    assert_stats_equal_recomputation(client).await;
     assert_eq!(hub.hub.messages().len(), 60 + 12 + 9 + 3 + 40, "the stand-in kept every message it took");
 }
 
 #[tokio::test]
 async fn a_hub_made_again_is_read_from_its_start() {
-    let postgres = TempPostgres::start().await;
-    let client = postgres.client().await;
-    let store = postgres.deployment(2).store.expect("a store");
-    let broker = TempBroker::start();
-    let stream = broker.stream_config(HUB);
+    let StreamPath { client, store, broker, hub, stream, .. } = &StreamPath::start(2).await;
     let config = AnalyticsConfig::default();
     let capsules: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
     let this_hour = Utc::now().duration_trunc(Span::hours(1)).unwrap();
-    let hub = HubStandIn::start(Some((&broker.bootstrap, 2))).await;
     assert_eq!(hub.send(&events(&capsules, 20, this_hour)).await, 201);
-    assert_eq!(process(&store, &config, Some(&stream)).await.unwrap().stream.unwrap().accepted, 20);
+    assert_eq!(process(store, &config, Some(stream)).await.unwrap().stream.unwrap().accepted, 20);
 
     // The hub is deleted and made again: its offsets start over, below the stored ones.
     broker.delete_topic(HUB).await;
     let remade = HubStandIn::start(Some((&broker.bootstrap, 2))).await;
     assert_eq!(remade.send(&events(&capsules, 5, this_hour)).await, 201);
-    let read = process(&store, &config, Some(&stream)).await.unwrap().stream.unwrap();
+    let read = process(store, &config, Some(stream)).await.unwrap().stream.unwrap();
     assert_eq!((read.records, read.accepted, read.caught_up), (5, 5, true), "{read:?}");
-    assert_eq!(events_stored(&client).await, 25);
-    assert_stats_equal_recomputation(&client).await;
+    assert_eq!(events_stored(client).await, 25);
+    assert_stats_equal_recomputation(client).await;
 }
 
 #[tokio::test]

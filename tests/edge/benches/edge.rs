@@ -11,9 +11,8 @@
 use chrono::{Duration as Span, DurationRound, Utc};
 use codecapsule_core::analytics::AnalyticsConfig;
 use codecapsule_test_support::edge::EdgeWorker;
-use codecapsule_test_support::eventhubs::{HUB, HubStandIn, connection_string};
-use codecapsule_test_support::kafka::TempBroker;
-use codecapsule_test_support::postgres::TempPostgres;
+use codecapsule_test_support::eventhubs::{HubStandIn, connection_string};
+use codecapsule_test_support::stream::StreamPath;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,13 +113,8 @@ async fn throughput() {
 }
 
 async fn end_to_end() {
-    let postgres = TempPostgres::start().await;
-    let client = postgres.client().await;
-    let store = postgres.deployment(2).store.expect("a store");
-    let broker = TempBroker::start();
-    let hub = HubStandIn::start(Some((&broker.bootstrap, 4))).await;
-    let edge = worker(&hub).await;
-    let stream = broker.stream_config(HUB);
+    let StreamPath { client, store, hub, stream, .. } = &StreamPath::start(4).await;
+    let edge = worker(hub).await;
     let config = AnalyticsConfig::default();
     let http = reqwest::Client::new();
     let hour = Utc::now().duration_trunc(Span::hours(1)).unwrap();
@@ -138,7 +132,7 @@ async fn end_to_end() {
             .unwrap();
         assert_eq!(answer.status().as_u16(), 202);
         answered.push(sent.elapsed());
-        let report = analytics_processor::process(&store, &config, Some(&stream)).await.unwrap();
+        let report = analytics_processor::process(store, &config, Some(stream)).await.unwrap();
         assert_eq!(report.stream.as_ref().map(|read| read.accepted), Some(BATCH as u64), "{report:?}");
         let counted: i64 = client
             .query_one(

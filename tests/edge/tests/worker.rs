@@ -6,10 +6,10 @@
 use chrono::{Duration as Span, DurationRound, Utc};
 use codecapsule_core::analytics::AnalyticsConfig;
 use codecapsule_test_support::edge::EdgeWorker;
-use codecapsule_test_support::eventhubs::{HUB, HubStandIn, connection_string};
+use codecapsule_test_support::eventhubs::{HubStandIn, connection_string};
 use codecapsule_test_support::ingest::{self, event, post};
-use codecapsule_test_support::kafka::TempBroker;
-use codecapsule_test_support::postgres::{TempPostgres, assert_stats_equal_recomputation};
+use codecapsule_test_support::postgres::assert_stats_equal_recomputation;
+use codecapsule_test_support::stream::StreamPath;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -95,13 +95,8 @@ async fn the_edge_admits_exactly_the_free_allowance_under_16_way_concurrency() {
 
 #[tokio::test]
 async fn the_stream_path_counts_each_event_once_through_a_failed_forward_and_a_retry() {
-    let postgres = TempPostgres::start().await;
-    let client = postgres.client().await;
-    let store = postgres.deployment(2).store.expect("a store");
-    let broker = TempBroker::start();
-    let hub = HubStandIn::start(Some((&broker.bootstrap, 2))).await;
-    let edge = worker(&hub).await;
-    let stream = broker.stream_config(HUB);
+    let StreamPath { client, store, hub, stream, .. } = &StreamPath::start(2).await;
+    let edge = worker(hub).await;
     let hour = Utc::now().duration_trunc(Span::hours(1)).unwrap() - Span::hours(1);
     let (c1, c2) = (Uuid::new_v4(), Uuid::new_v4());
     let batch = json!({"events": [
@@ -123,11 +118,11 @@ async fn the_stream_path_counts_each_event_once_through_a_failed_forward_and_a_r
     }
     assert_eq!(hub.hub.messages().len(), 6);
 
-    let report = analytics_processor::process(&store, &AnalyticsConfig::default(), Some(&stream)).await.unwrap();
+    let report = analytics_processor::process(store, &AnalyticsConfig::default(), Some(stream)).await.unwrap();
     let read = report.stream.unwrap();
     assert_eq!((read.records, read.accepted, read.duplicates), (6, 3, 3), "{read:?}");
     assert_eq!(report.rollup.events, 3);
-    assert_stats_equal_recomputation(&client).await;
+    assert_stats_equal_recomputation(client).await;
     let views: i64 = client
         .query_one(
             "select sum(views)::int8 from analytics.capsule_hourly_stats where hour = $1::text::timestamptz",

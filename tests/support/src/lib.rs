@@ -137,6 +137,7 @@ pub mod kafka;
 pub mod lambda;
 pub mod postgres;
 pub mod postgrest;
+pub mod stream;
 
 /// Runs `future` to its end from a synchronous test or bench, on a runtime of its own (judges await their work, and
 /// the engines that run programs here put it on the runtime's blocking threads).
