@@ -2,6 +2,11 @@
 //! GCRA. A Durable Object handles one request at a time and its storage writes are confirmed before its answer
 //! leaves, so concurrent requests on one bucket are serialised and admit exactly the tier's allowance.
 //!
+//! In front of it, a shield: Cloudflare's rate limiting binding (`EDGE_SHIELD`, wrangler.toml), per client address,
+//! at twice the allowance (its `simple.limit`). It is approximate (counted per Cloudflare location) and costs no Durable
+//! Object request, so a client that floods is refused there; every request it lets through is decided exactly by the
+//! Durable Object. Its limit is above the allowance, so it never refuses what the Durable Object would admit.
+//!
 //! The bucket's TAT lives in memory and in the object's storage (an evicted object reloads it); an alarm at the TAT
 //! forgets a bucket that is full again, as `public.prune_rate_limits` does for the functions' buckets.
 
@@ -13,6 +18,10 @@ use worker::{DurableObject, Env, Method, Request, RequestInit, Response, State, 
 
 /// The binding of the Durable Object namespace (wrangler.toml).
 pub const BINDING: &str = "EDGE_BUCKETS";
+/// The binding of the shield (wrangler.toml's `[[ratelimits]]`); without it every request asks the Durable Object.
+pub const SHIELD_BINDING: &str = "EDGE_SHIELD";
+/// The shield's period (wrangler.toml's `simple.period`): a client it refused is told to wait that long.
+pub const SHIELD_PERIOD_SECONDS: u64 = 60;
 const TAT_KEY: &str = "tat";
 
 /// One bucket.
@@ -74,10 +83,19 @@ pub async fn take_ingest(env: &Env, client: &str, deadline: Deadline) -> Result<
     let per_minute = tier.default_per_minute();
     let policy = Gcra { per_minute, burst: per_minute };
     let failed = |err: worker::Error| LimiterError::Failed(err.to_string());
-    let stub = env
-        .durable_object(BINDING)
-        .and_then(|namespace| namespace.id_from_name(&format!("ingest:anon:{client}"))?.get_stub())
-        .map_err(failed)?;
+    let key = format!("ingest:anon:{client}");
+    if shielded(env, &key, deadline).await {
+        let refused = Limit {
+            policy: tier.as_str(),
+            per_minute,
+            remaining: 0,
+            reset_after_seconds: SHIELD_PERIOD_SECONDS,
+            retry_after_seconds: SHIELD_PERIOD_SECONDS,
+        };
+        return Ok((false, refused));
+    }
+    let stub =
+        env.durable_object(BINDING).and_then(|namespace| namespace.id_from_name(&key)?.get_stub()).map_err(failed)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(serde_json::to_string(&policy).expect("a policy serialises").into()));
     let request = Request::new_with_init("https://bucket/take", &init).map_err(failed)?;
@@ -87,4 +105,11 @@ pub async fn take_ingest(env: &Env, client: &str, deadline: Deadline) -> Result<
     };
     let decision = deadline.within(answer).await.map_err(|_| LimiterError::OutOfTime)?.map_err(failed)?;
     Ok((decision.allowed, Limit::of_decision(tier, per_minute, &decision)))
+}
+
+/// Whether the shield refuses `key`. A missing binding, a failure or no answer in time lets the request through to
+/// the Durable Object, which decides exactly: the shield only saves requests, it never decides alone to admit one.
+async fn shielded(env: &Env, key: &str, deadline: Deadline) -> bool {
+    let Ok(shield) = env.rate_limiter(SHIELD_BINDING) else { return false };
+    matches!(deadline.within(shield.limit(key.to_string())).await, Ok(Ok(outcome)) if !outcome.success)
 }

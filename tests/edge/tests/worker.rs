@@ -94,6 +94,30 @@ async fn the_edge_admits_exactly_the_free_allowance_under_16_way_concurrency() {
 }
 
 #[tokio::test]
+async fn a_flood_is_refused_by_the_shield_before_the_buckets() {
+    let hub = HubStandIn::start(None).await;
+    let edge = worker(&hub).await;
+    // The shield counts in windows aligned to the clock's minutes: start where 25 quick requests fit in one.
+    let into_minute = Utc::now().timestamp() % 60;
+    if into_minute > 50 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - into_minute) as u64)).await;
+    }
+    let body = json!({"events": [event(uuid::Uuid::new_v4(), "view", "v", Utc::now(), None)]}).to_string();
+    let mut answers = Vec::new();
+    for _ in 0..25 {
+        let (status, headers, _) = post(&edge.url, "application/json", body.clone()).await;
+        let retry_after = headers.get("retry-after").map(|value| value.to_str().unwrap().parse::<u64>().unwrap());
+        answers.push((status, retry_after));
+    }
+    // 10 admitted by the bucket; the next 10 refused by it, exactly (GCRA at 10 a minute: a token every 6 s); then the
+    // shield (20 a minute) refuses the rest for its whole window, without asking the bucket.
+    assert!(answers[..10].iter().all(|(status, _)| *status == 202), "{answers:?}");
+    assert!(answers[10..20].iter().all(|&(status, retry)| status == 429 && retry.is_some_and(|s| s <= 6)), "{answers:?}");
+    assert!(answers[20..].iter().all(|&(status, retry)| status == 429 && retry == Some(60)), "{answers:?}");
+    assert_eq!(hub.hub.messages().len(), 10);
+}
+
+#[tokio::test]
 async fn the_stream_path_counts_each_event_once_through_a_failed_forward_and_a_retry() {
     let StreamPath { client, store, hub, stream, .. } = &StreamPath::start(2).await;
     let edge = worker(hub).await;
