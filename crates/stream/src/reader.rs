@@ -11,9 +11,9 @@ use tokio::time::Instant;
 /// How long rskafka retries one operation before it gives up (its default is forever); each call is also bounded by
 /// the caller's deadline.
 const RETRY_DEADLINE: Duration = Duration::from_secs(10);
-/// How long a fetch waits at the broker for records that are not there yet: not at all, nearly (the processor reads
-/// what is there and leaves).
-const FETCH_MAX_WAIT_MS: i32 = 50;
+/// How long a fetch waits at the broker for records that are not there yet: hardly at all (the processor reads what
+/// is there and leaves; a caught-up partition costs one such wait per run).
+const FETCH_MAX_WAIT_MS: i32 = 10;
 
 /// Why the stream could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +144,10 @@ impl StreamReader {
 
 impl PartitionReader {
     /// The records from `from` on (None: from the earliest the broker holds), at most about `max_bytes` of them.
+    ///
+    /// Where the partition ends is taken from the fetch's high watermark, never from a separate offset lookup (which
+    /// can lag a write, and which some brokers answer loosely): an offset past the end is the broker's
+    /// OffsetOutOfRange, and only then is the partition read from its start (the hub was made again).
     pub async fn read(
         &self,
         from: Option<i64>,
@@ -153,18 +157,27 @@ impl PartitionReader {
         let partition = self.client.partition();
         let read_error = |reason| StreamError::Read { partition, reason };
         let earliest = within(deadline, self.client.get_offset(OffsetAt::Earliest), read_error).await?;
-        let end = within(deadline, self.client.get_offset(OffsetAt::Latest), read_error).await?;
         let asked = from.unwrap_or(earliest);
-        // An offset past the partition's end: the hub was deleted and made again (its offsets start over), so the
-        // stored one names nothing that will ever come; everything the partition holds now is new.
-        let start = if asked > end { earliest } else { asked.max(earliest) };
-        let expired = (start - asked).max(0);
-        if start >= end {
-            return Ok(PartitionRead { partition, from: start, records: Vec::new(), next_offset: start, end, expired });
+        let mut start = asked.max(earliest);
+        let fetch = |offset: i64| self.client.fetch_records(offset, 1..max_bytes.max(2), FETCH_MAX_WAIT_MS);
+        let fetched = match tokio::time::timeout_at(deadline, fetch(start)).await {
+            Err(_) => return Err(StreamError::OutOfTime),
+            Ok(Err(rskafka::client::error::Error::ServerError {
+                protocol_error: rskafka::client::error::ProtocolError::OffsetOutOfRange,
+                ..
+            })) if start > earliest => {
+                start = earliest;
+                within(deadline, fetch(start), read_error).await?
+            }
+            Ok(result) => result.map_err(|err| read_error(err.to_string()))?,
+        };
+        let (mut records, mut high_watermark) = fetched;
+        if records.is_empty() && high_watermark < start && start > earliest {
+            // A broker that answers a fetch past its end with nothing rather than OffsetOutOfRange: the same case.
+            start = earliest;
+            (records, high_watermark) = within(deadline, fetch(start), read_error).await?;
         }
-        let (records, high_watermark) =
-            within(deadline, self.client.fetch_records(start, 1..max_bytes.max(2), FETCH_MAX_WAIT_MS), read_error)
-                .await?;
+        let expired = (start - asked).max(0);
         // A fetch returns whole record batches: drop the records of the first batch that come before `start`.
         let records: Vec<StreamRecord> = records
             .into_iter()
@@ -176,6 +189,13 @@ impl PartitionReader {
             })
             .collect();
         let next_offset = records.last().map_or(start, |record| record.offset + 1);
-        Ok(PartitionRead { partition, from: start, records, next_offset, end: high_watermark.max(end), expired })
+        Ok(PartitionRead {
+            partition,
+            from: start,
+            records,
+            next_offset,
+            end: high_watermark.max(next_offset),
+            expired,
+        })
     }
 }

@@ -118,7 +118,7 @@ async fn end_to_end() {
     let config = AnalyticsConfig::default();
     let http = reqwest::Client::new();
     let hour = Utc::now().duration_trunc(Span::hours(1)).unwrap();
-    let (mut answered, mut in_stats) = (Vec::new(), Vec::new());
+    let (mut answered, mut in_stats, mut runs) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let capsule = Uuid::new_v4();
         let sent = Instant::now();
@@ -132,8 +132,11 @@ async fn end_to_end() {
             .unwrap();
         assert_eq!(answer.status().as_u16(), 202);
         answered.push(sent.elapsed());
+        let run = Instant::now();
         let report = analytics_processor::process(store, &config, Some(stream)).await.unwrap();
-        assert_eq!(report.stream.as_ref().map(|read| read.accepted), Some(BATCH as u64), "{report:?}");
+        runs.push(run.elapsed());
+        let read = report.stream.as_ref().expect("the stream was read");
+        assert_eq!((read.records, read.accepted), (BATCH as u64, BATCH as u64), "only the new batch is read: {read:?}");
         let counted: i64 = client
             .query_one(
                 "select coalesce(sum(views + runs + submissions + passes), 0)::int8 from analytics.capsule_hourly_stats \
@@ -148,6 +151,7 @@ async fn end_to_end() {
     }
     answered.sort();
     in_stats.sort();
+    runs.sort();
     let ms = |duration: Duration| duration.as_secs_f64() * 1e3;
     println!("### End to end: POST → Worker → hub stand-in → tansu → processor run → hourly stats, {ROUNDS} rounds\n");
     println!("| step | median | worst |");
@@ -156,6 +160,11 @@ async fn end_to_end() {
         "| the Worker's 202 (the hub took the batch) | {:.1} ms | {:.1} ms |",
         ms(answered[ROUNDS / 2]),
         ms(answered[ROUNDS - 1])
+    );
+    println!(
+        "| the processor's run alone (connect, read every partition, store, roll up) | {:.1} ms | {:.1} ms |",
+        ms(runs[ROUNDS / 2]),
+        ms(runs[ROUNDS - 1])
     );
     println!(
         "| the events in the hourly stats (one processor run right after) | {:.1} ms | {:.1} ms |\n",

@@ -112,7 +112,10 @@ async fn a_flood_is_refused_by_the_shield_before_the_buckets() {
     // 10 admitted by the bucket; the next 10 refused by it, exactly (GCRA at 10 a minute: a token every 6 s); then the
     // shield (20 a minute) refuses the rest for its whole window, without asking the bucket.
     assert!(answers[..10].iter().all(|(status, _)| *status == 202), "{answers:?}");
-    assert!(answers[10..20].iter().all(|&(status, retry)| status == 429 && retry.is_some_and(|s| s <= 6)), "{answers:?}");
+    assert!(
+        answers[10..20].iter().all(|&(status, retry)| status == 429 && retry.is_some_and(|s| s <= 6)),
+        "{answers:?}"
+    );
     assert!(answers[20..].iter().all(|&(status, retry)| status == 429 && retry == Some(60)), "{answers:?}");
     assert_eq!(hub.hub.messages().len(), 10);
 }
