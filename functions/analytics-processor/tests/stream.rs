@@ -130,6 +130,27 @@ async fn the_stream_is_rolled_up_exactly_once() {
 }
 
 #[tokio::test]
+async fn each_run_reads_only_what_is_new() {
+    let StreamPath { store, hub, stream, .. } = &StreamPath::start(4).await;
+    let config = AnalyticsConfig::default();
+    let this_hour = Utc::now().duration_trunc(Span::hours(1)).unwrap();
+    // One capsule a round (so one partition gets the batch and the others are caught up), as widgets send.
+    for round in 0..6 {
+        let capsule = [Uuid::new_v4()];
+        let size = if round == 5 { 1 } else { 100 };
+        assert_eq!(hub.send(&events(&capsule, size, this_hour)).await, 201);
+        let read = process(store, &config, Some(stream)).await.unwrap().stream.unwrap();
+        assert_eq!(
+            (read.records, read.accepted, read.caught_up),
+            (size as u64, size as u64, true),
+            "round {round}: {read:?}"
+        );
+    }
+    let idle = process(store, &config, Some(stream)).await.unwrap().stream.unwrap();
+    assert_eq!(idle.records, 0, "{idle:?}");
+}
+
+#[tokio::test]
 async fn a_hub_made_again_is_read_from_its_start() {
     let StreamPath { client, store, broker, hub, stream, .. } = &StreamPath::start(2).await;
     let config = AnalyticsConfig::default();
