@@ -49,8 +49,8 @@ test: $(VENV)/build.installed $(VENV)/test.installed packs stream-tools edge-bui
 	     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$$log"; \
 	rm -f "$$log"; exit $$status
 
-## The stream's tools, each installed once outside the checkout (a new machine builds them: tansu about 10 minutes,
-## the edge toolchain about 20): tansu, the Kafka-protocol broker of the stream tests and `make run-edge`
+## The stream's tools, each installed once outside the checkout (a new machine builds them: tansu 10 to 12 minutes,
+## the edge toolchain about 9): tansu, the Kafka-protocol broker of the stream tests and `make run-edge`
 ## (tools/tansu.sh); worker-build, wasm-bindgen, Node 22, wrangler and wasm-opt (tools/edge_toolchain.sh).
 stream-tools:
 	bash tools/tansu.sh install
