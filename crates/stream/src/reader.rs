@@ -51,6 +51,8 @@ pub enum StreamError {
 pub struct StreamReader {
     client: Client,
     topic: String,
+    /// The bootstrap brokers, as errors name them.
+    bootstrap: String,
 }
 
 /// One partition of the topic.
@@ -112,17 +114,16 @@ impl StreamReader {
             builder = builder.sasl_config(sasl);
         }
         let bootstrap = config.bootstrap.join(",");
-        let client = match tokio::time::timeout_at(deadline, builder.build()).await {
-            Err(_) => return Err(StreamError::OutOfTime),
-            Ok(result) => result.map_err(|err| StreamError::Connect { bootstrap, reason: err.to_string() })?,
-        };
-        Ok(StreamReader { client, topic: config.topic.clone() })
+        let client =
+            within(deadline, builder.build(), |reason| StreamError::Connect { bootstrap: bootstrap.clone(), reason })
+                .await?;
+        Ok(StreamReader { client, topic: config.topic.clone(), bootstrap })
     }
 
     /// The topic's partitions, in order.
     pub async fn partitions(&self, deadline: Instant) -> Result<Vec<i32>, StreamError> {
         let topics = within(deadline, self.client.list_topics(), |reason| StreamError::Connect {
-            bootstrap: "the broker".into(),
+            bootstrap: self.bootstrap.clone(),
             reason,
         })
         .await?;
@@ -160,23 +161,22 @@ impl PartitionReader {
         let asked = from.unwrap_or(earliest);
         let mut start = asked.max(earliest);
         let fetch = |offset: i64| self.client.fetch_records(offset, 1..max_bytes.max(2), FETCH_MAX_WAIT_MS);
-        let fetched = match tokio::time::timeout_at(deadline, fetch(start)).await {
-            Err(_) => return Err(StreamError::OutOfTime),
-            Ok(Err(rskafka::client::error::Error::ServerError {
+        let fetched = tokio::time::timeout_at(deadline, fetch(start)).await.map_err(|_| StreamError::OutOfTime)?;
+        // Past the partition's end: the broker says OffsetOutOfRange, or (some brokers) answers nothing below it.
+        let past_end = match &fetched {
+            Err(rskafka::client::error::Error::ServerError {
                 protocol_error: rskafka::client::error::ProtocolError::OffsetOutOfRange,
                 ..
-            })) if start > earliest => {
-                start = earliest;
-                within(deadline, fetch(start), read_error).await?
-            }
-            Ok(result) => result.map_err(|err| read_error(err.to_string()))?,
+            }) => true,
+            Ok((records, high_watermark)) => records.is_empty() && *high_watermark < start,
+            Err(_) => false,
         };
-        let (mut records, mut high_watermark) = fetched;
-        if records.is_empty() && high_watermark < start && start > earliest {
-            // A broker that answers a fetch past its end with nothing rather than OffsetOutOfRange: the same case.
+        let (records, high_watermark) = if past_end && start > earliest {
             start = earliest;
-            (records, high_watermark) = within(deadline, fetch(start), read_error).await?;
-        }
+            within(deadline, fetch(start), read_error).await?
+        } else {
+            fetched.map_err(|err| read_error(err.to_string()))?
+        };
         let expired = (start - asked).max(0);
         // A fetch returns whole record batches: drop the records of the first batch that come before `start`.
         let records: Vec<StreamRecord> = records
