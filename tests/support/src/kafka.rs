@@ -2,17 +2,17 @@
 //! storage, plaintext, on a free port; killed when the guard goes. `make test` installs it and passes its path as
 //! `TANSU`.
 
-use crate::{KillOnDrop, free_port, listens};
+use crate::{LoggedChild, free_port};
 use codecapsule_stream::StreamConfig;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// A running broker.
 pub struct TempBroker {
     /// `127.0.0.1:<port>`, as EVENTHUBS_KAFKA_BOOTSTRAP takes it.
     pub bootstrap: String,
-    _broker: KillOnDrop,
+    _broker: LoggedChild,
 }
 
 /// The tansu binary: `TANSU`, as `make test` sets it.
@@ -29,27 +29,13 @@ impl TempBroker {
     pub fn start() -> TempBroker {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
-        // Its errors go to a file of its own, shown if it does not come up.
-        let log = std::env::temp_dir().join(format!("codecapsule-tansu-{}-{port}.log", std::process::id()));
-        let child = Command::new(tansu())
+        let mut command = Command::new(tansu());
+        command
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "memory://tansu/"])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("a log file for the broker"))
-            .spawn()
-            .expect("tansu starts");
-        let mut broker = KillOnDrop(child);
-        let started = Instant::now();
-        while !listens(port) {
-            if let Ok(Some(status)) = broker.0.try_wait() {
-                let said = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("tansu exited ({status}) before it listened:\n{said}");
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "tansu does not listen on {port} after 30 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = std::fs::remove_file(&log);
+            .env("RUST_LOG", "error");
+        let mut broker = LoggedChild::spawn(&mut command, "tansu");
+        broker.wait_until_listening(port, Duration::from_secs(30));
         TempBroker { bootstrap: format!("127.0.0.1:{port}"), _broker: broker }
     }
 

@@ -4,9 +4,8 @@
 //! emulator went away must say why. (The emulator holds every HTTP request until a function polls it, so readiness can
 //! only be its port accepting connections.)
 
-use crate::{KillOnDrop, free_port, listens, venv_tool};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use crate::{LoggedChild, free_port, venv_tool};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long the emulator may take to listen, at start and after a refused connection.
@@ -18,45 +17,24 @@ pub struct LambdaEmulator {
     pub runtime_api: String,
     /// The Invoke API's URL for the default function.
     pub invoke_url: String,
-    log: PathBuf,
-    _emulator: KillOnDrop,
+    emulator: LoggedChild,
 }
 
 impl LambdaEmulator {
     /// Starts one (cargo-lambda from the venv, or CARGO_LAMBDA) and waits until its port accepts connections.
     pub fn start() -> LambdaEmulator {
         let port = free_port();
-        let log = std::env::temp_dir().join(format!("codecapsule-cargo-lambda-{}-{port}.log", std::process::id()));
-        let output = std::fs::File::create(&log).expect("a log file for cargo-lambda");
-        let child = Command::new(venv_tool("cargo-lambda", "CARGO_LAMBDA"))
+        let mut command = Command::new(venv_tool("cargo-lambda", "CARGO_LAMBDA"));
+        command
             .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1", "--invoke-port"])
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(output.try_clone().expect("the log file"))
-            .stderr(output)
-            .spawn()
-            .expect("cargo-lambda starts");
-        let emulator = LambdaEmulator {
+            .arg(port.to_string());
+        let mut child = LoggedChild::spawn(&mut command, "cargo-lambda");
+        child.wait_until_listening(port, PATIENCE);
+        LambdaEmulator {
             runtime_api: format!("http://127.0.0.1:{port}/.rt"),
             invoke_url: format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"),
-            log,
-            _emulator: KillOnDrop(child),
-        };
-        let started = Instant::now();
-        while !listens(port) {
-            assert!(
-                started.elapsed() < PATIENCE,
-                "cargo-lambda does not listen after {PATIENCE:?}:\n{}",
-                emulator.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+            emulator: child,
         }
-        emulator
-    }
-
-    /// What cargo-lambda printed.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Invokes the default function with `event` through the Invoke API. A refused connection is retried for a while
@@ -69,14 +47,8 @@ impl LambdaEmulator {
                 Err(err) if err.is_connect() && started.elapsed() < PATIENCE => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(err) => panic!("the emulator did not take the invoke ({err}); its log:\n{}", self.log()),
+                Err(err) => panic!("the emulator did not take the invoke ({err}); its log:\n{}", self.emulator.log()),
             }
         }
-    }
-}
-
-impl Drop for LambdaEmulator {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.log);
     }
 }

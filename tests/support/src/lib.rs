@@ -51,6 +51,54 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// A child process whose output goes to a log file of its own (removed with it), killed and reaped when it goes: a
+/// server a test starts, whose log explains it when it does not come up or goes away.
+pub struct LoggedChild {
+    child: KillOnDrop,
+    log: PathBuf,
+}
+
+impl LoggedChild {
+    /// Spawns `command` with stdout and stderr into a log file named after `label`.
+    pub fn spawn(command: &mut std::process::Command, label: &str) -> LoggedChild {
+        static SPAWNED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let nth = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!("codecapsule-{label}-{}-{nth}.log", std::process::id()));
+        let output = std::fs::File::create(&log).expect("a log file for the child");
+        let child = command
+            .stdin(std::process::Stdio::null())
+            .stdout(output.try_clone().expect("the log file"))
+            .stderr(output)
+            .spawn()
+            .unwrap_or_else(|err| panic!("{label} does not start: {err}"));
+        LoggedChild { child: KillOnDrop(child), log }
+    }
+
+    /// Waits until it listens on loopback `port`, at most `limit`; if it exits or the limit passes first, the test
+    /// fails with its log.
+    pub fn wait_until_listening(&mut self, port: u16, limit: Duration) {
+        let started = Instant::now();
+        while !listens(port) {
+            if let Ok(Some(status)) = self.child.0.try_wait() {
+                panic!("it exited ({status}) before it listened on {port}:\n{}", self.log());
+            }
+            assert!(started.elapsed() < limit, "nothing listens on {port} after {limit:?}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What it printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for LoggedChild {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
 /// A tool from the project's venv (`make test` and `make bench` install them): the path in `env_var` if set, else
 /// `.venv/bin/<name>` at the workspace root.
 pub fn venv_tool(name: &str, env_var: &str) -> PathBuf {
