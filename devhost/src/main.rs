@@ -5,7 +5,13 @@
 //! Supabase project and migrated. Without PostgreSQL binaries it still serves every route and says what is missing.
 //! Scheduled functions (the analytics processor) run every 5 minutes, and on demand with POST /<name>.
 //! On the embedded PostgreSQL it also keeps a development organization (pro tier) with an API key, made on the first
-//! run and kept in .data/dev-api-key, so that generation (billed to an organization) works out of the box.
+//! run and kept in .data/dev-api-key, so that generation (billed to an organization) works out of the box, and
+//! publishes the examples' capsule (examples/capsule-hidden-tests.json) as that organization at every start, for the
+//! demo page.
+//! The browser apps (the embed widget, the demo page, the dashboard) and the runtime packs are served beside the
+//! functions ([`apps`]).
+
+mod apps;
 
 use codecapsule_core::config::{self, ConfigError, HttpConfig};
 use codecapsule_devdb::local::{self, LocalPostgres, LocalPostgresError};
@@ -15,6 +21,7 @@ use codecapsule_state::StateConfig;
 use codecapsule_state::guard::{self, Stateful, auth::AuthConfig};
 use codecapsule_web::host::{self, Host};
 use std::process::ExitCode;
+use tower::ServiceExt;
 
 /// How often the dev host runs the scheduled functions, as EventBridge and the Azure timer do in the cloud.
 const SCHEDULE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
@@ -34,7 +41,7 @@ fn main() -> ExitCode {
         Err(err) => return fail(&err),
     };
     // Held until the server stops: dropping it stops the embedded PostgreSQL.
-    let (deployment, _local_postgres) = match runtime.block_on(state()) {
+    let (deployment, dev_key, _local_postgres) = match runtime.block_on(state()) {
         Ok(state) => state,
         Err(err) => return fail(&err),
     };
@@ -43,14 +50,31 @@ fn main() -> ExitCode {
         Ok(app) => app,
         Err(err) => return fail(&err),
     };
+    let apps_dir = std::path::PathBuf::from(config::read("APPS_DIR").unwrap_or_else(|| apps::DEFAULT_APPS_DIR.into()));
+    if !apps::built(&apps_dir) {
+        eprintln!(
+            "note: no apps in {} (the widget, demo page and dashboard): build them with `make apps`",
+            apps_dir.display()
+        );
+    }
+    let demo_capsule = apps::DemoCapsule::default();
+    let app = app.merge(apps::router(&apps_dir, &packs_dir(), demo_capsule.clone()));
     let served = runtime.block_on(async move {
         let (ready, bound) = tokio::sync::oneshot::channel();
-        let server = tokio::spawn(host::serve(app, address, host, Some(ready)));
+        let server = tokio::spawn(host::serve(app.clone(), address, host, Some(ready)));
         if deployment.store.is_some() {
             tokio::spawn(run_on_schedule(deployment));
         }
         if let Ok(bound) = bound.await {
-            announce(bound);
+            if let Some(key) = dev_key {
+                match publish_example(app, &key).await {
+                    Ok(id) => {
+                        let _ = demo_capsule.set(id);
+                    }
+                    Err(reason) => eprintln!("note: the example capsule was not published ({reason}): /demo/ waits"),
+                }
+            }
+            announce(bound, demo_capsule.get().map(String::as_str));
         }
         server.await
     });
@@ -72,12 +96,12 @@ enum StartError {
 
 /// The configured state, else an embedded PostgreSQL, else none (the guard off, with the reason printed); an embedded
 /// cluster another dev host runs stops start-up.
-async fn state() -> Result<(Stateful, Option<LocalPostgres>), StartError> {
+async fn state() -> Result<(Stateful, Option<String>, Option<LocalPostgres>), StartError> {
     let auth = AuthConfig::from_env()?;
     let switches_ttl = guard::switches_ttl_from_env()?;
     let configured = StateConfig::from_env()?;
     if !matches!(configured, StateConfig::None { .. }) {
-        return Ok((Stateful::new(&configured, auth, switches_ttl)?, None));
+        return Ok((Stateful::new(&configured, auth, switches_ttl)?, None, None));
     }
     let port = local::dev_port()?;
     let started =
@@ -96,7 +120,7 @@ async fn state() -> Result<(Stateful, Option<LocalPostgres>), StartError> {
         Ok(cluster) => cluster,
         Err(reason) => {
             eprintln!("note: serving without state (no rate limits, API keys or kill switches): {reason}");
-            return Ok((Stateful::without_state(format!("no embedded PostgreSQL: {reason}")), None));
+            return Ok((Stateful::without_state(format!("no embedded PostgreSQL: {reason}")), None, None));
         }
     };
     let url = cluster.url("postgres");
@@ -109,15 +133,25 @@ async fn state() -> Result<(Stateful, Option<LocalPostgres>), StartError> {
         }
         Err(err) => {
             eprintln!("note: serving without state: the embedded PostgreSQL could not be set up: {err}");
-            return Ok((Stateful::without_state(format!("embedded PostgreSQL not set up: {err}")), Some(cluster)));
+            return Ok((
+                Stateful::without_state(format!("embedded PostgreSQL not set up: {err}")),
+                None,
+                Some(cluster),
+            ));
         }
     }
-    match dev_api_key(&url).await {
-        Ok(key) => println!("development organization's API key (pro tier): {key}"),
-        Err(err) => eprintln!("note: no development API key ({err}); generation needs an organization"),
-    }
+    let key = match dev_api_key(&url).await {
+        Ok(key) => {
+            println!("development organization's API key (pro tier): {key}");
+            Some(key)
+        }
+        Err(err) => {
+            eprintln!("note: no development API key ({err}); generation needs an organization");
+            None
+        }
+    };
     let state = StateConfig::Direct { url: config::Secret::new(url), ca_cert: None, pool_size: 4 };
-    Ok((Stateful::new(&state, auth, switches_ttl)?, Some(cluster)))
+    Ok((Stateful::new(&state, auth, switches_ttl)?, key, Some(cluster)))
 }
 
 /// Every [`SCHEDULE_EVERY`], each scheduled function's job (its failures are logged by the job).
@@ -156,7 +190,37 @@ async fn dev_api_key(url: &str) -> Result<String, String> {
     Ok(key)
 }
 
-fn announce(bound: std::net::SocketAddr) {
+/// Where the runtime packs are, as the WebAssembly judge reads them (RUNTIME_PACKS_DIR, else $OBJECTS_DIR/runtimes).
+fn packs_dir() -> std::path::PathBuf {
+    match config::read("RUNTIME_PACKS_DIR") {
+        Some(dir) => dir.into(),
+        None => std::path::Path::new(&config::read("OBJECTS_DIR").unwrap_or_else(|| ".data/objects".into()))
+            .join("runtimes"),
+    }
+}
+
+/// Publishes the examples' capsule as the development organization, through the app's own POST /api/capsules (so it
+/// is validated and written to the object store as any author's); its id.
+async fn publish_example(app: axum::Router, key: &str) -> Result<String, String> {
+    const EXAMPLE: &str = include_str!("../../examples/capsule-hidden-tests.json");
+    let mut request = axum::http::Request::post("/api/capsules")
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(EXAMPLE))
+        .map_err(|err| err.to_string())?;
+    // Called in-process, as if from this machine.
+    request.extensions_mut().insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 0))));
+    let answer = app.oneshot(request).await.map_err(|err| err.to_string())?;
+    let status = answer.status();
+    let body = axum::body::to_bytes(answer.into_body(), 1 << 20).await.map_err(|err| err.to_string())?;
+    let saved: serde_json::Value = serde_json::from_slice(&body).map_err(|err| err.to_string())?;
+    match saved["capsule_id"].as_str() {
+        Some(id) if status.is_success() && saved["status"] == "published" => Ok(id.to_string()),
+        _ => Err(format!("POST /api/capsules answered {status}: {}", String::from_utf8_lossy(&body))),
+    }
+}
+
+fn announce(bound: std::net::SocketAddr, demo_capsule: Option<&str>) {
     let mut routes: Vec<&str> = Vec::new();
     for route in FUNCTIONS.iter().flat_map(|function| function.routes.iter().copied()) {
         if !routes.contains(&route) {
@@ -179,6 +243,15 @@ fn announce(bound: std::net::SocketAddr) {
         "  curl -sN http://{bound}/api/generate -H \"authorization: Bearer $(cat .data/dev-api-key)\" \\\n    \
          -H 'content-type: application/json' -d @examples/generate-sum.json   (with LLM_REPLAY_FILE or an LLM)\n"
     );
+    println!(
+        "Apps:\n  http://{bound}/demo/        the widget embedding the example capsule{}",
+        match demo_capsule {
+            Some(id) => format!(" ({id})"),
+            None => " (not published: no state)".into(),
+        }
+    );
+    println!("  http://{bound}/dashboard/   sign in with the key in .data/dev-api-key");
+    println!("  <script src=\"http://{bound}/embed.js\" data-capsule=\"<capsule id>\"></script>   on any page\n");
 }
 
 fn fail(err: &dyn std::fmt::Display) -> ExitCode {

@@ -231,6 +231,61 @@ pub struct SubmissionRecord {
     pub organization_id: Uuid,
 }
 
+/// One of an organization's capsules as the dashboard lists it: where it stands, not its content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapsuleListing {
+    /// Its id.
+    pub id: Uuid,
+    /// Its slug, unique in the organization.
+    pub slug: String,
+    /// Its title.
+    pub title: String,
+    /// Its language.
+    pub language: String,
+    /// Where it is in its life.
+    pub status: CapsuleStatus,
+    /// Who may read it once published.
+    pub visibility: Visibility,
+    /// Its current version.
+    pub version: i32,
+    /// When it was first saved.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When its current version was saved.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One hour of a capsule's analytics (`analytics.capsule_hourly_stats`): the widget-reported counts and the
+/// server-verified ones beside them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HourlyStats {
+    /// The hour's start (UTC).
+    pub hour: chrono::DateTime<chrono::Utc>,
+    /// Widget views.
+    pub views: i64,
+    /// Widget runs.
+    pub runs: i64,
+    /// Widget submissions.
+    pub submissions: i64,
+    /// Widget-reported passes.
+    pub passes: i64,
+    /// Widget-reported fails.
+    pub fails: i64,
+    /// Widget-reported errors.
+    pub errors: i64,
+    /// Distinct visitor hashes in the hour.
+    pub unique_visitors: i64,
+    /// The mean run duration, when there were runs with a duration.
+    pub avg_run_ms: Option<f64>,
+    /// The 95th percentile run duration, when there were runs with a duration.
+    pub p95_run_ms: Option<f64>,
+    /// Server-verified: submissions judged against the stored capsule.
+    pub verified_attempts: i64,
+    /// Server-verified: accepted submissions.
+    pub verified_accepted: i64,
+    /// Server-verified: distinct submitters with an accepted submission.
+    pub verified_solvers: i64,
+}
+
 /// A stored capsule as its authors wrote it, with where it stands.
 #[derive(Debug, Clone)]
 pub struct StoredCapsule {

@@ -2,9 +2,11 @@
 //! (call an RPC function, read a table), so both transports run the same SQL with the same privileges.
 
 use crate::{
-    Actor, ApiKeyOwner, CapsuleHead, CapsuleStatus, NewSubmission, RecordedSubmission, RuntimeConfig, SavedCapsule,
-    StoreError, StoredCapsule, SubmissionRecord, Submitter, Tier, Usage, Visibility, direct, rest,
+    Actor, ApiKeyOwner, CapsuleHead, CapsuleListing, CapsuleStatus, HourlyStats, NewSubmission, RecordedSubmission,
+    RuntimeConfig, SavedCapsule, StoreError, StoredCapsule, SubmissionRecord, Submitter, Tier, Usage, Visibility,
+    direct, rest,
 };
+use chrono::{DateTime, Utc};
 use codecapsule_core::access::Feature;
 use codecapsule_core::config::Secret;
 use codecapsule_core::model::Capsule;
@@ -311,6 +313,33 @@ impl Store {
     pub async fn capsule(&self, actor: &Actor, id: Uuid) -> Result<Option<Value>, StoreError> {
         let found = self.rpc(actor, "capsule_by_id", &[arg("id", "uuid", id.to_string())], Returns::Scalar).await?;
         Ok(Some(found).filter(|found| !found.is_null()))
+    }
+
+    /// An organization's capsules as `actor` may see them (RLS), most recently changed first.
+    pub async fn organization_capsules(
+        &self,
+        actor: &Actor,
+        organization_id: Uuid,
+    ) -> Result<Vec<CapsuleListing>, StoreError> {
+        let args = [arg("organization_id", "uuid", organization_id.to_string())];
+        decode(self.rpc(actor, "organization_capsules", &args, Returns::Rows).await?)
+    }
+
+    /// A capsule's hourly stats with `since <= hour < until`, oldest first, as `actor` may see them (RLS); the
+    /// database refuses a range over 93 days.
+    pub async fn capsule_stats(
+        &self,
+        actor: &Actor,
+        capsule_id: Uuid,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<HourlyStats>, StoreError> {
+        let args = [
+            arg("capsule_id", "uuid", capsule_id.to_string()),
+            arg("since", "timestamptz", since.to_rfc3339()),
+            arg("until", "timestamptz", until.to_rfc3339()),
+        ];
+        decode(self.rpc(actor, "capsule_stats", &args, Returns::Rows).await?)
     }
 
     /// Creates an API key for an organization (owners and admins); the only time the key is returned.

@@ -45,6 +45,7 @@ pub fn all() -> Vec<Migration> {
         migration!("20261201090000_submissions"),
         migration!("20261202090000_emergency_switches"),
         migration!("20261203090000_stream_offsets"),
+        migration!("20261204090000_dashboard"),
     ]
 }
 

@@ -105,11 +105,11 @@ struct Opened {
     author: bool,
 }
 
-fn no_capsule(id: &str) -> Problem {
+pub(crate) fn no_capsule(id: &str) -> Problem {
     Problem::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no capsule {id} that you may reach"))
 }
 
-fn store_of(state: &AppState) -> Result<&Store, Problem> {
+pub(crate) fn store_of(state: &AppState) -> Result<&Store, Problem> {
     state.store.as_ref().ok_or_else(|| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -121,7 +121,7 @@ fn store_of(state: &AppState) -> Result<&Store, Problem> {
 
 /// Whether `admission` acts for `organization`: an API key of it, or a member with X-Organization-Id naming it (the
 /// guard checked the membership).
-fn acts_for(admission: &Admission, organization: Uuid) -> bool {
+pub(crate) fn acts_for(admission: &Admission, organization: Uuid) -> bool {
     admission.organization == Some(organization)
 }
 
@@ -167,7 +167,7 @@ async fn open(state: &AppState, caller: &Caller, id: &str) -> Result<Opened, Res
 }
 
 /// `result` as the answer, with the RateLimit headers of the bucket the request drew from.
-fn answer(result: Result<Response, Problem>, admission: &Admission) -> Response {
+pub(crate) fn answer(result: Result<Response, Problem>, admission: &Admission) -> Response {
     with_limit_headers(result.unwrap_or_else(IntoResponse::into_response), admission.limit)
 }
 

@@ -1,6 +1,7 @@
 //! The validate function: judges WebAssembly in-process (POST /api/judge), validates capsules (POST /api/validate),
 //! runs programs once on the caller's input (POST /api/run), and serves stored capsules to their readers: the
-//! reader's view, submissions judged against the stored tests, runs in a capsule's language ([`capsules`]).
+//! reader's view, submissions judged against the stored tests, runs in a capsule's language ([`capsules`]); and
+//! to an organization, its capsules and their hourly stats ([`organization`]).
 //!
 //! Handlers are thin: parse with the shared JSON extractor, await the judges (each engine runs its programs where it
 //! must), answer JSON or problem+json. Judging lives in `codecapsule_core::judge` and `codecapsule_wasm`, validation
@@ -8,6 +9,7 @@
 //! `codecapsule_core::reader`.
 
 pub mod capsules;
+pub mod organization;
 
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
@@ -35,7 +37,9 @@ pub const FUNCTION: host::Function<Stateful> = host::Function {
         "POST /api/judge",
         "POST /api/validate",
         "POST /api/run",
+        "GET /api/capsules",
         "GET /api/capsules/{id}",
+        "GET /api/capsules/{id}/stats",
         "POST /api/capsules/{id}/submissions",
         "GET /api/capsules/{id}/submissions",
         "POST /api/capsules/{id}/run",
@@ -69,7 +73,9 @@ pub fn routes(judges: Judges, guard: &Guard, store: Option<Store>, llm: Option<A
         .route("/api/run", post(run))
         .with_state(state.clone());
     let readers = Router::new()
+        .route("/api/capsules", get(organization::list))
         .route("/api/capsules/{id}", get(capsules::read))
+        .route("/api/capsules/{id}/stats", get(organization::stats))
         .route("/api/capsules/{id}/submissions", post(capsules::submit).get(capsules::list))
         .route("/api/capsules/{id}/run", post(capsules::run))
         .route("/api/submissions/{id}", get(capsules::one))
