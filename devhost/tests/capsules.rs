@@ -500,3 +500,58 @@ async fn a_function_capsule_publishes_and_judges_like_any_other() {
     let judged = setup.post(&format!("/api/capsules/{id}/submissions"), None, json!({"source": right})).await;
     assert_eq!(judged.body["verdict"], "accepted", "{}", judged.text);
 }
+
+#[tokio::test]
+async fn an_organization_lists_its_own_capsules_and_reads_only_its_own_stats() {
+    let setup = start(0).await;
+    let client = setup.postgres.client().await;
+    let id_of = |slug: &'static str| {
+        let client = &client;
+        async move {
+            let row = client.query_one("select id from public.capsules where slug = $1", &[&slug]).await.unwrap();
+            row.get::<_, uuid::Uuid>(0).to_string()
+        }
+    };
+    let (own, other) = (id_of("public-a").await, id_of("public-b").await);
+    client
+        .batch_execute(&format!(
+            "insert into analytics.capsule_hourly_stats (capsule_id, hour, views, runs, verified_attempts, verified_accepted)
+             values ('{own}', '2026-11-30T10:00:00Z', 7, 3, 2, 1), ('{own}', '2026-11-30T11:00:00Z', 1, 0, 0, 0),
+                    ('{own}', '2026-11-01T00:00:00Z', 99, 0, 0, 0), ('{other}', '2026-11-30T10:00:00Z', 5, 5, 5, 5)"
+        ))
+        .await
+        .unwrap();
+
+    let listed = setup.get("/api/capsules", Some(&setup.key)).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let slugs: Vec<&str> =
+        listed.body["capsules"].as_array().unwrap().iter().map(|c| c["slug"].as_str().unwrap()).collect();
+    assert!(slugs.contains(&"public-a") && slugs.contains(&"private-a"), "{slugs:?}");
+    assert!(
+        !slugs.iter().any(|slug| slug.ends_with("-b")),
+        "another organization's capsules are not listed: {slugs:?}"
+    );
+    assert_eq!(listed.body["capsules"][0].get("content"), None, "a listing, not the capsules' tests");
+
+    let range = "from=2026-11-30T00:00:00Z&to=2026-12-01T00:00:00Z";
+    let stats = setup.get(&format!("/api/capsules/{own}/stats?{range}"), Some(&setup.key)).await;
+    assert_eq!(stats.status, 200, "{}", stats.text);
+    let hours = stats.body["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 2, "the hours in the range only: {hours:?}");
+    assert_eq!((hours[0]["views"].clone(), hours[0]["verified_accepted"].clone()), (json!(7), json!(1)));
+
+    // Another organization's capsule, whether or not it is published, is a 404 like an unknown one.
+    let theirs = setup.get(&format!("/api/capsules/{other}/stats?{range}"), Some(&setup.key)).await;
+    assert_eq!(theirs.status, 404, "{}", theirs.text);
+    assert!(!theirs.text.contains("\"views\""), "{}", theirs.text);
+    let unknown = setup.get(&format!("/api/capsules/{}/stats", uuid::Uuid::new_v4()), Some(&setup.key)).await;
+    assert_eq!(unknown.status, 404);
+
+    assert_eq!(setup.get("/api/capsules", None).await.status, 401);
+    assert_eq!(setup.get(&format!("/api/capsules/{own}/stats"), None).await.status, 401);
+    let longest = "from=2026-08-29T00:00:00Z&to=2026-11-30T00:00:00Z";
+    assert_eq!(setup.get(&format!("/api/capsules/{own}/stats?{longest}"), Some(&setup.key)).await.status, 200);
+    let too_long = "from=2026-08-29T00:00:00Z&to=2026-11-30T01:00:00Z";
+    let refused = setup.get(&format!("/api/capsules/{own}/stats?{too_long}"), Some(&setup.key)).await;
+    assert_eq!((refused.status, refused.body["field"].clone()), (422, json!("from")), "{}", refused.text);
+}

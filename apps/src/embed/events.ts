@@ -24,10 +24,10 @@ export const FLUSH_AFTER_MS = 2_000;
 
 export type Send = (url: string, body: string) => boolean;
 
-/** navigator.sendBeacon, else fetch with keepalive (both send text/plain). */
+/** navigator.sendBeacon, else fetch with keepalive (both send a string: text/plain;charset=UTF-8). */
 export const beacon: Send = (url, body) => {
   if (typeof navigator !== "undefined" && typeof navigator.sendBeacon === "function") {
-    return navigator.sendBeacon(url, new Blob([body], { type: "text/plain;charset=UTF-8" }));
+    return navigator.sendBeacon(url, body);
   }
   void fetch(url, { method: "POST", body, keepalive: true, headers: { "content-type": "text/plain" } }).catch(() => {});
   return true;
