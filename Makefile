@@ -13,7 +13,7 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: apps test-apps run run-edge deploy-edge edge-build stream-tools packs test lint audit smoke cost judge-latency cloudflare-alerts status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: apps test-apps deploy-embed deploy-frontend run run-edge deploy-edge edge-build stream-tools packs test lint audit smoke cost judge-latency cloudflare-alerts status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process; beside them
@@ -60,6 +60,25 @@ test: $(VENV)/build.installed $(VENV)/test.installed packs stream-tools edge-bui
 	awk '/^test result:/ { passed += $$4; failed += $$6; ignored += $$8 } \
 	     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$$log"; \
 	rm -f "$$log"; exit $$status
+
+## The apps to Cloudflare Pages (wrangler from the edge toolchain; `wrangler login` or CLOUDFLARE_API_TOKEN and
+## CLOUDFLARE_ACCOUNT_ID), built for production with the build settings given here (VITE_API_URL: the functions' base
+## URL; VITE_OBJECTS_URL: R2's public URL, where runtimes/ is; VITE_SUPABASE_URL, VITE_SUPABASE_ANON_KEY: the
+## dashboard's sign-in). deploy-embed ships embed.js and embed-runner.js (not the demo page, which is make run's), to
+## the Pages project PAGES_EMBED_PROJECT; deploy-frontend the dashboard, at /dashboard/ of PAGES_FRONTEND_PROJECT.
+PAGES_EMBED_PROJECT ?= codecapsule-widget
+PAGES_FRONTEND_PROJECT ?= codecapsule-dashboard
+PAGES_DIR := target/pages
+APPS_BUILD_SETTINGS = VITE_API_URL="$(VITE_API_URL)" VITE_OBJECTS_URL="$(VITE_OBJECTS_URL)" \
+	VITE_SUPABASE_URL="$(VITE_SUPABASE_URL)" VITE_SUPABASE_ANON_KEY="$(VITE_SUPABASE_ANON_KEY)"
+deploy-embed deploy-frontend: apps/node_modules/.package-lock.json stream-tools
+	@test -n "$(VITE_API_URL)" || { echo "give VITE_API_URL (the functions' base URL, https://…)"; exit 2; }
+	rm -rf "$(PAGES_DIR)/$@" && mkdir -p "$(PAGES_DIR)/$@/site"
+	cd apps && APPS_OUT="$(abspath $(PAGES_DIR)/$@/build)" $(APPS_BUILD_SETTINGS) npm run build
+	if [[ $@ == deploy-embed ]]; then cp "$(PAGES_DIR)/$@/build/embed.js" "$(PAGES_DIR)/$@/build/embed-runner.js" "$(PAGES_DIR)/$@/site/"; \
+	else cp -r "$(PAGES_DIR)/$@/build/dashboard" "$(PAGES_DIR)/$@/site/"; fi
+	$(EDGE_ENV) && wrangler pages deploy "$(PAGES_DIR)/$@/site" --branch main \
+		--project-name "$(if $(filter deploy-embed,$@),$(PAGES_EMBED_PROJECT),$(PAGES_FRONTEND_PROJECT))"
 
 ## The apps' tests: types (tsc), the embed's and dashboard's logic (vitest), then the browser tests (apps/e2e, node's
 ## test runner): Debian's Chromium (CHROMIUM, default /usr/bin/chromium) driven by playwright-core against the dev host

@@ -28,16 +28,35 @@ after(async () => {
   await host?.stop();
 });
 
+/** Every page's event batches in flight, and the origins of the pages that downloaded a runtime module. */
+const inFlight = new Map();
+const moduleDownloads = [];
+
+/** Counts the events of `page`'s batches that the server took (202), and its downloads of runtime modules. */
+function countEvents(page) {
+  inFlight.set(page, 0);
+  const isBatch = (request) => new URL(request.url()).pathname === "/api/events" && request.method() === "POST";
+  page.on("request", (request) => {
+    if (isBatch(request)) inFlight.set(page, inFlight.get(page) + 1);
+    if (request.url().endsWith(".wasm")) moduleDownloads.push(new URL(page.url()).origin);
+  });
+  const settled = (request) => {
+    if (isBatch(request)) inFlight.set(page, inFlight.get(page) - 1);
+  };
+  page.on("requestfinished", settled);
+  page.on("requestfailed", settled);
+  page.on("response", (response) => {
+    if (!isBatch(response.request()) || response.status() !== 202) return;
+    for (const event of JSON.parse(response.request().postData()).events) sent[event.type] += 1;
+  });
+}
+
 /** A page that records its requests and counts the event batches the server accepted. */
 async function openPage(url) {
   const page = await browser.context.newPage();
   const requests = [];
   page.on("request", (request) => requests.push(request));
-  page.on("response", async (response) => {
-    if (new URL(response.url()).pathname !== "/api/events" || response.request().method() !== "POST") return;
-    if (response.status() !== 202) return;
-    for (const event of JSON.parse(response.request().postData()).events) sent[event.type] += 1;
-  });
+  countEvents(page);
   await page.goto(url);
   await page.getByTestId("capsule-title").waitFor();
   return { page, requests };
@@ -61,20 +80,75 @@ async function readersSee(expected) {
   }
 }
 
-/** Waits until the page's queued events were sent and accepted. */
+/** Sends what the page's widget has queued (as when the page is left) and waits until every batch was answered. */
 async function flushEvents(page) {
-  const accepted = page.waitForResponse((response) => new URL(response.url()).pathname === "/api/events" && response.status() === 202);
-  await page.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
   await page.evaluate(() => window.dispatchEvent(new Event("pagehide")));
-  await accepted;
+  for (let quiet = 0; quiet < 3; ) {
+    await new Promise((wait) => setTimeout(wait, 100));
+    quiet = inFlight.get(page) === 0 ? quiet + 1 : 0;
+  }
 }
+
+/** The median of `values`. */
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+test("first render, measured over 10 loads (reported in BENCHMARKS.md, not asserted as a timing)", async () => {
+  const loads = [];
+  for (let load = 0; load < 10; load += 1) {
+    const { page } = await openPage(`${host.base}/demo/`);
+    loads.push(await page.evaluate(() => {
+      const entry = (name) => performance.getEntriesByType("resource").find((resource) => resource.name.includes(name));
+      const navigation = performance.getEntriesByType("navigation")[0];
+      return {
+        rendered: performance.getEntriesByName("codecapsule:rendered")[0].startTime,
+        page: navigation.responseEnd,
+        script: entry("/embed.js").responseEnd,
+        capsule: entry("/api/capsules/").responseEnd,
+      };
+    }));
+    await flushEvents(page);
+    await page.close();
+  }
+  const report = Object.fromEntries(["page", "script", "capsule", "rendered"].map((key) => [key, median(loads.map((load) => load[key])).toFixed(1)]));
+  console.log(`first render, median of 10 (ms after navigation start): ${JSON.stringify(report)}`);
+  writeFileSync(screenshotPath("first-render-ms.json"), `${JSON.stringify({ median_ms: report, loads }, null, 1)}\n`);
+  assert.ok(loads.every((load) => load.rendered >= load.capsule && load.capsule > 0), "the widget renders once its capsule came");
+});
+
+test("at 320 px wide the widget fits and is used with the keyboard alone", async () => {
+  const page = await browser.context.newPage();
+  countEvents(page);
+  await page.setViewportSize({ width: 320, height: 720 });
+  await page.goto(`${host.base}/demo/`);
+  await page.getByTestId("capsule-title").waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling at 320 px (${overflow} px too wide)`);
+  const width = await page.locator(".codecapsule").evaluate((host) => host.getBoundingClientRect().width);
+  assert.ok(width <= 320, `the widget is ${width} px wide`);
+  // Into the editor with Tab, type, leave it with Escape then Tab, through the input box to Run, and press it.
+  await page.locator("body").click({ position: { x: 1, y: 1 } });
+  for (let presses = 0; presses < 20; presses += 1) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate(() => document.querySelector(".codecapsule").shadowRoot.activeElement?.classList.contains("cm-content"))) break;
+  }
+  await page.keyboard.press("Control+A");
+  await page.keyboard.insertText("print(int(input().split()[1]) * 10)");
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.querySelector(".codecapsule").shadowRoot.activeElement?.dataset.testid), "run");
+  await page.keyboard.press("Enter");
+  await page.getByText(/in your browser$/).waitFor({ timeout: 120_000 });
+  assert.equal(await page.getByTestId("output").textContent(), "20\n");
+  await page.screenshot({ path: screenshotPath("widget-320px.png"), fullPage: true });
+  await flushEvents(page);
+  await page.close();
+});
 
 test("the demo page loads the capsule; a correct program runs in the browser, with no judge or run request, and is accepted", async () => {
   const { page, requests } = await openPage(`${host.base}/demo/`);
   const rendered = await page.evaluate(() => performance.getEntriesByName("codecapsule:rendered")[0]?.startTime);
   assert.ok(rendered > 0, "the widget marks its first render");
-  writeFileSync(screenshotPath("first-render-ms.txt"), `${rendered.toFixed(1)}\n`);
-  console.log(`first render: ${rendered.toFixed(1)} ms after navigation start`);
   assert.equal(await page.getByTestId("capsule-title").textContent(), "Sum of a line");
 
   await typeProgram(page, SOLUTION);
@@ -82,7 +156,7 @@ test("the demo page loads the capsule; a correct program runs in the browser, wi
   await page.getByText(/in your browser$/).waitFor({ timeout: 120_000 });
   assert.equal(await page.getByTestId("output").textContent(), "3\n");
   const served = requests.map((request) => new URL(request.url()).pathname);
-  assert.ok(served.some((path) => path.endsWith("/python-3.12.0.wasm")), `the runtime came from the packs: ${served}`);
+  assert.ok(served.includes("/objects/runtimes/cpython-3.12.0/manifest.json"), `the runtime is the packs': ${served}`);
   assert.deepEqual(served.filter((path) => /^\/api\/(judge|run)$|\/run$/.test(path)), [], "Run asked no server to run the program");
 
   await page.getByTestId("submit").click();
@@ -145,7 +219,9 @@ test("an embed on a page of another origin renders, runs and submits through COR
 });
 
 test("events reach the stats after a processor run, and the dashboard charts those numbers", async () => {
-  assert.ok(sent.view >= 3 && sent.run >= 2 && sent.submit >= 4, `the pages sent their events: ${JSON.stringify(sent)}`);
+  assert.ok(sent.view >= 3 && sent.run >= 3 && sent.submit >= 4, `the pages sent their events: ${JSON.stringify(sent)}`);
+  // Cache Storage is the page's origin's: each origin that ran Python downloaded CPython once.
+  assert.deepEqual(moduleDownloads.sort(), [host.base, other.origin].sort(), "CPython was downloaded once an origin, then taken from Cache Storage");
   const processed = await fetch(`${host.base}/analytics-processor`, { method: "POST", body: "{}" });
   assert.equal(processed.status, 200, await processed.text());
   const { status, body: stats } = await asOrganization(host, `/api/capsules/${host.capsule}/stats`);
@@ -178,7 +254,8 @@ test("events reach the stats after a processor run, and the dashboard charts tho
 
   await page.getByTestId("unpublish").click();
   await page.locator(`tr[data-capsule="${host.capsule}"] [data-testid=publish]`).waitFor({ timeout: 60_000 });
-  assert.equal(await readersSee(404), 404, "an unpublished capsule is no reader's (within the head's 1 s cache)");
+  const listed = await asOrganization(host, "/api/capsules");
+  assert.equal(await readersSee(404), 404, `an unpublished capsule is no reader's (within the head's 1 s cache): ${JSON.stringify(listed.body)}`);
   await page.getByTestId("publish").click();
   await page.locator(`tr[data-capsule="${host.capsule}"] [data-testid=unpublish]`).waitFor({ timeout: 60_000 });
   assert.equal(await readersSee(200), 200);

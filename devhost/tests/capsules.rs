@@ -555,3 +555,29 @@ async fn an_organization_lists_its_own_capsules_and_reads_only_its_own_stats() {
     let refused = setup.get(&format!("/api/capsules/{own}/stats?{too_long}"), Some(&setup.key)).await;
     assert_eq!((refused.status, refused.body["field"].clone()), (422, json!("from")), "{}", refused.text);
 }
+
+#[tokio::test]
+async fn a_capsule_read_more_often_than_its_head_is_trusted_is_still_seen_unpublished() {
+    let setup = start(0).await;
+    let client = setup.postgres.client().await;
+    client.execute("update public.runtime_config set free_per_minute = 1000", &[]).await.unwrap();
+    let id = setup.publish(echo_capsule()).await;
+    let path = format!("/api/capsules/{id}");
+    let read = || setup.get(&path, None);
+    assert_eq!(read().await.status, 200);
+    let mut capsule = setup.get(&format!("/api/capsules/{id}?view=author"), Some(&setup.key)).await.body;
+    for storage in ["status", "visibility", "organization_id"] {
+        capsule.as_object_mut().unwrap().remove(storage);
+    }
+    let saved = setup.post("/api/capsules", Some(&setup.key), json!({"capsule": capsule, "publish": false})).await;
+    assert_eq!((saved.status, saved.body["status"].clone()), (201, json!("validated")), "{}", saved.text);
+    // Readers keep asking, several times within each HEAD_TTL: the head must still be read again once it is 1 s old.
+    let started = std::time::Instant::now();
+    let mut status = 200;
+    while status == 200 && started.elapsed() < std::time::Duration::from_secs(5) {
+        status = read().await.status;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 404, "still served to readers {:?} after it was unpublished", started.elapsed());
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "seen after {:?}", started.elapsed());
+}

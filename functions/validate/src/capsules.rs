@@ -76,14 +76,18 @@ impl CapsuleCache {
         (cached.read_at.elapsed() < HEAD_TTL).then_some(cached.head)
     }
 
-    /// The capsule `head` names, if cached; its entry then holds `head` as read now.
-    fn get(&self, head: CapsuleHead) -> Option<Arc<StoredCapsule>> {
+    /// The capsule `head` names, if cached. A `head` just read from the database is kept in its entry, trusted for
+    /// [`HEAD_TTL`] from now; one taken from the cache is not, or a capsule read more often than the TTL would keep
+    /// its first head for ever (never seen unpublished).
+    fn get(&self, head: CapsuleHead, just_read: bool) -> Option<Arc<StoredCapsule>> {
         let mut entries = self.lock();
         let cached = entries
             .iter_mut()
             .find(|cached| (cached.head.capsule_id, cached.stored.head.version) == (head.capsule_id, head.version))?;
-        cached.head = head;
-        cached.read_at = Instant::now();
+        if just_read {
+            cached.head = head;
+            cached.read_at = Instant::now();
+        }
         Some(cached.stored.clone())
     }
 
@@ -152,7 +156,7 @@ async fn open(state: &AppState, caller: &Caller, id: &str) -> Result<Opened, Res
         (head, admission)
     };
     let author = acts_for(&admission, head.organization_id);
-    let stored = match state.capsules.get(head) {
+    let stored = match state.capsules.get(head, fresh.is_none()) {
         Some(stored) => stored,
         None => {
             let loaded = store.authored_capsule(&Actor::Service, id).await;
