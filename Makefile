@@ -13,7 +13,7 @@ FUNCTION ?= validate
 AZURE_APP ?=
 STACK_ENV ?= dev
 
-.PHONY: apps test-apps deploy-embed deploy-frontend run run-edge deploy-edge edge-build stream-tools packs test lint audit smoke cost judge-latency cloudflare-alerts status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
+.PHONY: apps test-apps bench-apps deploy-embed deploy-frontend run run-edge deploy-edge edge-build stream-tools packs test lint audit smoke cost judge-latency cloudflare-alerts status disable enable emergency-rate-limit check-core-wasm fmt bench examples package-azure deploy-aws deploy-azure check-sam-build \
 	build-ValidateFunction build-AnalyticsIngestFunction build-AnalyticsProcessorFunction build-GenerateFunction
 
 ## Every function's routes on one local port (PORT, default 8080), embedded defaults, judges in-process; beside them
@@ -285,6 +285,14 @@ bench: $(VENV)/build.installed packs edge-build
 	CARGO_LAMBDA="$(abspath $(VENV))/bin/cargo-lambda" $(CARGO) bench -p codecapsule-validate --bench init
 	TANSU="$$(bash tools/tansu.sh path)" WRANGLER="$$(bash tools/edge_toolchain.sh wrangler)" \
 		$(CARGO) bench -p codecapsule-edge-tests --bench edge
+	$(MAKE) bench-apps
+
+## The apps' part of make bench: the built sizes (apps/bench/size.mjs), then the first render in headless Chromium,
+## 10 loads of the demo page against the dev host (the browser test that measures it; its figures in APPS_ARTIFACTS).
+bench-apps: apps
+	$(CARGO) build -p codecapsule-devhost -p codecapsule-ops
+	cd apps && node bench/size.mjs
+	cd apps && ARTIFACTS_DIR="$(APPS_ARTIFACTS)" node --test --test-name-pattern="first render" e2e/
 
 ## Rebuilds examples/wasi-sum/sum.wasm and examples/wasi-sum.json (needs: rustup target add wasm32-wasip1).
 examples:

@@ -11,14 +11,19 @@ const WRONG = "print(3)";
 let host;
 let other;
 let browser;
-/** Every event batch the pages sent and the server took (202), by event type. */
-const sent = { view: 0, run: 0, submit: 0, pass: 0, fail: 0, error: 0 };
+/** The events of every batch the pages sent and the server took (202), by capsule and type. */
+const sentByCapsule = new Map();
+const sentFor = (capsule) => {
+  if (!sentByCapsule.has(capsule)) sentByCapsule.set(capsule, { view: 0, run: 0, submit: 0, pass: 0, fail: 0, error: 0 });
+  return sentByCapsule.get(capsule);
+};
 
 before(async () => {
   const otherPort = await freePort();
   host = await startDevHost({ corsOrigin: `http://127.0.0.1:${otherPort}` });
-  other = await startOtherOrigin(otherPort, () =>
-    `<!doctype html><html><body><h1>Another site</h1><script src="${host.base}/embed.js" data-capsule="${host.capsule}"></script></body></html>`);
+  // Another site's page; `?capsule=<id>` embeds that capsule instead of the example.
+  other = await startOtherOrigin(otherPort, (url) =>
+    `<!doctype html><html><body><h1>Another site</h1><script src="${host.base}/embed.js" data-capsule="${url.searchParams.get("capsule") ?? host.capsule}"></script></body></html>`);
   browser = await launchBrowser();
 });
 
@@ -28,7 +33,7 @@ after(async () => {
   await host?.stop();
 });
 
-/** Every page's event batches in flight, and the origins of the pages that downloaded a runtime module. */
+/** Every page's event batches in flight, and the origins of the pages that downloaded CPython's module. */
 const inFlight = new Map();
 const moduleDownloads = [];
 
@@ -38,7 +43,7 @@ function countEvents(page) {
   const isBatch = (request) => new URL(request.url()).pathname === "/api/events" && request.method() === "POST";
   page.on("request", (request) => {
     if (isBatch(request)) inFlight.set(page, inFlight.get(page) + 1);
-    if (request.url().endsWith(".wasm")) moduleDownloads.push(new URL(page.url()).origin);
+    if (request.url().endsWith("/python-3.12.0.wasm")) moduleDownloads.push(new URL(page.url()).origin);
   });
   const settled = (request) => {
     if (isBatch(request)) inFlight.set(page, inFlight.get(page) - 1);
@@ -47,7 +52,7 @@ function countEvents(page) {
   page.on("requestfailed", settled);
   page.on("response", (response) => {
     if (!isBatch(response.request()) || response.status() !== 202) return;
-    for (const event of JSON.parse(response.request().postData()).events) sent[event.type] += 1;
+    for (const event of JSON.parse(response.request().postData()).events) sentFor(event.capsule_id)[event.type] += 1;
   });
 }
 
@@ -218,7 +223,55 @@ test("an embed on a page of another origin renders, runs and submits through COR
   await page.close();
 });
 
+/** The example capsule in another language, published by the dev organization. */
+async function publishIn(language, solution) {
+  const capsule = {
+    slug: `sum-of-a-line-${language}`, title: `Sum of a line in ${language}`, language,
+    description_md: "Read one line of integers separated by spaces and print their sum.",
+    starter: { source: "" }, solution: { source: solution },
+    tests: [
+      { id: "two", stdin: "1 2\n", expected_stdout: "3\n" },
+      { id: "negatives", stdin: "-4 9 -5\n", expected_stdout: "0\n", hidden: true },
+    ],
+    limits: { time_ms: 2000 },
+  };
+  const saved = await asOrganization(host, "/api/capsules", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ capsule, publish: true }),
+  });
+  assert.equal(saved.status, 201, JSON.stringify(saved.body));
+  return saved.body.capsule_id;
+}
+
+for (const [language, solution, probe] of [
+  ["javascript", 'print(std.in.getline().split(" ").map(Number).reduce((a, b) => a + b, 0))', 'print(globalThis.leak ?? "fresh"); globalThis.leak = "leaked"'],
+  ["ruby", "puts gets.split.map(&:to_i).sum", 'puts(defined?($leak) ? "leaked" : "fresh"); $leak = 1'],
+]) {
+  test(`${language} runs in the browser too, each run in an instance of its own, and is accepted on Submit`, async () => {
+    const id = await publishIn(language, solution);
+    const { page, requests } = await openPage(`${other.origin}/?capsule=${id}`);
+    const output = page.getByTestId("output");
+    for (let run = 0; run < 2; run += 1) {
+      await typeProgram(page, probe);
+      await page.getByTestId("run").click();
+      await page.getByText(/in your browser$/).waitFor({ timeout: 120_000 });
+      assert.equal(await output.textContent(), "fresh\n", `run ${run + 1} saw nothing of the one before`);
+    }
+    await typeProgram(page, solution);
+    await page.getByTestId("run").click();
+    await page.getByText(/in your browser$/).waitFor({ timeout: 120_000 });
+    assert.equal(await output.textContent(), "3\n");
+    const served = requests.map((request) => new URL(request.url()).pathname);
+    assert.deepEqual(served.filter((path) => /^\/api\/(judge|run)$|\/run$/.test(path)), [], "Run asked no server to run the program");
+    await page.getByTestId("submit").click();
+    await page.getByTestId("verdict").filter({ hasText: /\w/ }).waitFor({ timeout: 60_000 });
+    assert.equal(await page.getByTestId("verdict").textContent(), "accepted");
+    await flushEvents(page);
+    await page.close();
+  });
+}
+
 test("events reach the stats after a processor run, and the dashboard charts those numbers", async () => {
+  const sent = sentFor(host.capsule);
   assert.ok(sent.view >= 3 && sent.run >= 3 && sent.submit >= 4, `the pages sent their events: ${JSON.stringify(sent)}`);
   // Cache Storage is the page's origin's: each origin that ran Python downloaded CPython once.
   assert.deepEqual(moduleDownloads.sort(), [host.base, other.origin].sort(), "CPython was downloaded once an origin, then taken from Cache Storage");
@@ -241,7 +294,10 @@ test("events reach the stats after a processor run, and the dashboard charts tho
   await page.getByTestId("sign-in").click();
   await page.locator(`[data-testid=capsules] tr[data-capsule="${host.capsule}"]`).waitFor();
   assert.match(await page.locator(`tr[data-capsule="${host.capsule}"]`).textContent(), /Sum of a linepythonpublishedpublic/);
-  await page.getByTestId("total-views").filter({ hasText: /\d/ }).waitFor();
+  await page.locator(`tr[data-capsule="${host.capsule}"] [data-testid=open]`).click();
+  await page.locator("#detail-title", { hasText: /^Sum of a line$/ }).waitFor();
+  await page.locator(`[data-testid=capsules] tr.selected[data-capsule="${host.capsule}"]`).waitFor();
+  await page.getByTestId("total-views").filter({ hasText: new RegExp(`^${sent.view}$`) }).waitFor({ timeout: 10_000 });
   assert.equal(await page.getByTestId("total-views").textContent(), String(sent.view));
   assert.equal(await page.getByTestId("total-runs").textContent(), String(sent.run));
   assert.equal(await page.getByTestId("total-submissions").textContent(), "4");
@@ -252,11 +308,12 @@ test("events reach the stats after a processor run, and the dashboard charts tho
   assert.equal(await page.locator("[data-testid=submissions] tbody tr").count(), 4);
   await page.screenshot({ path: screenshotPath("dashboard.png"), fullPage: true });
 
-  await page.getByTestId("unpublish").click();
+  const row = page.locator(`tr[data-capsule="${host.capsule}"]`);
+  await row.getByTestId("unpublish").click();
   await page.locator(`tr[data-capsule="${host.capsule}"] [data-testid=publish]`).waitFor({ timeout: 60_000 });
   const listed = await asOrganization(host, "/api/capsules");
   assert.equal(await readersSee(404), 404, `an unpublished capsule is no reader's (within the head's 1 s cache): ${JSON.stringify(listed.body)}`);
-  await page.getByTestId("publish").click();
+  await row.getByTestId("publish").click();
   await page.locator(`tr[data-capsule="${host.capsule}"] [data-testid=unpublish]`).waitFor({ timeout: 60_000 });
   assert.equal(await readersSee(200), 200);
   await page.close();

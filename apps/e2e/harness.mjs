@@ -94,11 +94,13 @@ function raiseAllowance(work, postgresPort) {
   });
 }
 
-/** A page of another origin serving `html`. */
+/** A page of another origin: `html(url)` at `/`, nothing else. */
 export async function startOtherOrigin(port, html) {
   const server = createServer((request, response) => {
-    response.writeHead(request.url === "/" ? 200 : 404, { "content-type": "text/html; charset=utf-8" });
-    response.end(request.url === "/" ? html() : "");
+    const url = new URL(request.url, "http://localhost");
+    const found = url.pathname === "/";
+    response.writeHead(found ? 200 : 404, { "content-type": "text/html; charset=utf-8" });
+    response.end(found ? html(url) : "");
   });
   await new Promise((done) => server.listen(port, "127.0.0.1", done));
   return { origin: `http://127.0.0.1:${port}`, stop: () => new Promise((done) => server.close(done)) };

@@ -4,11 +4,11 @@ import type { RunOutcome } from "./api";
 import type { RunMessage, RunnerMessage } from "../runner/protocol";
 
 /** The languages whose runtime runs in the browser; the others run on the server (POST /api/capsules/{id}/run). */
-export const BROWSER_LANGUAGES: ReadonlySet<string> = new Set(["python", "javascript"]);
+export const BROWSER_LANGUAGES: ReadonlySet<string> = new Set(["python", "javascript", "ruby"]);
 
 /** Granted on top of the program's time limit for the interpreter's own start in the worker (CPython's: ~0.3 s). */
 export const STARTUP_ALLOWANCE_MS = 2_000;
-/** How long the first Run may take to download and compile a runtime (CPython's is 26 MB). */
+/** How long the first Run may take to download, compile and (Ruby) boot a runtime (CPython's is 26 MB, Ruby's 31). */
 export const LOAD_BUDGET_MS = 120_000;
 
 export interface RunLimits {

@@ -4,7 +4,8 @@
 // worker when the time limit passes, so a program that never ends costs nothing but a new worker.
 //
 // A runtime's module is fetched once and kept in the browser's Cache Storage under its hash; a worker compiles it once
-// and keeps it for every later run.
+// and keeps it for every later run. Every run has an instance of its own (nothing of one run reaches the next); Ruby's,
+// which takes a second or more to boot, is booted as soon as the previous run ends.
 import { ConsoleStdout, File, OpenFile, WASI, WASIProcExit } from "@bjorn3/browser_wasi_shim";
 import type { RunOutcome } from "../embed/api";
 import type { RunMessage, RunnerMessage } from "./protocol";
@@ -13,7 +14,7 @@ interface Manifest {
   language: string;
   module: string;
   sha256: string;
-  launch: { kind: "command" | "quickjs_reactor" | "ruby_reactor"; args: string[] };
+  launch: { kind: "command" | "quickjs_reactor" | "ruby_reactor"; args: string[]; warm_up?: string; run?: string };
 }
 
 interface Runtime {
@@ -68,7 +69,6 @@ function load(packs: string, language: string): Promise<Runtime> {
     const pack = index[language];
     if (!pack) throw new Error(`no runtime for ${language} in ${packs}/index.json`);
     const manifest = await fetchJson<Manifest>(`${packs}/${pack}/manifest.json`);
-    if (manifest.launch.kind === "ruby_reactor") throw new Error(`${language} does not run in the browser`);
     const module = await WebAssembly.compile(await moduleBytes(`${packs}/${pack}/${manifest.module}`, manifest.sha256));
     return { manifest, module };
   })();
@@ -130,44 +130,151 @@ function runQuickjsReactor(exports: Exports, args: string[]): number {
   return init(pointers.length, argv) === 0 ? 0 : 1;
 }
 
+/** A run's streams. An instance's WASI descriptors may be made before its run (Ruby's, when it is booted ahead):
+ * the shim keeps the array it was given, so the run's input replaces its first entry, and the outputs write to
+ * whichever captures the run set. */
+class Streams {
+  stdout = new Capture(0);
+  stderr = new Capture(0);
+  private readonly table = [
+    new OpenFile(new File([])),
+    new ConsoleStdout((bytes) => this.stdout.write(bytes)),
+    new ConsoleStdout((bytes) => this.stderr.write(bytes)),
+  ];
+  descriptors() {
+    return this.table;
+  }
+  setInput(bytes: Uint8Array) {
+    this.table[0] = new OpenFile(new File(bytes));
+  }
+}
+
+/** An instance ready to run one program, and how it runs it (its exit status). */
+interface Prepared {
+  streams: Streams;
+  execute: (source: string) => number;
+}
+
+function imports(wasi: WASI, module: WebAssembly.Module): WebAssembly.Imports {
+  const table: WebAssembly.Imports = { wasi_snapshot_preview1: wasi.wasiImport };
+  for (const wanted of WebAssembly.Module.imports(module)) {
+    if (wanted.module === "wasi_snapshot_preview1" || wanted.kind !== "function") continue;
+    const functions = (table[wanted.module] ??= {}) as Record<string, (...args: number[]) => number | void>;
+    // ruby.wasm's canonical-ABI resource table: nothing outside the module holds a Ruby value, so a handle is the
+    // value itself (as on the server, crates/wasm/src/runtimes/ruby.rs).
+    if (wanted.module === "canonical_abi" && wanted.name.startsWith("resource_drop_")) functions[wanted.name] = () => {};
+    else if (wanted.module === "canonical_abi") functions[wanted.name] = (value: number) => value;
+    else {
+      const call = wanted.name.split(":")[0];
+      functions[wanted.name] = () => {
+        throw new Error(`the program called \`${call}\`, which needs a JavaScript host (Ruby's \`js\` library); programs run without one`);
+      };
+    }
+  }
+  return table;
+}
+
+/** ruby.wasm's reactor, as the server drives it: `_initialize`, `ruby-init(args)`, the pack's driver evaluated with
+ * rb-eval-string-protect; then the program through the driver's `run`, which leaves through `exit!`. Booting takes a
+ * second or more, so the next instance is booted as soon as a run ends. */
+function bootRuby(runtime: Runtime): Prepared {
+  const { launch } = runtime.manifest;
+  const streams = new Streams();
+  const wasi = new WASI(launch.args, [], streams.descriptors(), { debug: false });
+  const instance = new WebAssembly.Instance(runtime.module, imports(wasi, runtime.module));
+  const exports = instance.exports as Record<string, unknown> & { memory: WebAssembly.Memory; cabi_realloc: (...args: number[]) => number };
+  const named = (name: string) => Object.entries(exports).find(([key]) => key.split(":")[0] === name)?.[1] as (...args: number[]) => number;
+  const encoder = new TextEncoder();
+  const bytesAt = (bytes: Uint8Array, align: number) => {
+    const at = exports.cabi_realloc(0, 0, align, bytes.length);
+    if (at === 0) throw new Error("Ruby could not allocate the program's text");
+    new Uint8Array(exports.memory.buffer, at, bytes.length).set(bytes);
+    return at;
+  };
+  // Ruby reads strings as C strings: each carries a NUL that its length counts.
+  const stringAt = (text: string): [number, number] => {
+    const bytes = encoder.encode(`${text}\0`);
+    return [bytesAt(bytes, 1), bytes.length];
+  };
+  const evaluate = (code: string) => {
+    const [at, length] = stringAt(code);
+    const result = named("rb-eval-string-protect")(at, length);
+    return new DataView(exports.memory.buffer).getInt32(result + 4, true);
+  };
+  wasi.initialize(instance as unknown as { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } });
+  const pairs = new DataView(new ArrayBuffer(launch.args.length * 8));
+  launch.args.forEach((arg, index) => {
+    const [at, length] = stringAt(arg);
+    pairs.setUint32(index * 8, at, true);
+    pairs.setUint32(index * 8 + 4, length, true);
+  });
+  named("ruby-init")(bytesAt(new Uint8Array(pairs.buffer), 4), launch.args.length);
+  if (evaluate(launch.warm_up ?? "") !== 0) throw new Error("the Ruby pack's driver did not load");
+  return {
+    streams,
+    execute: (source) => {
+      const hex = Array.from(encoder.encode(source), (byte) => byte.toString(16).padStart(2, "0")).join("");
+      // The driver leaves through exit! (WASIProcExit); returning means it could not run the program at all.
+      return evaluate((launch.run ?? "").replace("{source}", hex)) === 0 ? 0 : 1;
+    },
+  };
+}
+
+let spareRuby: Prepared | undefined;
+
+function prepare(runtime: Runtime, args: string[]): Prepared {
+  if (runtime.manifest.launch.kind === "ruby_reactor") {
+    const booted = spareRuby ?? bootRuby(runtime);
+    spareRuby = undefined;
+    return booted;
+  }
+  const streams = new Streams();
+  return {
+    streams,
+    execute: () => {
+      const wasi = new WASI(args, [], streams.descriptors(), { debug: false });
+      const instance = new WebAssembly.Instance(runtime.module, imports(wasi, runtime.module));
+      if (runtime.manifest.launch.kind === "quickjs_reactor") {
+        wasi.initialize(instance as unknown as { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } });
+        return runQuickjsReactor(instance.exports as unknown as Exports, args);
+      }
+      return wasi.start(instance as unknown as { exports: { memory: WebAssembly.Memory; _start: () => unknown } });
+    },
+  };
+}
+
 async function run(message: RunMessage): Promise<RunOutcome> {
   const runtime = await load(message.packs, message.language);
+  const prepared = prepare(runtime, argsOf(runtime.manifest, message.source));
+  const { streams } = prepared;
+  streams.setInput(new TextEncoder().encode(message.stdin));
+  streams.stdout = new Capture(message.outputLimitBytes);
+  streams.stderr = new Capture(message.outputLimitBytes);
   post({ id: message.id, kind: "ready" });
-  const stdout = new Capture(message.outputLimitBytes);
-  const stderr = new Capture(message.outputLimitBytes);
-  const stdin = new OpenFile(new File(new TextEncoder().encode(message.stdin)));
-  const args = argsOf(runtime.manifest, message.source);
-  const wasi = new WASI(args, [], [stdin, new ConsoleStdout(stdout.write), new ConsoleStdout(stderr.write)], { debug: false });
   const started = performance.now();
-  const instance = await WebAssembly.instantiate(runtime.module, { wasi_snapshot_preview1: wasi.wasiImport });
-  const exports = instance.exports as unknown as Exports;
   let exitCode: number;
-  let status = "ok";
   try {
-    if (runtime.manifest.launch.kind === "quickjs_reactor") {
-      wasi.initialize(instance as unknown as { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } });
-      exitCode = runQuickjsReactor(exports, args);
-    } else {
-      exitCode = wasi.start(instance as unknown as { exports: { memory: WebAssembly.Memory; _start: () => unknown } });
-    }
+    exitCode = prepared.execute(message.source);
   } catch (err) {
     if (err instanceof WASIProcExit) exitCode = err.code;
     else {
       // A trap (unreachable, out of bounds, stack overflow): the program failed as it would on the server.
       exitCode = 1;
-      stderr.write(new TextEncoder().encode(`\n${err instanceof Error ? err.message : String(err)}\n`));
+      streams.stderr.write(new TextEncoder().encode(`\n${err instanceof Error ? err.message : String(err)}\n`));
     }
   }
-  if (exitCode !== 0) status = "runtime_error";
-  if (stdout.truncated || stderr.truncated) status = "output_limit_exceeded";
-  return {
-    status,
+  const { stdout, stderr } = streams;
+  const truncated = stdout.truncated || stderr.truncated;
+  const outcome: RunOutcome = {
+    status: truncated ? "output_limit_exceeded" : exitCode === 0 ? "ok" : "runtime_error",
     stdout: stdout.text(),
     stderr: stderr.text(),
     exit_code: exitCode,
     time_ms: Math.round(performance.now() - started),
-    output_truncated: stdout.truncated || stderr.truncated,
+    output_truncated: truncated,
   };
+  if (runtime.manifest.launch.kind === "ruby_reactor") setTimeout(() => (spareRuby ??= bootRuby(runtime)), 0);
+  return outcome;
 }
 
 function post(message: RunnerMessage): void {

@@ -14,7 +14,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use codecapsule_core::access::{Actor, Admission, Feature};
 use codecapsule_core::model::ErrorCode;
 use codecapsule_web::Problem;
-use codecapsule_web::guard::{CallerOf, admit, identity_required};
+use codecapsule_web::guard::{CallerOf, admit};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -29,6 +29,16 @@ fn reader_of(admission: &Admission) -> Actor {
         Actor::User(_) => admission.actor.clone(),
         _ => Actor::Service,
     }
+}
+
+/// The 401 of these routes, called without an identity.
+fn identity_required() -> Problem {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::AuthenticationRequired,
+        "an organization's capsules and stats are its own: send `Authorization: Bearer` with its API key, or a \
+         member's Supabase token with X-Organization-Id",
+    )
 }
 
 /// The caller's organization, or why there is none.
