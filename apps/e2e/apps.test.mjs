@@ -316,5 +316,17 @@ test("events reach the stats after a processor run, and the dashboard charts tho
   await row.getByTestId("publish").click();
   await page.locator(`tr[data-capsule="${host.capsule}"] [data-testid=unpublish]`).waitFor({ timeout: 60_000 });
   assert.equal(await readersSee(200), 200);
+
+  // Generation from the dashboard: its NDJSON progress shown line by line, then the new capsule listed.
+  const listedBefore = await page.locator("[data-testid=capsules] tbody tr").count();
+  await page.getByTestId("prompt").fill("Read two integers and print their sum.");
+  await page.getByTestId("generate").click();
+  const progress = page.locator("[data-testid=progress] li");
+  await progress.filter({ hasText: /^done / }).waitFor({ timeout: 120_000 });
+  const lines = await progress.allTextContents();
+  assert.ok(lines[0].startsWith("job "), lines.join("\n"));
+  assert.ok(lines.some((line) => line.startsWith("llm_call ")) && lines.some((line) => line.startsWith("judging ")), lines.join("\n"));
+  await page.locator("[data-testid=capsules] tbody tr").nth(listedBefore).waitFor();
+  await page.screenshot({ path: screenshotPath("dashboard-generated.png"), fullPage: true });
   await page.close();
 });

@@ -41,6 +41,8 @@ export async function startDevHost({ corsOrigin }) {
       RUNTIME_PACKS_DIR: join(REPO, ".data", "objects", "runtimes"),
       OBJECTS_DIR: join(work, "objects"),
       CORS_ALLOWED_ORIGINS: corsOrigin,
+      // The recorded model (examples/transcripts): generation runs without an account, as in CI's smoke test.
+      LLM_REPLAY_FILE: join(REPO, "examples", "transcripts", "sum-python.jsonl"),
       // The allowance change below is seen within a second.
       RUNTIME_CONFIG_TTL_SECONDS: "1",
       RUST_LOG: "warn",
