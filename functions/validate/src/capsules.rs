@@ -170,6 +170,19 @@ async fn open(state: &AppState, caller: &Caller, id: &str) -> Result<Opened, Res
     Ok(Opened { stored, admission, author })
 }
 
+/// Admits a caller of a route that only an identity may call (what it reads is its owners'): `anonymous` is the 401
+/// of a caller without one, before any bucket is asked.
+pub(crate) async fn admit_identified(
+    state: &AppState,
+    caller: &Caller,
+    anonymous: fn() -> Problem,
+) -> Result<Admission, Response> {
+    if caller.bearer.is_none() {
+        return Err(anonymous().into_response());
+    }
+    admit(&state.guard, Feature::Judging, caller).await
+}
+
 /// `result` as the answer, with the RateLimit headers of the bucket the request drew from.
 pub(crate) fn answer(result: Result<Response, Problem>, admission: &Admission) -> Response {
     with_limit_headers(result.unwrap_or_else(IntoResponse::into_response), admission.limit)
@@ -341,10 +354,7 @@ pub async fn list(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if caller.bearer.is_none() {
-        return identity_required().into_response();
-    }
-    let admission = match admit(&state.guard, Feature::Judging, &caller).await {
+    let admission = match admit_identified(&state, &caller, identity_required).await {
         Ok(admission) => admission,
         Err(response) => return response,
     };
@@ -390,10 +400,7 @@ pub async fn list(
 
 /// GET /api/submissions/{id}: one submission, for its submitter and the capsule's authors.
 pub async fn one(State(state): State<AppState>, CallerOf(caller): CallerOf, Path(id): Path<String>) -> Response {
-    if caller.bearer.is_none() {
-        return identity_required().into_response();
-    }
-    let admission = match admit(&state.guard, Feature::Judging, &caller).await {
+    let admission = match admit_identified(&state, &caller, identity_required).await {
         Ok(admission) => admission,
         Err(response) => return response,
     };

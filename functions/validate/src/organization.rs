@@ -6,15 +6,15 @@
 //! its own organization owns, and nothing else (another organization's capsule is a 404, as for anyone).
 
 use crate::AppState;
-use crate::capsules::{answer, no_capsule, store_of};
+use crate::capsules::{admit_identified, answer, no_capsule, store_of};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use codecapsule_core::access::{Actor, Admission, Feature};
+use codecapsule_core::access::{Actor, Admission, Caller};
 use codecapsule_core::model::ErrorCode;
 use codecapsule_web::Problem;
-use codecapsule_web::guard::{CallerOf, admit};
+use codecapsule_web::guard::CallerOf;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -41,30 +41,33 @@ fn identity_required() -> Problem {
     )
 }
 
-/// The caller's organization, or why there is none.
-fn organization_of(admission: &Admission) -> Result<Uuid, Problem> {
-    admission.organization.ok_or_else(|| {
-        Problem::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::OrganizationRequired,
-            "the capsules listed are an organization's: send its API key, or a member's token with X-Organization-Id",
-        )
-    })
+/// Admits a caller acting for an organization, and names it: 401 without an identity, the guard's refusals, and 403
+/// `organization_required` for an identity that acts for none (with its bucket's headers).
+async fn admit_for_organization(state: &AppState, caller: &Caller) -> Result<(Admission, Uuid), Response> {
+    let admission = admit_identified(state, caller, identity_required).await?;
+    match admission.organization {
+        Some(organization) => Ok((admission, organization)),
+        None => {
+            let refused = Problem::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::OrganizationRequired,
+                "the capsules listed are an organization's: send its API key, or a member's token with \
+                 X-Organization-Id",
+            );
+            Err(answer(Err(refused), &admission))
+        }
+    }
 }
 
 /// GET /api/capsules: the caller's organization's capsules (id, slug, title, language, status, visibility, version,
 /// created_at, updated_at), most recently changed first.
 pub async fn list(State(state): State<AppState>, CallerOf(caller): CallerOf) -> Response {
-    if caller.bearer.is_none() {
-        return identity_required().into_response();
-    }
-    let admission = match admit(&state.guard, Feature::Judging, &caller).await {
-        Ok(admission) => admission,
+    let (admission, organization) = match admit_for_organization(&state, &caller).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let result = async {
         let store = store_of(&state)?;
-        let organization = organization_of(&admission)?;
         let capsules = store.organization_capsules(&reader_of(&admission), organization).await?;
         Ok(axum::Json(json!({"organization_id": organization, "capsules": capsules})).into_response())
     };
@@ -122,16 +125,12 @@ pub async fn stats(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if caller.bearer.is_none() {
-        return identity_required().into_response();
-    }
-    let admission = match admit(&state.guard, Feature::Judging, &caller).await {
-        Ok(admission) => admission,
+    let (admission, organization) = match admit_for_organization(&state, &caller).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let result = async {
         let store = store_of(&state)?;
-        let organization = organization_of(&admission)?;
         let (from, to) = stats_range(query.as_deref(), Utc::now())?;
         let capsule = Uuid::parse_str(&id).map_err(|_| no_capsule(&id))?;
         let head = store.capsule_head(&Actor::Service, capsule).await?;
