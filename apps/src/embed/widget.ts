@@ -168,7 +168,8 @@ function resultRow(test: TestReport, capsule: ReaderCapsule): HTMLElement {
     if (stored?.stdin !== undefined) detail.append(h("dt", {}, "Input"), h("dd", {}, h("pre", {}, stored.stdin)));
     if (stored?.expected_stdout !== undefined) detail.append(h("dt", {}, "Expected"), h("dd", {}, h("pre", {}, stored.expected_stdout)));
     detail.append(h("dt", {}, "Your output"), h("dd", {}, h("pre", { "data-testid": "actual" }, test.stdout ?? "")));
-    if (test.stderr || test.message) detail.append(h("dt", {}, "Errors"), h("dd", {}, h("pre", {}, [test.message, test.stderr].filter(Boolean).join("\n"))));
+    if (test.message) detail.append(h("dt", {}, "Why"), h("dd", {}, h("pre", {}, test.message)));
+    if (test.stderr) detail.append(h("dt", {}, "Errors"), h("dd", {}, h("pre", {}, test.stderr)));
     row.append(detail);
   }
   return row;
