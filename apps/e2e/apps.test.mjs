@@ -155,6 +155,11 @@ test("the demo page loads the capsule; a correct program runs in the browser, wi
   const rendered = await page.evaluate(() => performance.getEntriesByName("codecapsule:rendered")[0]?.startTime);
   assert.ok(rendered > 0, "the widget marks its first render");
   assert.equal(await page.getByTestId("capsule-title").textContent(), "Sum of a line");
+  // The demo page styles every button, pre and h2 hot pink at 30 px, !important: none of it reaches the shadow root.
+  const style = await page.getByTestId("run").evaluate((run) => ({ color: getComputedStyle(run).color, size: getComputedStyle(run).fontSize }));
+  assert.deepEqual(style, { color: "rgb(255, 255, 255)", size: "15px" }, "the host page's CSS does not reach the widget");
+  const hostHeading = await page.locator("h1").evaluate((h1) => getComputedStyle(h1).fontFamily);
+  assert.match(hostHeading, /Georgia/, "nor the widget's the page");
 
   await typeProgram(page, SOLUTION);
   await page.getByTestId("run").click();
