@@ -177,6 +177,30 @@ test("the demo page loads the capsule; a correct program runs in the browser, wi
   await page.close();
 });
 
+test("a Run in the browser is held to the capsule's limits: output at its edge, and time (the worker replaced)", async () => {
+  const { page } = await openPage(`${host.base}/demo/`);
+  const status = page.locator(".status");
+  const runAndWait = async (source) => {
+    await typeProgram(page, source);
+    await page.getByTestId("run").click();
+    await page.getByText(/ ms(, in your browser)?$/).waitFor({ timeout: 120_000 });
+    return status.textContent();
+  };
+  // The example's output_kb is the default 64: 65,536 bytes of stdout are allowed, one more is not.
+  assert.match(await runAndWait('import sys; sys.stdout.write("x" * 65535 + "\\n")'), /^Finished in /);
+  assert.equal((await page.getByTestId("output").textContent()).length, 65536);
+  assert.match(await runAndWait('import sys; sys.stdout.write("x" * 65536 + "\\n")'), /^Output limit exceeded/);
+  // time_ms is 2,000: the loop is stopped by terminating its worker, 2 s of start-up allowance later.
+  assert.match(await runAndWait("while True: pass"), /^Time limit exceeded in (\d+) ms/);
+  const [, stoppedAfter] = /in (\d+) ms/.exec(await status.textContent());
+  assert.ok(Number(stoppedAfter) >= 4000, `stopped after ${stoppedAfter} ms, not before time_ms + the allowance`);
+  // The next Run has a new worker, which loads the runtime again from Cache Storage.
+  assert.match(await runAndWait("print(input())"), /^Finished in /);
+  assert.equal(await page.getByTestId("output").textContent(), "1 2\n");
+  await flushEvents(page);
+  await page.close();
+});
+
 test("a wrong program shows the failing visible test whole and only a verdict for the hidden ones", async () => {
   const { page } = await openPage(`${host.base}/demo/`);
   await typeProgram(page, WRONG);
