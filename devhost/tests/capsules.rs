@@ -48,6 +48,7 @@ struct Setup {
     base: String,
     key: String,
     postgres: TempPostgres,
+    fixture: Fixture,
 }
 
 /// The functions over a fresh PostgreSQL, trusting `hops` proxies' X-Forwarded-For; an API key of organization A.
@@ -62,7 +63,7 @@ async fn start(hops: usize) -> Setup {
     let app = host::app(FUNCTIONS, local, &http, &deployment).unwrap();
     let (ready, bound) = tokio::sync::oneshot::channel();
     tokio::spawn(host::serve(app, ([127, 0, 0, 1], 0).into(), local, Some(ready)));
-    Setup { base: format!("http://{}", bound.await.unwrap()), key: key.expose().to_string(), postgres }
+    Setup { base: format!("http://{}", bound.await.unwrap()), key: key.expose().to_string(), postgres, fixture }
 }
 
 struct Answer {
@@ -546,6 +547,32 @@ async fn an_organization_lists_its_own_capsules_and_reads_only_its_own_stats() {
     assert!(!theirs.text.contains("\"views\""), "{}", theirs.text);
     let unknown = setup.get(&format!("/api/capsules/{}/stats", uuid::Uuid::new_v4()), Some(&setup.key)).await;
     assert_eq!(unknown.status, 404);
+
+    // A member reads through row-level security, acting for an organization they belong to, and only for one.
+    let get = |path: String, token: &str, organization: Option<String>| {
+        let organization = organization.unwrap_or_default();
+        let headers = if organization.is_empty() { vec![] } else { vec![("x-organization-id", organization)] };
+        let base = setup.base.clone();
+        let token = token.to_string();
+        async move {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+            call(reqwest::Method::GET, format!("{base}{path}"), Some(&token), &headers, None).await
+        }
+    };
+    let (member_a, member_b) = (&setup.fixture.member_a.token, &setup.fixture.member_b.token);
+    let (org_a, org_b) = (Some(setup.fixture.org_a.to_string()), Some(setup.fixture.org_b.to_string()));
+    let as_member = get("/api/capsules".into(), member_a, org_a.clone()).await;
+    assert_eq!(as_member.status, 200, "{}", as_member.text);
+    assert_eq!(as_member.body["capsules"].as_array().unwrap().len(), slugs.len(), "{}", as_member.text);
+    let stats_path = format!("/api/capsules/{own}/stats?{range}");
+    let member_stats = get(stats_path.clone(), member_a, org_a.clone()).await;
+    assert_eq!((member_stats.status, member_stats.body["hours"].as_array().map(Vec::len)), (200, Some(2)));
+    let no_organization = get("/api/capsules".into(), member_a, None).await;
+    assert_eq!((no_organization.status, no_organization.body["code"].clone()), (403, json!("organization_required")));
+    let not_theirs = get("/api/capsules".into(), member_a, org_b.clone()).await;
+    assert_eq!(not_theirs.status, 403, "a member of A acting for B: {}", not_theirs.text);
+    let other_member = get(stats_path, member_b, org_b).await;
+    assert_eq!(other_member.status, 404, "{}", other_member.text);
 
     assert_eq!(setup.get("/api/capsules", None).await.status, 401);
     assert_eq!(setup.get(&format!("/api/capsules/{own}/stats"), None).await.status, 401);

@@ -273,7 +273,15 @@ async function run(message: RunMessage): Promise<RunOutcome> {
     time_ms: Math.round(performance.now() - started),
     output_truncated: truncated,
   };
-  if (runtime.manifest.launch.kind === "ruby_reactor") setTimeout(() => (spareRuby ??= bootRuby(runtime)), 0);
+  if (runtime.manifest.launch.kind === "ruby_reactor") {
+    setTimeout(() => {
+      try {
+        spareRuby ??= bootRuby(runtime);
+      } catch {
+        // The next run boots its own instance, and reports what stops it.
+      }
+    }, 0);
+  }
   return outcome;
 }
 
