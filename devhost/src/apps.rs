@@ -38,17 +38,20 @@ pub fn built(dir: &Path) -> bool {
     dir.join("embed.js").is_file()
 }
 
-/// The routes of the apps in `dir` and the runtime packs in `packs`.
-pub fn router(dir: &Path, packs: &Path, capsule: DemoCapsule) -> Router {
+/// The routes of the apps in `dir` and of the runtime packs in `packs`, when they are in a directory.
+pub fn router(dir: &Path, packs: Option<&Path>, capsule: DemoCapsule) -> Router {
     let demo = Demo { page: dir.join("demo").join("index.html"), capsule };
-    Router::new()
+    let apps = Router::new()
         .route_service("/embed.js", ServeFile::new(dir.join("embed.js")))
         .route_service("/embed-runner.js", ServeFile::new(dir.join("embed-runner.js")))
         .route("/demo", get(|| async { axum::response::Redirect::permanent("/demo/") }))
         .route("/demo/", get(demo_page).with_state(demo))
-        .nest_service("/dashboard", ServeDir::new(dir.join("dashboard")).append_index_html_on_directories(true))
-        .nest_service("/objects/runtimes", ServeDir::new(packs))
-        .layer(CorsLayer::new().allow_origin(tower_http::cors::Any))
+        .nest_service("/dashboard", ServeDir::new(dir.join("dashboard")).append_index_html_on_directories(true));
+    let apps = match packs {
+        Some(packs) => apps.nest_service("/objects/runtimes", ServeDir::new(packs)),
+        None => apps,
+    };
+    apps.layer(CorsLayer::new().allow_origin(tower_http::cors::Any))
 }
 
 /// GET /demo/: the demo page with the published example capsule's id in its embed tag.

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         );
     }
     let demo_capsule = apps::DemoCapsule::default();
-    let app = app.merge(apps::router(&apps_dir, &packs_dir(), demo_capsule.clone()));
+    let app = app.merge(apps::router(&apps_dir, packs_dir().as_deref(), demo_capsule.clone()));
     let served = runtime.block_on(async move {
         let (ready, bound) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(host::serve(app.clone(), address, host, Some(ready)));
@@ -190,12 +190,12 @@ async fn dev_api_key(url: &str) -> Result<String, String> {
     Ok(key)
 }
 
-/// Where the runtime packs are, as the WebAssembly judge reads them (RUNTIME_PACKS_DIR, else $OBJECTS_DIR/runtimes).
-fn packs_dir() -> std::path::PathBuf {
-    match config::read("RUNTIME_PACKS_DIR") {
-        Some(dir) => dir.into(),
-        None => std::path::Path::new(&config::read("OBJECTS_DIR").unwrap_or_else(|| ".data/objects".into()))
-            .join("runtimes"),
+/// The runtime packs' directory when the WebAssembly judge reads them from one (not when RUNTIME_PACKS_URL names a
+/// bucket: the widget then reads them there, through `data-objects`).
+fn packs_dir() -> Option<std::path::PathBuf> {
+    match codecapsule_wasm::runtimes::PackSource::from_env() {
+        Ok(codecapsule_wasm::runtimes::PackSource::Directory(directory)) => Some(directory),
+        _ => None,
     }
 }
 

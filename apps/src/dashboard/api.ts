@@ -1,6 +1,6 @@
 // The dashboard's calls, as the signed-in organization: an API key, or a member's Supabase session with the
 // organization it acts for (X-Organization-Id).
-import { ApiError, requestJson } from "../lib/http";
+import { problemOf, requestJson } from "../lib/http";
 import type { HourlyStats } from "./stats";
 
 export interface Identity {
@@ -89,10 +89,7 @@ export class DashboardApi {
         body: JSON.stringify(request),
         signal: controller.signal,
       });
-      if (!response.ok || !response.body) {
-        const problem = await response.json().catch(() => ({}));
-        throw new ApiError(response.status, problem.code ?? "http_error", problem.detail ?? `the server answered ${response.status}`);
-      }
+      if (!response.ok || !response.body) throw await problemOf(response);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let pending = "";
       for (;;) {

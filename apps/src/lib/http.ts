@@ -32,20 +32,24 @@ export async function requestJson<T>(url: string, init: RequestInit = {}, budget
     );
   }
   try {
+    if (!response.ok) throw await problemOf(response);
     const text = await response.text();
-    const body = text ? safeParse(text) : null;
-    if (response.ok) return body as T;
-    const retryAfter = Number(response.headers.get("retry-after")) || undefined;
-    const problem = (body ?? {}) as { code?: string; detail?: string; title?: string };
-    throw new ApiError(
-      response.status,
-      problem.code ?? "http_error",
-      problem.detail ?? problem.title ?? `the server answered ${response.status}`,
-      retryAfter,
-    );
+    return (text ? safeParse(text) : null) as T;
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A refused answer's problem+json (or whatever it said) as an ApiError. */
+export async function problemOf(response: Response): Promise<ApiError> {
+  const text = await response.text().catch(() => "");
+  const problem = (text ? safeParse(text) : {}) as { code?: string; detail?: string; title?: string };
+  return new ApiError(
+    response.status,
+    problem.code ?? "http_error",
+    problem.detail ?? problem.title ?? `the server answered ${response.status}`,
+    Number(response.headers.get("retry-after")) || undefined,
+  );
 }
 
 function safeParse(text: string): unknown {

@@ -103,27 +103,33 @@ class Capture {
   }
 }
 
-type Exports = {
+/** The shapes the shim's `start` and `initialize` take an instance in. */
+type Command = { exports: { memory: WebAssembly.Memory; _start: () => unknown } };
+type Reactor = { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } };
+
+/** Copies `bytes` into guest memory at what `allocate` (the runtime's own allocator) answers; the address. */
+function copyIn(memory: WebAssembly.Memory, allocate: (size: number) => number, bytes: Uint8Array): number {
+  const at = allocate(bytes.length);
+  if (at === 0) throw new Error("the runtime could not allocate the program's text");
+  new Uint8Array(memory.buffer, at, bytes.length).set(bytes);
+  return at;
+}
+
+/** `text` as a C string: its UTF-8 and a NUL. */
+const cString = (text: string) => new TextEncoder().encode(`${text}\0`);
+
+type QuickjsExports = {
   memory: WebAssembly.Memory;
-  _start?: () => unknown;
-  _initialize?: () => unknown;
   malloc?: (size: number) => number;
   qjs_init_argv?: (argc: number, argv: number) => number;
 };
 
 /** QuickJS-NG's reactor: the arguments copied into its memory with its malloc, then qjs_init_argv evaluates them
  * (0, or -1 after printing the uncaught exception). */
-function runQuickjsReactor(exports: Exports, args: string[]): number {
+function runQuickjsReactor(exports: QuickjsExports, args: string[]): number {
   const { malloc, qjs_init_argv: init, memory } = exports;
   if (!malloc || !init) throw new Error("the JavaScript runtime exports no malloc or qjs_init_argv");
-  const encoder = new TextEncoder();
-  const pointers = args.map((arg) => {
-    const text = encoder.encode(`${arg}\0`);
-    const at = malloc(text.length);
-    if (at === 0) throw new Error("the runtime could not allocate the program's text");
-    new Uint8Array(memory.buffer, at, text.length).set(text);
-    return at;
-  });
+  const pointers = args.map((arg) => copyIn(memory, malloc, cString(arg)));
   const argv = malloc(pointers.length * 4);
   const view = new DataView(memory.buffer);
   pointers.forEach((pointer, index) => view.setUint32(argv + index * 4, pointer, true));
@@ -184,16 +190,11 @@ function bootRuby(runtime: Runtime): Prepared {
   const instance = new WebAssembly.Instance(runtime.module, imports(wasi, runtime.module));
   const exports = instance.exports as Record<string, unknown> & { memory: WebAssembly.Memory; cabi_realloc: (...args: number[]) => number };
   const named = (name: string) => Object.entries(exports).find(([key]) => key.split(":")[0] === name)?.[1] as (...args: number[]) => number;
-  const encoder = new TextEncoder();
-  const bytesAt = (bytes: Uint8Array, align: number) => {
-    const at = exports.cabi_realloc(0, 0, align, bytes.length);
-    if (at === 0) throw new Error("Ruby could not allocate the program's text");
-    new Uint8Array(exports.memory.buffer, at, bytes.length).set(bytes);
-    return at;
-  };
+  const bytesAt = (bytes: Uint8Array, align: number) =>
+    copyIn(exports.memory, (size) => exports.cabi_realloc(0, 0, align, size), bytes);
   // Ruby reads strings as C strings: each carries a NUL that its length counts.
   const stringAt = (text: string): [number, number] => {
-    const bytes = encoder.encode(`${text}\0`);
+    const bytes = cString(text);
     return [bytesAt(bytes, 1), bytes.length];
   };
   const evaluate = (code: string) => {
@@ -201,7 +202,7 @@ function bootRuby(runtime: Runtime): Prepared {
     const result = named("rb-eval-string-protect")(at, length);
     return new DataView(exports.memory.buffer).getInt32(result + 4, true);
   };
-  wasi.initialize(instance as unknown as { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } });
+  wasi.initialize(instance as unknown as Reactor);
   const pairs = new DataView(new ArrayBuffer(launch.args.length * 8));
   launch.args.forEach((arg, index) => {
     const [at, length] = stringAt(arg);
@@ -213,7 +214,7 @@ function bootRuby(runtime: Runtime): Prepared {
   return {
     streams,
     execute: (source) => {
-      const hex = Array.from(encoder.encode(source), (byte) => byte.toString(16).padStart(2, "0")).join("");
+      const hex = Array.from(new TextEncoder().encode(source), (byte) => byte.toString(16).padStart(2, "0")).join("");
       // The driver leaves through exit! (WASIProcExit); returning means it could not run the program at all.
       return evaluate((launch.run ?? "").replace("{source}", hex)) === 0 ? 0 : 1;
     },
@@ -235,10 +236,10 @@ function prepare(runtime: Runtime, args: string[]): Prepared {
       const wasi = new WASI(args, [], streams.descriptors(), { debug: false });
       const instance = new WebAssembly.Instance(runtime.module, imports(wasi, runtime.module));
       if (runtime.manifest.launch.kind === "quickjs_reactor") {
-        wasi.initialize(instance as unknown as { exports: { memory: WebAssembly.Memory; _initialize?: () => unknown } });
-        return runQuickjsReactor(instance.exports as unknown as Exports, args);
+        wasi.initialize(instance as unknown as Reactor);
+        return runQuickjsReactor(instance.exports as unknown as QuickjsExports, args);
       }
-      return wasi.start(instance as unknown as { exports: { memory: WebAssembly.Memory; _start: () => unknown } });
+      return wasi.start(instance as unknown as Command);
     },
   };
 }
